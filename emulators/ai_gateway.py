@@ -1,0 +1,864 @@
+"""Cloudflare AI Gateway + Google AI Studio (Gemini) emulator.
+
+Why: the function must be tested and benchmarked against something that
+speaks the real wire format (paths, headers, error bodies, SSE framing with
+CRLF, mid-stream errors) without a network, a Google key or a Cloudflare
+account. Behaviour is deterministic by default and bent per request through
+a FIFO queue of faults set over a small JSON control API (`/__emulator/...`).
+
+Run: ``python -m emulators.ai_gateway --port 8787 [--key K]... [--gateway-token T]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import copy
+import json
+import os
+import random
+import re
+import secrets
+import signal
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+__all__ = [
+    "RECORD_LIMIT",
+    "EmulatorConfig",
+    "EmulatorState",
+    "create_app",
+    "main",
+    "run",
+    "state_of",
+]
+
+RECORD_LIMIT = 5000
+"""Recorded requests kept (oldest dropped) so long benchmarks stay bounded."""
+
+POLL_SECONDS = 0.02
+"""How often a sleeping request checks whether its client went away."""
+
+JSON_CT = "application/json; charset=UTF-8"
+SSE_CT = "text/event-stream"
+_ACTIONS = ("generateContent", "streamGenerateContent")
+_VERSIONS = ("v1", "v1beta")
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+NO_ROUTE_BODY = b'{"success":false,"errors":[{"code":7000,"message":"No route for that URI"}]}'
+MISSING_KEY_MESSAGE = (
+    "Method doesn't allow unregistered callers (callers without established identity). "
+    "Please use API Key or other form of API consumer identity to call this API."
+)
+INVALID_ARGUMENT_MESSAGE = "Request contains an invalid argument."
+OVERLOADED_MESSAGE = "The model is overloaded. Please try again later."
+QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. "
+    "For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
+)
+MALFORMED_BODY = b'{"candidates": [{"content": {"parts": [{"text": "trunc'
+
+_STATUS_NAMES: dict[int, tuple[str, str]] = {
+    400: ("INVALID_ARGUMENT", INVALID_ARGUMENT_MESSAGE),
+    401: (
+        "UNAUTHENTICATED",
+        (
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, "
+            "login cookie or other valid authentication credential."
+        ),
+    ),
+    403: ("PERMISSION_DENIED", "The caller does not have permission"),
+    404: ("NOT_FOUND", ""),  # message depends on the model; see _google_error
+    408: ("DEADLINE_EXCEEDED", "Request timed out."),
+    409: ("ABORTED", "The operation was aborted."),
+    429: ("RESOURCE_EXHAUSTED", QUOTA_MESSAGE),
+    499: ("CANCELLED", "The operation was cancelled."),
+    500: (
+        "INTERNAL",
+        (
+            "An internal error has occurred. Please retry or report in "
+            "https://developers.generativeai.google/guide/troubleshooting"
+        ),
+    ),
+    501: ("UNIMPLEMENTED", "Method not implemented."),
+    502: ("UNAVAILABLE", OVERLOADED_MESSAGE),
+    503: ("UNAVAILABLE", OVERLOADED_MESSAGE),
+    504: ("DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
+}
+
+_GATEWAY_ERRORS: dict[int, tuple[int, str]] = {
+    2002: (500, "Internal server error"),
+    2003: (429, "Rate limited"),
+    2009: (401, "Unauthorized"),
+    2016: (424, "Prompt blocked due to security configurations"),
+    2017: (424, "Response blocked due to security configurations"),
+    2021: (402, "Insufficient credits"),
+    2041: (429, "Spend limit exceeded"),
+    7013: (503, "Guardrails scanner unavailable"),
+}
+
+_SAFETY_RATINGS: list[dict[str, Any]] = [
+    {"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "NEGLIGIBLE"},
+    {"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"},
+    {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
+    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True},
+]
+
+THOUGHT_TEXT = (
+    "**Thinking**\n\nThe user sent a message and this emulator answers by echoing "
+    "its last text part back. Nothing to plan; keep it short.\n"
+)
+
+
+# --------------------------------------------------------------------------- state
+
+
+@dataclass
+class EmulatorConfig:
+    """Global behaviour that `/__emulator/config` may change at run time."""
+
+    keys: list[str] = field(default_factory=list)
+    gateway_token: str | None = None
+    delay: float = 0.0
+    stream_delay: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "keys": list(self.keys),
+            "gateway_token": self.gateway_token,
+            "delay": self.delay,
+            "stream_delay": self.stream_delay,
+        }
+
+
+@dataclass
+class EmulatorState:
+    """Everything mutable; one per app so in-process tests stay isolated."""
+
+    initial: EmulatorConfig = field(default_factory=EmulatorConfig)
+    config: EmulatorConfig = field(init=False)
+    faults: deque[dict[str, Any]] = field(default_factory=deque)
+    requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECORD_LIMIT))
+    cache: dict[tuple[str, bytes, str], bytes] = field(default_factory=dict)
+    total: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def __post_init__(self) -> None:
+        self.config = copy.deepcopy(self.initial)
+
+    def reset(self) -> None:
+        self.config = copy.deepcopy(self.initial)
+        self.faults.clear()
+        self.requests.clear()
+        self.cache.clear()
+        self.total = 0
+        self.max_in_flight = self.in_flight
+
+
+_STATE_KEY: web.AppKey[EmulatorState] = web.AppKey("emulator_state", EmulatorState)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _log_id() -> str:
+    """A ULID-looking id (26 Crockford base32 chars, time first), like cf-aig-log-id."""
+    ms = int(time.time() * 1000)
+    head = "".join(_CROCKFORD[(ms >> (5 * i)) & 31] for i in range(9, -1, -1))
+    bits = random.getrandbits(80)
+    tail = "".join(_CROCKFORD[(bits >> (5 * i)) & 31] for i in range(16))
+    return head + tail
+
+
+def _response_id() -> str:
+    """22 url-safe chars, like Gemini's responseId."""
+    return secrets.token_urlsafe(16)[:22]
+
+
+def _tokens(text: str) -> int:
+    return len(text) // 4 + 1
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _model_headers(content_type: str = JSON_CT, cache_status: str = "MISS") -> dict[str, str]:
+    return {"Content-Type": content_type, "cf-aig-log-id": _log_id(), "cf-aig-cache-status": cache_status}
+
+
+def _google_error(status: int, model: str, version: str, action: str, fault: dict[str, Any]) -> dict[str, Any]:
+    """Google's google.rpc.Status JSON for an HTTP status, with realistic details."""
+    name, message = _STATUS_NAMES.get(status, ("UNKNOWN", f"Unknown error (HTTP {status})."))
+    if status == 404:
+        message = (
+            f"models/{model} is not found for API version {version}, or is not supported for {action}. "
+            "Call ListModels to see the list of available models and their supported methods."
+        )
+    error: dict[str, Any] = {"code": status, "message": fault.get("message", message), "status": name}
+    details: list[dict[str, Any]] = []
+    if status == 429:
+        details = [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                        "quotaDimensions": {"location": "global", "model": model},
+                        "quotaValue": "10",
+                    }
+                ],
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.Help",
+                "links": [
+                    {
+                        "description": "Learn more about Gemini API quotas",
+                        "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                    }
+                ],
+            },
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": str(fault.get("retry_delay", "1s"))},
+        ]
+    if "debug_info" in fault:
+        details.append({"@type": "type.googleapis.com/google.rpc.DebugInfo", "detail": str(fault["debug_info"])})
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def _gateway_error_body(code: int, status: int | None, message: str | None) -> tuple[int, dict[str, Any]]:
+    default_status, default_message = _GATEWAY_ERRORS.get(code, (500, "Gateway error"))
+    http = status if status is not None else default_status
+    msg = message or default_message
+    return http, {
+        "success": False,
+        "result": [],
+        "messages": [],
+        "error": [{"code": code, "message": msg}],
+        "name": "AiGatewayError",
+        "httpCode": http,
+        "internalCode": code,
+        "message": msg,
+    }
+
+
+def _unauthorized() -> web.Response:
+    _, body = _gateway_error_body(2009, 401, None)
+    return web.Response(status=401, body=_dumps(body), content_type="application/json")
+
+
+def _invalid_key_body(key: str) -> dict[str, Any]:
+    message = "API key not valid. Please pass a valid API key."
+    return {
+        "error": {
+            "code": 400,
+            "message": message,
+            "status": "INVALID_ARGUMENT",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                },
+                {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": message},
+                {"@type": "type.googleapis.com/google.rpc.DebugInfo", "detail": f"Invalid API key: {key}"},
+            ],
+        }
+    }
+
+
+def _json_response(status: int, body: Any, extra: dict[str, str] | None = None) -> web.Response:
+    headers = _model_headers()
+    if extra:
+        headers.update(extra)
+    return web.Response(status=status, body=_dumps(body), headers=headers)
+
+
+def _alive(request: web.BaseRequest) -> bool:
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
+
+
+async def _sleep(request: web.BaseRequest, seconds: float) -> bool:
+    """Sleep without blocking; False as soon as the client has gone away."""
+    if seconds <= 0:
+        return _alive(request)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return _alive(request)
+        await asyncio.sleep(min(POLL_SECONDS, remaining))
+        if not _alive(request):
+            return False
+
+
+def _last_text(body: dict[str, Any]) -> str:
+    contents = body.get("contents") or []
+    last = contents[-1] if contents else {}
+    parts = last.get("parts") if isinstance(last, dict) else None
+    if isinstance(parts, list):
+        for part in reversed(parts):
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                return str(part["text"])
+    return ""
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    """Cheap stand-in for Gemini's tokenizer: total text length / 4, plus 1."""
+    chars = 0
+    system = body.get("systemInstruction")
+    for content in [*(body.get("contents") or []), *([system] if isinstance(system, dict) else [])]:
+        if isinstance(content, dict):
+            for part in content.get("parts") or []:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    chars += len(part["text"])
+                elif isinstance(part, dict):
+                    chars += 1032  # an image or file costs a fixed-ish amount (258 tokens)
+    return chars // 4 + 1
+
+
+def _sample_for(schema: Any) -> Any:
+    if not isinstance(schema, dict):
+        return "example"
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if str(k).lower() != "null"), "string")
+    kind = str(kind or "string").lower()
+    if kind == "object":
+        props = schema.get("properties")
+        return {k: _sample_for(v) for k, v in props.items()} if isinstance(props, dict) else {}
+    return {"string": "example", "integer": 1, "number": 1.5, "boolean": True, "array": []}.get(kind, "example")
+
+
+def _answer_text(body: dict[str, Any], fault: dict[str, Any]) -> str:
+    if isinstance(fault.get("text"), str):
+        return str(fault["text"])
+    echo = ("Echo: " + _last_text(body))[:200]
+    config = body.get("generationConfig") or {}
+    if config.get("responseMimeType") == "application/json":
+        schema = config.get("responseJsonSchema") or config.get("responseSchema")
+        if isinstance(schema, dict) and str(schema.get("type", "")).lower() == "object":
+            return json.dumps(_sample_for(schema))
+        return json.dumps({"answer": echo})
+    return echo
+
+
+def _thinking(body: dict[str, Any]) -> bool:
+    config = body.get("generationConfig") or {}
+    thinking = config.get("thinkingConfig") or {} if isinstance(config, dict) else {}
+    return not (isinstance(thinking, dict) and thinking.get("thinkingBudget") == 0)
+
+
+def _usage(prompt: int, candidates: int, thoughts: int) -> dict[str, Any]:
+    usage: dict[str, Any] = {"promptTokenCount": prompt}
+    if candidates:
+        usage["candidatesTokenCount"] = candidates
+    usage["totalTokenCount"] = prompt + candidates + thoughts
+    usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": prompt}]
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    return usage
+
+
+def _split_words(text: str) -> list[str]:
+    """Text pieces at word boundaries (>= 3 if there are enough words); joined they equal text."""
+    words = re.findall(r"\s*\S+\s*", text)
+    if not words or "".join(words) != text:
+        return [text]
+    if len(words) <= 3:
+        return words
+    n = max(3, len(words) // 8)
+    size, extra = divmod(len(words), n)
+    pieces, start = [], 0
+    for i in range(n):
+        end = start + size + (1 if i < extra else 0)
+        pieces.append("".join(words[start:end]))
+        start = end
+    return pieces
+
+
+@dataclass
+class _Answer:
+    """One model answer, before it is framed as a body or a stream."""
+
+    model: str
+    response_id: str
+    prompt_tokens: int
+    thought: str | None
+    text: str
+    finish_reason: str
+
+    @property
+    def content_withheld(self) -> bool:
+        return self.finish_reason == "SAFETY"
+
+    def whole(self) -> dict[str, Any]:
+        thoughts = _tokens(self.thought) if self.thought else 0
+        parts: list[dict[str, Any]] = []
+        if self.thought:
+            parts.append({"text": self.thought, "thought": True})
+        candidate: dict[str, Any]
+        if self.content_withheld:
+            candidate = {"finishReason": self.finish_reason, "index": 0, "safetyRatings": _SAFETY_RATINGS}
+            candidates = 0
+        else:
+            parts.append({"text": self.text})
+            candidate = {"content": {"parts": parts, "role": "model"}, "finishReason": self.finish_reason, "index": 0}
+            candidates = _tokens(self.text)
+        return self._wrap([candidate], _usage(self.prompt_tokens, candidates, thoughts))
+
+    def chunks(self) -> Iterator[dict[str, Any]]:
+        thoughts = 0
+        if self.thought:
+            thoughts = _tokens(self.thought)
+            part = {"text": self.thought, "thought": True}
+            yield self._wrap(
+                [{"content": {"parts": [part], "role": "model"}, "index": 0}], _usage(self.prompt_tokens, 0, thoughts)
+            )
+        if self.content_withheld:
+            candidate = {"finishReason": self.finish_reason, "index": 0, "safetyRatings": _SAFETY_RATINGS}
+            yield self._wrap([candidate], _usage(self.prompt_tokens, 0, thoughts))
+            return
+        pieces = _split_words(self.text)
+        so_far = ""
+        for i, piece in enumerate(pieces):
+            so_far += piece
+            last = i == len(pieces) - 1
+            candidate = {"content": {"parts": [{"text": piece}], "role": "model"}, "index": 0}
+            if last:
+                candidate = {
+                    "content": candidate["content"],
+                    "finishReason": self.finish_reason,
+                    "index": 0,
+                }
+            count = _tokens(self.text) if last else min(_tokens(so_far), _tokens(self.text))
+            yield self._wrap([candidate], _usage(self.prompt_tokens, count, thoughts))
+
+    def _wrap(self, candidates: list[dict[str, Any]], usage: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "candidates": candidates,
+            "usageMetadata": usage,
+            "modelVersion": self.model,
+            "responseId": self.response_id,
+        }
+
+
+def _special_body(fault: dict[str, Any], body: dict[str, Any], model: str) -> dict[str, Any] | None:
+    """Bodies for faults that replace the whole answer with one odd-shaped object."""
+    base = {"usageMetadata": _usage(_prompt_tokens(body), 0, 0), "modelVersion": model, "responseId": _response_id()}
+    if fault.get("block_reason"):
+        return {"promptFeedback": {"blockReason": str(fault["block_reason"]), "safetyRatings": _SAFETY_RATINGS}, **base}
+    if fault.get("no_candidates"):
+        return base
+    if fault.get("empty_parts"):
+        return {"candidates": [{"content": {"role": "model"}, "finishReason": "STOP", "index": 0}], **base}
+    return None
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+_PREPARED = "emulator_prepared_response"
+
+
+class _Gone(Exception):
+    """The client went away; stop working on this request."""
+
+
+async def _model_handler(request: web.Request) -> web.StreamResponse:
+    state = request.app[_STATE_KEY]
+    info = request.match_info
+    model, _, action = info["target"].rpartition(":")
+    if info["version"] not in _VERSIONS or action not in _ACTIONS or not model:
+        return await _no_route(request)
+
+    raw = await request.read()
+    try:
+        body: Any = json.loads(raw) if raw else None
+    except ValueError:
+        body = raw.decode("utf-8", "replace")
+    record: dict[str, Any] = {
+        "path": request.path,
+        "query": dict(request.query),
+        "headers": {k.lower(): v for k, v in request.headers.items()},
+        "body": body,
+        "status": None,
+        "disconnected": False,
+        "started": time.time(),
+        "ended": None,
+        "fault": None,
+    }
+    state.requests.append(record)
+    state.total += 1
+    state.in_flight += 1
+    state.max_in_flight = max(state.max_in_flight, state.in_flight)
+    try:
+        response = await _answer(request, state, record, raw, body, model, info["version"], action)
+        if record["status"] is None and not record["disconnected"]:
+            record["status"] = response.status
+        return response
+    except asyncio.CancelledError:
+        record["disconnected"] = True
+        raise
+    except (_Gone, ConnectionResetError):
+        if not record.get("dropped"):
+            record["disconnected"] = True
+        prepared: web.StreamResponse | None = request.get(_PREPARED)
+        return prepared if prepared is not None else web.Response(status=499)
+    finally:
+        state.in_flight -= 1
+        record["ended"] = time.time()
+
+
+async def _answer(
+    request: web.Request,
+    state: EmulatorState,
+    record: dict[str, Any],
+    raw: bytes,
+    body: Any,
+    model: str,
+    version: str,
+    action: str,
+) -> web.StreamResponse:
+    config = state.config
+    fault: dict[str, Any] = state.faults.popleft() if state.faults else {}
+    if fault:
+        record["fault"] = fault
+    headers = request.headers
+    stream = action == "streamGenerateContent"
+
+    if fault.get("before_auth"):
+        done = await _apply_fault(request, record, fault, model, version, action, stream)
+        if done is not None:
+            return done
+
+    if config.gateway_token is not None and headers.get("cf-aig-authorization") != f"Bearer {config.gateway_token}":
+        return _unauthorized()
+
+    key = headers.get("x-goog-api-key", "")
+    cache_key: tuple[str, bytes, str] | None = None
+    if (
+        not stream
+        and not fault
+        and "cf-aig-cache-ttl" in headers
+        and headers.get("cf-aig-skip-cache", "").lower() != "true"
+    ):
+        cache_key = (request.path, raw, key)
+        hit = state.cache.get(cache_key)
+        if hit is not None:
+            return web.Response(body=hit, headers=_model_headers(cache_status="HIT"))
+
+    if config.delay > 0 and not await _sleep(request, config.delay):
+        raise _Gone
+
+    if not key:
+        return _json_response(
+            403, {"error": {"code": 403, "message": MISSING_KEY_MESSAGE, "status": "PERMISSION_DENIED"}}
+        )
+    if config.keys and key not in config.keys:
+        return _json_response(400, _invalid_key_body(key))
+
+    if fault and not fault.get("before_auth"):
+        done = await _apply_fault(request, record, fault, model, version, action, stream)
+        if done is not None:
+            return done
+
+    contents = body.get("contents") if isinstance(body, dict) else None
+    if not isinstance(contents, list) or not contents:
+        return _json_response(
+            400, {"error": {"code": 400, "message": INVALID_ARGUMENT_MESSAGE, "status": "INVALID_ARGUMENT"}}
+        )
+    assert isinstance(body, dict)
+
+    special = _special_body(fault, body, model)
+    if special is not None:
+        if stream:
+            return await _stream(request, record, [special], fault, config.stream_delay)
+        return _json_response(200, special)
+
+    answer = _Answer(
+        model=model,
+        response_id=_response_id(),
+        prompt_tokens=_prompt_tokens(body),
+        thought=THOUGHT_TEXT if _thinking(body) else None,
+        text=_answer_text(body, fault),
+        finish_reason=str(fault.get("finish_reason") or "STOP"),
+    )
+    if stream:
+        return await _stream(request, record, answer.chunks(), fault, config.stream_delay)
+    data = _dumps(answer.whole())
+    if cache_key is not None:
+        state.cache[cache_key] = data
+    return web.Response(body=data, headers=_model_headers())
+
+
+async def _apply_fault(
+    request: web.Request,
+    record: dict[str, Any],
+    fault: dict[str, Any],
+    model: str,
+    version: str,
+    action: str,
+    stream: bool,
+) -> web.StreamResponse | None:
+    """Apply the answer-replacing parts of a fault; None = carry on with the normal answer."""
+    delay = float(fault.get("delay") or 0)
+    if delay > 0 and not await _sleep(request, delay):
+        raise _Gone
+    extra = {str(k): str(v) for k, v in (fault.get("headers") or {}).items()}
+    if fault.get("drop"):
+        if request.transport is not None:
+            request.transport.abort()
+        record["dropped"] = True
+        raise _Gone
+    if "gateway_error" in fault:
+        status, gw = _gateway_error_body(int(fault["gateway_error"]), fault.get("status"), fault.get("message"))
+        body_value: Any = fault.get("body", gw)
+        return _raw_response(status, body_value, extra, "application/json")
+    if "status" in fault:
+        status = int(fault["status"])
+        body_value = fault["body"] if "body" in fault else _google_error(status, model, version, action, fault)
+        return _raw_response(status, body_value, extra, JSON_CT)
+    if "body" in fault:
+        return _raw_response(200, fault["body"], extra, JSON_CT)
+    if fault.get("malformed"):
+        if stream and request.query.get("alt") == "sse":
+            resp = _raw_response(200, b"data: " + MALFORMED_BODY + b"\r\n\r\n", extra, SSE_CT)
+            return resp
+        return _raw_response(200, MALFORMED_BODY, extra, JSON_CT)
+    return None
+
+
+def _raw_response(status: int, body: Any, extra: dict[str, str], content_type: str) -> web.Response:
+    headers = _model_headers(content_type)
+    headers.update(extra)
+    if isinstance(body, bytes):
+        data = body
+    elif isinstance(body, str):
+        data = body.encode()
+    else:
+        data = _dumps(body)
+    return web.Response(status=status, body=data, headers=headers)
+
+
+async def _stream(
+    request: web.Request,
+    record: dict[str, Any],
+    chunks: Any,
+    fault: dict[str, Any],
+    stream_delay: float,
+) -> web.StreamResponse:
+    """Write chunks one by one as SSE (alt=sse) or as a streamed JSON array, flushing each."""
+    sse = request.query.get("alt") == "sse"
+    response = web.StreamResponse(status=200, headers=_model_headers(SSE_CT if sse else JSON_CT))
+    response.enable_chunked_encoding()
+    record["status"] = 200
+    request[_PREPARED] = response
+    await response.prepare(request)
+    drop_after = fault.get("stream_drop_after")
+    error_after = fault.get("stream_error_after")
+    first_delay = float(fault.get("stream_first_delay") or 0)
+    sent = 0
+    for chunk in chunks:
+        if sent == drop_after:
+            return _abort(request, record, response)
+        if sent == error_after:
+            return await _mid_stream_error(response)
+        if sent and stream_delay > 0 and not await _sleep(request, stream_delay):
+            raise _Gone
+        if sent == 1 and first_delay > 0 and not await _sleep(request, first_delay):
+            raise _Gone
+        data = _dumps(chunk)
+        if sse:
+            frame = b"data: " + data + b"\r\n\r\n"
+        else:
+            frame = (b"[" if sent == 0 else b",\r\n") + data
+        await response.write(frame)
+        sent += 1
+    if drop_after is not None and sent <= int(drop_after):
+        return _abort(request, record, response)
+    if error_after is not None and sent <= int(error_after):
+        return await _mid_stream_error(response)
+    if not sse:
+        await response.write(b"]" if sent else b"[]")
+    await response.write_eof()
+    return response
+
+
+def _abort(request: web.Request, record: dict[str, Any], response: web.StreamResponse) -> web.StreamResponse:
+    if request.transport is not None:
+        request.transport.abort()
+    record["dropped"] = True
+    raise _Gone
+
+
+async def _mid_stream_error(response: web.StreamResponse) -> web.StreamResponse:
+    """Google appends a pretty-printed error object, without `data:`, to an SSE stream."""
+    error = {"error": {"code": 503, "message": OVERLOADED_MESSAGE, "status": "UNAVAILABLE"}}
+    await response.write(json.dumps(error, indent=2).encode() + b"\n")
+    await response.write_eof()
+    return response
+
+
+async def _no_route(request: web.Request) -> web.Response:
+    return web.Response(status=400, body=NO_ROUTE_BODY, content_type="application/json")
+
+
+# --------------------------------------------------------------------------- control API
+
+
+async def _control_reset(request: web.Request) -> web.Response:
+    request.app[_STATE_KEY].reset()
+    return web.json_response({"ok": True})
+
+
+async def _control_config(request: web.Request) -> web.Response:
+    state = request.app[_STATE_KEY]
+    if request.method == "GET":
+        return web.json_response(state.config.as_dict())
+    try:
+        update = await request.json()
+        if not isinstance(update, dict):
+            raise TypeError("body must be an object")
+        unknown = set(update) - {"keys", "gateway_token", "delay", "stream_delay"}
+        if unknown:
+            raise ValueError(f"unknown config fields: {sorted(unknown)}")
+        new = copy.deepcopy(state.config)
+        if "keys" in update:
+            if not isinstance(update["keys"], list) or not all(isinstance(k, str) for k in update["keys"]):
+                raise ValueError("keys must be a list of strings")
+            new.keys = list(update["keys"])
+        if "gateway_token" in update:
+            token = update["gateway_token"]
+            if token is not None and not isinstance(token, str):
+                raise ValueError("gateway_token must be a string or null")
+            new.gateway_token = token or None
+        for name in ("delay", "stream_delay"):
+            if name in update:
+                setattr(new, name, max(0.0, float(update[name])))
+    except (ValueError, TypeError) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    state.config = new
+    return web.json_response(new.as_dict())
+
+
+async def _control_faults(request: web.Request) -> web.Response:
+    state = request.app[_STATE_KEY]
+    if request.method == "GET":
+        return web.json_response({"faults": list(state.faults)})
+    if request.method == "DELETE":
+        state.faults.clear()
+        return web.json_response({"queued": 0})
+    try:
+        payload = await request.json()
+        faults = payload["faults"] if isinstance(payload, dict) else None
+        if not isinstance(faults, list) or not all(isinstance(f, dict) for f in faults):
+            raise ValueError
+    except (ValueError, KeyError):
+        return web.json_response({"error": 'body must be {"faults": [{...}, ...]}'}, status=400)
+    state.faults.extend(faults)
+    return web.json_response({"queued": len(state.faults)})
+
+
+async def _control_requests(request: web.Request) -> web.Response:
+    state = request.app[_STATE_KEY]
+    return web.json_response({"requests": list(state.requests)})
+
+
+async def _control_stats(request: web.Request) -> web.Response:
+    state = request.app[_STATE_KEY]
+    return web.json_response(
+        {"total": state.total, "in_flight": state.in_flight, "max_in_flight": state.max_in_flight}
+    )
+
+
+# --------------------------------------------------------------------------- app and CLI
+
+
+def create_app(state: EmulatorState | None = None) -> web.Application:
+    """The aiohttp app; pass a state to share or inspect it in-process."""
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app[_STATE_KEY] = state if state is not None else EmulatorState()
+    router = app.router
+    router.add_post("/__emulator/reset", _control_reset)
+    router.add_route("*", "/__emulator/config", _control_config)
+    router.add_route("*", "/__emulator/faults", _control_faults)
+    router.add_get("/__emulator/requests", _control_requests)
+    router.add_get("/__emulator/stats", _control_stats)
+    model_path = "/{account}/{gateway}/google-ai-studio/{version}/models/{target}"
+    router.add_post(model_path, _model_handler)
+    router.add_post("/v1" + model_path, _model_handler)  # the real base URL ends in /v1
+    router.add_route("*", "/{tail:.*}", _no_route)
+    return app
+
+
+def state_of(app: web.Application) -> EmulatorState:
+    """The state behind an app made by create_app."""
+    return app[_STATE_KEY]
+
+
+async def run(host: str, port: int, state: EmulatorState, ready: asyncio.Event | None = None) -> None:
+    """Serve until cancelled or SIGTERM/SIGINT."""
+    runner = web.AppRunner(create_app(state), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=4096, reuse_address=True)
+    await site.start()
+    print(f"AI Gateway emulator listening on http://{host}:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m emulators.ai_gateway", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--key", action="append", default=[], help="a valid x-goog-api-key (repeatable)")
+    parser.add_argument("--gateway-token", default=None, help="require cf-aig-authorization: Bearer TOKEN")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before every model answer")
+    parser.add_argument("--stream-delay", type=float, default=0.0, help="seconds between stream chunks")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse_args(argv)
+    initial = EmulatorConfig(
+        keys=list(args.key),
+        gateway_token=args.gateway_token,
+        delay=max(0.0, args.delay),
+        stream_delay=max(0.0, args.stream_delay),
+    )
+    coro = run(args.host, args.port, EmulatorState(initial=initial))
+    if os.environ.get("EMULATOR_NO_UVLOOP") != "1":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            uvloop.run(coro)
+            return
+    asyncio.run(coro)
+
+
+if __name__ == "__main__":
+    main()
