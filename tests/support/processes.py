@@ -86,7 +86,7 @@ def start_server(
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}-{port}.log"
     log = log_path.open("wb")
-    proc = subprocess.Popen(  # noqa: S603 - fixed argv built by the tests
+    proc = subprocess.Popen(
         [sys.executable, *args],
         cwd=ROOT,
         env=full_env,

@@ -1,0 +1,108 @@
+"""Caller checks (contract section 6) behind one interface.
+
+A request must pass at least one configured check. Each check looks only at
+its own kind of credential and answers with the caller's identity, or None;
+`CallerGate.identify` runs them and is the one call the request path makes.
+Firebase Auth, App Check and signed webhooks plug in here as further checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .errors import Unauthenticated
+from .secret_store import SecretRef, SecretStore
+
+__all__ = ["ApiKeyCheck", "Caller", "CallerCheck", "CallerGate", "parse_client_keys", "presented_key"]
+
+_BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling, as it goes into `cf-aig-metadata` (`caller`)."""
+
+    identity: str
+
+
+class CallerCheck(Protocol):
+    async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller | None:
+        """The caller, if this check's credential is present and valid; else None."""
+        ...
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The client key from `Authorization: Bearer` or `X-API-Key`."""
+    match = _BEARER.match(headers.get("authorization", ""))
+    if match:
+        return match.group(1)
+    key = headers.get("x-api-key", "").strip()
+    return key or None
+
+
+def parse_client_keys(text: str) -> dict[str, bytes]:
+    """`name:key` entries, one per line or comma-separated → name → SHA-256(key).
+
+    Only digests are kept, so comparisons are constant-time over equal-length
+    values and the keys themselves are not held beyond parsing.
+    """
+    keys: dict[str, bytes] = {}
+    for raw in re.split(r"[,\n]", text):
+        entry = raw.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        name, sep, key = entry.partition(":")
+        if not sep or not name.strip() or not key.strip():
+            raise ValueError("client keys must be name:key entries")
+        keys[name.strip()] = hashlib.sha256(key.strip().encode()).digest()
+    if not keys:
+        raise ValueError("no client keys configured")
+    return keys
+
+
+class ApiKeyCheck:
+    """Client API keys from CLIENT_API_KEYS_SECRET (or CLIENT_API_KEYS locally)."""
+
+    def __init__(self, secrets: SecretStore, ref: SecretRef) -> None:
+        self._secrets = secrets
+        self._ref = ref
+        self._parsed: tuple[str, dict[str, bytes]] | None = None
+
+    async def _keys(self) -> dict[str, bytes]:
+        text = await self._secrets.get(self._ref)
+        if self._parsed is None or self._parsed[0] != text:
+            self._parsed = (text, parse_client_keys(text))
+        return self._parsed[1]
+
+    async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller | None:
+        key = presented_key(headers)
+        if key is None:
+            return None
+        digest = hashlib.sha256(key.encode()).digest()
+        found: str | None = None
+        for name, expected in (await self._keys()).items():  # no early exit: same work for any key
+            if hmac.compare_digest(digest, expected):
+                found = name
+        return Caller(found) if found is not None else None
+
+
+class CallerGate:
+    """Run the configured checks; with none, serve anonymously only if allowed."""
+
+    def __init__(self, checks: Sequence[CallerCheck], allow_unauthenticated: bool) -> None:
+        self._checks = tuple(checks)
+        self._anonymous = allow_unauthenticated and not self._checks
+
+    async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller:
+        if self._anonymous:
+            return Caller("anonymous")
+        for check in self._checks:
+            caller = await check.identify(headers, body)
+            if caller is not None:
+                return caller
+        raise Unauthenticated()

@@ -1,0 +1,178 @@
+"""The error taxonomy of the contract (section 8), and its JSON.
+
+    type                    status  retryable  when
+    invalid_json            400     no         body is not JSON
+    invalid_request         400     no         schema/range violation, model not allowed,
+                                               upstream INVALID_ARGUMENT about the content
+    unauthenticated         401     no         no or bad caller credentials
+    forbidden               403     no         credentials fine, access not allowed
+    not_found               404     no         unknown path
+    method_not_allowed      405     no         wrong method (with `Allow`)
+    payload_too_large       413     no         body over MAX_REQUEST_BYTES
+    unsupported_media_type  415     no         not application/json
+    rate_limited            429     yes        caller limit, gateway limit, upstream quota (`Retry-After`)
+    upstream_error          502     varies     upstream 5xx after retries, broken answer, key rejected
+    unavailable             503     yes        secret or configuration unavailable
+    upstream_timeout        504     yes        UPSTREAM_TIMEOUT_SECONDS spent
+    internal_error          500     yes        a bug in this function (never for bad input; logged
+                                               without a stack trace, answered without details)
+
+Every error the function answers with is one of these classes; `error_body`
+is the only place that turns one into JSON. Messages never carry secrets:
+they are written by this package, or scrubbed upstream text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+__all__ = [
+    "ApiError",
+    "Forbidden",
+    "Internal",
+    "InvalidJson",
+    "InvalidRequest",
+    "MethodNotAllowed",
+    "NotFound",
+    "PayloadTooLarge",
+    "Problem",
+    "RateLimited",
+    "Unauthenticated",
+    "Unavailable",
+    "UnsupportedMediaType",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "error_body",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One field-level reason a request was refused."""
+
+    field: str
+    problem: str
+
+
+class ApiError(Exception):
+    """Base of every error answered to a caller."""
+
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "internal"
+    default_retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Iterable[Problem] = (),
+        headers: Mapping[str, str] | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = tuple(details)
+        self.headers = dict(headers or {})
+        self.retryable = self.default_retryable if retryable is None else retryable
+
+
+class InvalidJson(ApiError):
+    status, type = 400, "invalid_json"
+
+
+class InvalidRequest(ApiError):
+    status, type = 400, "invalid_request"
+
+    @classmethod
+    def for_field(cls, field: str, problem: str) -> InvalidRequest:
+        return cls(f"{field}: {problem}", details=[Problem(field, problem)])
+
+
+class Unauthenticated(ApiError):
+    status, type = 401, "unauthenticated"
+
+    def __init__(self, message: str = "missing or invalid caller credentials", **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(message, **kw)
+
+
+class Forbidden(ApiError):
+    status, type = 403, "forbidden"
+
+
+class NotFound(ApiError):
+    status, type = 404, "not_found"
+
+
+class MethodNotAllowed(ApiError):
+    status, type = 405, "method_not_allowed"
+
+    def __init__(self, method: str, allowed: Iterable[str]) -> None:
+        allow = ", ".join(allowed)
+        super().__init__(f"method {method} not allowed here; allowed: {allow}", headers={"Allow": allow})
+
+
+class PayloadTooLarge(ApiError):
+    status, type = 413, "payload_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body is larger than {limit} bytes")
+
+    @classmethod
+    def with_message(cls, message: str) -> PayloadTooLarge:
+        error = cls(0)
+        error.message = message
+        error.args = (message,)
+        return error
+
+
+class UnsupportedMediaType(ApiError):
+    status, type = 415, "unsupported_media_type"
+
+    def __init__(self, got: str | None) -> None:
+        super().__init__(f"Content-Type must be application/json, got {got or 'nothing'}")
+
+
+class RateLimited(ApiError):
+    status, type, default_retryable = 429, "rate_limited", True
+
+    def __init__(self, message: str, retry_after: float, **kw: Any) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        kw.setdefault("headers", {})["Retry-After"] = str(seconds)
+        super().__init__(message, **kw)
+        self.retry_after = seconds
+
+
+class UpstreamError(ApiError):
+    status, type = 502, "upstream_error"
+
+
+class Unavailable(ApiError):
+    status, type, default_retryable = 503, "unavailable", True
+
+
+class UpstreamTimeout(ApiError):
+    status, type, default_retryable = 504, "upstream_timeout", True
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the upstream call did not finish within {seconds:g} s")
+
+
+class Internal(ApiError):
+    status, type, default_retryable = 500, "internal_error", True
+
+
+def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
+    """The contract's error JSON for `error`."""
+    body: dict[str, Any] = {
+        "type": error.type,
+        "message": error.message,
+        "retryable": error.retryable,
+        "request_id": request_id,
+    }
+    if error.details:
+        body["details"] = [{"field": d.field, "problem": d.problem} for d in error.details]
+    return {"error": body}

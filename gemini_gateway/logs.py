@@ -1,0 +1,75 @@
+"""Structured JSON logs on stdout, in the shape Cloud Logging reads.
+
+One JSON object per line with `severity` and `message`; trace and span ids
+in the `logging.googleapis.com/*` fields so lines group under their request.
+Writes go to the *current* `sys.stdout`, so functions-framework's execution-id
+wrapper (LOG_EXECUTION_ID) still adds its labels. The logger does not rely on
+the root logger: functions-framework reconfigures that (WARNING level) after
+our module is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["configure", "log", "trace_fields"]
+
+log = logging.getLogger("gemini_gateway")
+
+_CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?(?:;o=([01]))?$")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+class _JsonLines(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            entry: dict[str, Any] = {"severity": record.levelname, "message": record.getMessage()}
+            fields = getattr(record, "fields", None)
+            if isinstance(fields, Mapping):
+                entry.update(fields)
+            stream = sys.stdout
+            stream.write(json.dumps(entry, default=str, separators=(",", ":")) + "\n")
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a log line must never break a request
+            self.handleError(record)
+
+
+_handler = _JsonLines()
+
+
+def configure() -> None:
+    """Idempotent; call again after anything that may have reset logging."""
+    log.disabled = False
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    if _handler not in log.handlers:
+        log.addHandler(_handler)
+
+
+def trace_fields(headers: Mapping[str, str], project: str | None) -> dict[str, Any]:
+    """Cloud Logging trace fields from X-Cloud-Trace-Context or W3C traceparent."""
+    trace = span = None
+    sampled = False
+    match = _CLOUD_TRACE.match(headers.get("x-cloud-trace-context", "").strip())
+    if match:
+        trace, span, sampled = match.group(1).lower(), match.group(2), match.group(3) == "1"
+        if span is not None:
+            span = f"{int(span):016x}"[-16:]
+    else:
+        match = _TRACEPARENT.match(headers.get("traceparent", "").strip())
+        if match:
+            trace, span, sampled = match.group(1), match.group(2), bool(int(match.group(3), 16) & 1)
+    if trace is None:
+        return {}
+    fields: dict[str, Any] = {
+        "logging.googleapis.com/trace": f"projects/{project}/traces/{trace}" if project else trace,
+        "logging.googleapis.com/trace_sampled": sampled,
+    }
+    if span:
+        fields["logging.googleapis.com/spanId"] = span
+    return fields

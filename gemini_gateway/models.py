@@ -1,0 +1,189 @@
+"""Request and response models of `POST /` (contract sections 3 and 4).
+
+These models are the single source of truth for validation and, later, for
+the OpenAPI document. Strict mode: JSON types are not coerced ("1" is not a
+number), unknown fields are refused by name.
+"""
+
+from __future__ import annotations
+
+import binascii
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "CacheOptions",
+    "ContentPart",
+    "GatewayInfo",
+    "GenerateRequest",
+    "GenerateResponse",
+    "Message",
+    "ResponseFormat",
+    "Timing",
+    "Usage",
+]
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif")
+_INT32_MAX = 2**31 - 1
+_METADATA_STR_MAX = 256
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class ContentPart(_Strict):
+    """A text piece or an inline base64 image inside a message."""
+
+    type: Literal["text", "image"]
+    text: Annotated[str | None, Field(max_length=4_000_000)] = None
+    mime_type: Literal["image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"] | None = None
+    data: str | None = None
+
+    @model_validator(mode="after")
+    def _fields_match_type(self) -> ContentPart:
+        if self.type == "text":
+            if self.text is None:
+                raise _field_error("text", "required for a text part")
+            if self.mime_type is not None or self.data is not None:
+                raise _field_error("data", "only image parts carry mime_type and data")
+        else:
+            if self.mime_type is None:
+                raise _field_error("mime_type", f"required for an image part, one of {', '.join(IMAGE_TYPES)}")
+            if not self.data:
+                raise _field_error("data", "required for an image part (base64)")
+            if self.text is not None:
+                raise _field_error("text", "not allowed on an image part")
+            try:
+                binascii.a2b_base64(self.data, strict_mode=True)
+            except (binascii.Error, ValueError):
+                raise _field_error("data", "must be valid base64") from None
+        return self
+
+
+class Message(_Strict):
+    role: Literal["user", "assistant"]
+    content: Annotated[list[ContentPart], Field(min_length=1)]
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _string_is_one_text_part(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value:
+                raise PydanticCustomError("empty", "must not be empty")
+            return [{"type": "text", "text": value}]
+        return value
+
+
+class ResponseFormat(_Strict):
+    type: Literal["text", "json"]
+    schema_: Annotated[dict[str, Any] | None, Field(alias="schema")] = None
+
+    @model_validator(mode="after")
+    def _schema_only_for_json(self) -> ResponseFormat:
+        if self.schema_ is not None and self.type != "json":
+            raise _field_error("schema", 'only allowed with type "json"')
+        return self
+
+
+class CacheOptions(_Strict):
+    ttl_seconds: Annotated[int | None, Field(ge=60, le=2_592_000)] = None
+    skip: bool = False
+
+
+class GenerateRequest(_Strict):
+    """The body of `POST /`."""
+
+    prompt: Annotated[str | None, Field(min_length=1)] = None
+    messages: Annotated[list[Message] | None, Field(min_length=1, max_length=1000)] = None
+    system: Annotated[str | None, Field(min_length=1)] = None
+    model: Annotated[str | None, Field(min_length=1, max_length=128)] = None
+    temperature: Annotated[float | None, Field(ge=0, le=2)] = None
+    top_p: Annotated[float | None, Field(ge=0, le=1)] = None
+    top_k: Annotated[int | None, Field(ge=1, le=_INT32_MAX)] = None
+    max_output_tokens: Annotated[int | None, Field(ge=1, le=_INT32_MAX)] = None
+    stop: Annotated[list[Annotated[str, Field(min_length=1)]] | None, Field(max_length=5)] = None
+    seed: Annotated[int | None, Field(ge=-(2**31), le=_INT32_MAX)] = None
+    thinking_budget: Annotated[int | None, Field(ge=-1, le=_INT32_MAX)] = None
+    response_format: ResponseFormat | None = None
+    stream: bool = False
+    cache: CacheOptions | None = None
+    metadata: Annotated[
+        dict[Annotated[str, Field(min_length=1, max_length=64)], Any] | None,
+        Field(max_length=4, json_schema_extra={"additionalProperties": {"type": ["string", "number", "boolean"]}}),
+    ] = None
+
+    @field_validator("temperature", "top_p")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise PydanticCustomError("finite", "must be a finite number")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _flat_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for key, item in (value or {}).items():
+            if key == "caller":
+                raise _field_error("caller", "reserved: the function sets it")
+            if isinstance(item, str):
+                if len(item) > _METADATA_STR_MAX:
+                    raise _field_error(key, f"must be at most {_METADATA_STR_MAX} characters")
+            elif not isinstance(item, int | float) or not math.isfinite(item):
+                raise _field_error(key, "must be a string, a number or true/false")
+        return value
+
+    @model_validator(mode="after")
+    def _prompt_xor_messages(self) -> GenerateRequest:
+        if (self.prompt is None) == (self.messages is None):
+            raise _field_error("prompt", "give exactly one of prompt or messages")
+        if self.messages is not None and self.messages[-1].role != "user":
+            raise _field_error("messages", 'the last message must have role "user"')
+        return self
+
+    @property
+    def wants_json(self) -> bool:
+        return self.response_format is not None and self.response_format.type == "json"
+
+
+def _field_error(field: str, problem: str) -> PydanticCustomError:
+    """A model-level error that still names the field it is about."""
+    return PydanticCustomError("field_rule", "{problem}", {"field": field, "problem": problem})
+
+
+class Usage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    thinking_tokens: int = 0
+    cached_tokens: int = 0
+    total_tokens: int = 0
+
+
+class GatewayInfo(BaseModel):
+    cache_status: str | None = None
+    log_id: str | None = None
+    attempts: int = 1
+
+
+class Timing(BaseModel):
+    upstream: int
+    total: int
+
+
+class GenerateResponse(BaseModel):
+    """The body of a `200` from `POST /`."""
+
+    id: str | None
+    request_id: str
+    model: str
+    model_version: str | None
+    text: str
+    json_: Annotated[Any, Field(alias="json", default=None)]
+    finish_reason: Literal["stop", "length", "content_filter", "recitation", "blocked", "error", "other"]
+    blocked_reason: str | None
+    usage: Usage
+    gateway: GatewayInfo
+    timing_ms: Timing

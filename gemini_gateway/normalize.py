@@ -1,0 +1,156 @@
+"""Gemini `GenerateContentResponse` JSON → the contract's response (section 4).
+
+Pure functions over the real wire shapes: absent fields are normal (proto3
+omits defaults), unknown enum values are expected (Google adds them), but a
+body whose structure is wrong is an upstream failure, not a 200 with garbage.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Answer", "MalformedAnswer", "Usage", "finish_reason", "read_answer", "usage_of"]
+
+_FINISH = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "RECITATION": "recitation",
+    "MALFORMED_FUNCTION_CALL": "error",
+    "UNEXPECTED_TOOL_CALL": "error",
+    "TOO_MANY_TOOL_CALLS": "error",
+    "MISSING_THOUGHT_SIGNATURE": "error",
+}
+
+
+class MalformedAnswer(ValueError):
+    """The upstream said 200 but the body is not a usable Gemini answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    thinking_tokens: int = 0
+    cached_tokens: int = 0
+    total_tokens: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "thinking_tokens": self.thinking_tokens,
+            "cached_tokens": self.cached_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(slots=True)
+class Answer:
+    """What one response (or one stream chunk) says, in our terms."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    blocked_reason: str | None = None
+    usage: Usage | None = None
+    response_id: str | None = None
+    model_version: str | None = None
+    texts: list[str] = field(default_factory=list)
+
+
+def finish_reason(raw: str) -> str:
+    """Gemini's finishReason → ours; unknown values (new ones too) are `other`."""
+    if raw in _FINISH:
+        return _FINISH[raw]
+    if raw.startswith("IMAGE_"):
+        return "content_filter"
+    return "other"
+
+
+def _int(meta: dict[str, Any], key: str) -> int:
+    value = meta.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MalformedAnswer(f"usageMetadata.{key} is not a count")
+    return value
+
+
+def usage_of(meta: Any) -> Usage:
+    if not isinstance(meta, dict):
+        raise MalformedAnswer("usageMetadata is not an object")
+    return Usage(
+        input_tokens=_int(meta, "promptTokenCount"),
+        output_tokens=_int(meta, "candidatesTokenCount"),
+        thinking_tokens=_int(meta, "thoughtsTokenCount"),
+        cached_tokens=_int(meta, "cachedContentTokenCount"),
+        total_tokens=_int(meta, "totalTokenCount"),
+    )
+
+
+def _str_or_none(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise MalformedAnswer(f"{key} is not a string")
+    return value
+
+
+def read_answer(body: Any, *, require_candidate: bool = True) -> Answer:
+    """Read one GenerateContentResponse. Streams call it per chunk with require_candidate=False."""
+    if not isinstance(body, dict):
+        raise MalformedAnswer("answer is not a JSON object")
+    answer = Answer(response_id=_str_or_none(body, "responseId"), model_version=_str_or_none(body, "modelVersion"))
+    if "usageMetadata" in body:
+        answer.usage = usage_of(body["usageMetadata"])
+    feedback = body.get("promptFeedback")
+    if feedback is not None and not isinstance(feedback, dict):
+        raise MalformedAnswer("promptFeedback is not an object")
+    candidates = body.get("candidates")
+    if feedback and feedback.get("blockReason"):
+        answer.finish_reason = "blocked"
+        answer.blocked_reason = str(feedback["blockReason"])
+        return answer
+    if candidates is None or candidates == []:
+        if require_candidate:
+            raise MalformedAnswer("answer has no candidates and no block reason")
+        return answer
+    if not isinstance(candidates, list) or not isinstance(candidates[0], dict):
+        raise MalformedAnswer("candidates is not a list of objects")
+    first = candidates[0]
+    raw_reason = first.get("finishReason")
+    if raw_reason is not None:
+        if not isinstance(raw_reason, str):
+            raise MalformedAnswer("finishReason is not a string")
+        answer.finish_reason = finish_reason(raw_reason)
+    content = first.get("content")
+    if content is None:
+        return answer
+    if not isinstance(content, dict):
+        raise MalformedAnswer("candidate content is not an object")
+    parts = content.get("parts", [])
+    if not isinstance(parts, list):
+        raise MalformedAnswer("content.parts is not a list")
+    for part in parts:
+        if not isinstance(part, dict):
+            raise MalformedAnswer("a content part is not an object")
+        if part.get("thought") is True:
+            continue
+        text = part.get("text")
+        if text is None:
+            continue
+        if not isinstance(text, str):
+            raise MalformedAnswer("a text part is not a string")
+        answer.texts.append(text)
+    answer.text = "".join(answer.texts)
+    return answer
+
+
+def parse_json_text(text: str) -> tuple[bool, Any]:
+    """(True, value) when the model's text is JSON, else (False, None)."""
+    try:
+        return True, json.loads(text)
+    except ValueError:
+        return False, None

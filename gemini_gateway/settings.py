@@ -1,0 +1,199 @@
+"""Environment → one validated, immutable settings object.
+
+Nothing else in the package reads `os.environ`. Problems are collected all at
+once and named by their variable, so an operator fixes a deployment in one go.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+_SECRET_NAME = re.compile(r"^projects/[^/]+/secrets/[^/]+/versions/(latest|[1-9][0-9]*)$")
+_TOKEN = re.compile(r"^[A-Za-z0-9._-]+$")
+
+# Caller checks that the contract names but this build does not implement yet.
+# Setting one must not look like protection that is not there.
+_NOT_YET_IMPLEMENTED = (
+    "FIREBASE_PROJECT_ID",
+    "APP_CHECK_PROJECT_NUMBER",
+    "WEBHOOK_SECRET_SECRET",
+    "WEBHOOK_SECRET",
+    "RATE_LIMIT_PER_MINUTE",
+    "REDIS_URL",
+)
+
+
+def _csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _blank_is_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+CsvList = Annotated[tuple[str, ...], BeforeValidator(_csv)]
+Optional = BeforeValidator(_blank_is_none)
+
+
+class ConfigError(Exception):
+    """The environment cannot serve requests; each problem names its variable."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{var}: {why}" for var, why in problems))
+
+    @property
+    def variables(self) -> list[str]:
+        return [var for var, _ in self.problems]
+
+
+class Settings(BaseModel):
+    """Everything the function reads from its environment (contract section 2)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=False)
+
+    cloudflare_account_id: Annotated[str, Field(alias="CLOUDFLARE_ACCOUNT_ID")]
+    ai_gateway_id: Annotated[str, Field(alias="AI_GATEWAY_ID")]
+    ai_gateway_base_url: Annotated[str, Field(alias="AI_GATEWAY_BASE_URL")] = "https://gateway.ai.cloudflare.com/v1"
+    gemini_api_version: Annotated[str, Field(alias="GEMINI_API_VERSION", pattern=r"^v1(alpha|beta)?$")] = "v1beta"
+    gemini_api_key_secret: Annotated[str | None, Field(alias="GEMINI_API_KEY_SECRET"), Optional] = None
+    gemini_api_key: Annotated[SecretStr | None, Field(alias="GEMINI_API_KEY"), Optional] = None
+    ai_gateway_token_secret: Annotated[str | None, Field(alias="AI_GATEWAY_TOKEN_SECRET"), Optional] = None
+    ai_gateway_token: Annotated[SecretStr | None, Field(alias="AI_GATEWAY_TOKEN"), Optional] = None
+    secret_manager_emulator_host: Annotated[str | None, Field(alias="SECRET_MANAGER_EMULATOR_HOST"), Optional] = None
+    secret_cache_seconds: Annotated[float, Field(alias="SECRET_CACHE_SECONDS", ge=0, le=86400)] = 300.0
+    default_model: Annotated[str, Field(alias="DEFAULT_MODEL", min_length=1, max_length=128)] = "gemini-2.5-flash"
+    allowed_models: Annotated[CsvList, Field(alias="ALLOWED_MODELS")] = ()
+    allowed_origins: Annotated[CsvList, Field(alias="ALLOWED_ORIGINS")] = ()
+    max_request_bytes: Annotated[int, Field(alias="MAX_REQUEST_BYTES", ge=1024, le=32 * 1024 * 1024)] = 8 * 1024 * 1024
+    upstream_timeout_seconds: Annotated[float, Field(alias="UPSTREAM_TIMEOUT_SECONDS", gt=0, le=3600)] = 60.0
+    upstream_max_attempts: Annotated[int, Field(alias="UPSTREAM_MAX_ATTEMPTS", ge=1, le=10)] = 3
+    allow_unauthenticated: Annotated[bool, Field(alias="ALLOW_UNAUTHENTICATED")] = False
+    client_api_keys_secret: Annotated[str | None, Field(alias="CLIENT_API_KEYS_SECRET"), Optional] = None
+    client_api_keys: Annotated[SecretStr | None, Field(alias="CLIENT_API_KEYS"), Optional] = None
+    google_cloud_project: Annotated[str | None, Field(alias="GOOGLE_CLOUD_PROJECT"), Optional] = None
+    log_payloads: Annotated[bool, Field(alias="LOG_PAYLOADS")] = False
+
+    @field_validator("cloudflare_account_id", "ai_gateway_id")
+    @classmethod
+    def _path_segment(cls, value: str) -> str:
+        value = value.strip()
+        if not _TOKEN.match(value):
+            raise ValueError("must be a non-empty id of letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("ai_gateway_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("gemini_api_key_secret", "ai_gateway_token_secret", "client_api_keys_secret")
+    @classmethod
+    def _secret_name(cls, value: str | None) -> str | None:
+        if value is not None and not _SECRET_NAME.match(value.strip()):
+            raise ValueError("must look like projects/P/secrets/S/versions/V (V a number or 'latest')")
+        return value.strip() if value else value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path) or '*'")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_and_rules(self) -> Settings:
+        if not self.allowed_models:
+            object.__setattr__(self, "allowed_models", (self.default_model,))
+        return self
+
+    @property
+    def upstream_base(self) -> str:
+        """URL prefix up to and including the API version."""
+        return (
+            f"{self.ai_gateway_base_url}/{self.cloudflare_account_id}/{self.ai_gateway_id}"
+            f"/google-ai-studio/{self.gemini_api_version}"
+        )
+
+    @property
+    def has_caller_check(self) -> bool:
+        return self.client_api_keys_secret is not None or self.client_api_keys is not None
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    settings: Settings
+    warnings: list[str]
+
+
+def load_settings(environ: Mapping[str, str]) -> _Loaded:
+    """Validate the environment; raise ConfigError naming every bad variable."""
+    problems: list[tuple[str, str]] = []
+    if not (environ.get("GEMINI_API_KEY_SECRET", "").strip() or environ.get("GEMINI_API_KEY", "").strip()):
+        problems.append(("GEMINI_API_KEY_SECRET", "is required (or GEMINI_API_KEY for local development)"))
+    try:
+        settings = Settings.model_validate(dict(environ))
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False, include_input=False):
+            var = str(err["loc"][0]) if err["loc"] else "environment"
+            problems.append((var, _plain(err["msg"])))
+        raise ConfigError(problems) from None
+    if settings.default_model not in settings.allowed_models:
+        problems.append(("ALLOWED_MODELS", f"must include DEFAULT_MODEL ({settings.default_model})"))
+    for var in _NOT_YET_IMPLEMENTED:
+        if environ.get(var, "").strip():
+            problems.append((var, "this check is not implemented in this version; unset it"))
+    if not settings.has_caller_check and not settings.allow_unauthenticated:
+        problems.append(
+            (
+                "ALLOW_UNAUTHENTICATED",
+                "no caller check is configured (CLIENT_API_KEYS_SECRET or CLIENT_API_KEYS); "
+                + "set ALLOW_UNAUTHENTICATED=true to serve anyone",
+            )
+        )
+    if problems:
+        raise ConfigError(problems)
+    warnings = []
+    if settings.gemini_api_key is not None and settings.gemini_api_key_secret is None:
+        warnings.append("GEMINI_API_KEY is set in the environment: use GEMINI_API_KEY_SECRET outside local development")
+    if settings.ai_gateway_token is not None and settings.ai_gateway_token_secret is None:
+        warnings.append(
+            "AI_GATEWAY_TOKEN is set in the environment: use AI_GATEWAY_TOKEN_SECRET outside local development"
+        )
+    if settings.client_api_keys is not None and settings.client_api_keys_secret is None:
+        warnings.append(
+            "CLIENT_API_KEYS is set in the environment: use CLIENT_API_KEYS_SECRET outside local development"
+        )
+    if settings.allow_unauthenticated:
+        warnings.append("ALLOW_UNAUTHENTICATED=true: anyone who can reach the function can spend its Gemini quota")
+    return _Loaded(settings, warnings)
+
+
+def _plain(message: str) -> str:
+    if message == "Field required":
+        return "is required"
+    return message.removeprefix("Value error, ")

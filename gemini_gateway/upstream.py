@@ -1,0 +1,201 @@
+"""The AI Gateway client: URL, credentials, retries, one deadline.
+
+httpx's API over aiohttp's connection pool (httpx-aiohttp): httpx's own pool
+(httpcore) stalls at hundreds of concurrent calls, aiohttp's does not
+(`bench/client_transports.py` measures both). One client per process, made in
+the running event loop on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+from .errors import (
+    ApiError,
+    InvalidRequest,
+    PayloadTooLarge,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from .secret_store import SecretRef, SecretStore
+from .settings import Settings
+from .upstream_errors import Failure, Kind, classify
+
+__all__ = ["GatewayClient", "UpstreamAnswer", "backoff_delay", "make_http_client"]
+
+_MAX_ERROR_BODY = 64 * 1024
+_MAX_ANSWER_BODY = 64 * 1024 * 1024
+_BACKOFF_BASE = 0.5
+_BACKOFF_CAP = 8.0
+_CONNECT_TIMEOUT = 10.0
+_POOL_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamAnswer:
+    """A 2xx answer (or a gateway guardrail block) with what the gateway said about it."""
+
+    body: Any
+    cache_status: str | None
+    log_id: str | None
+    attempts: int
+    upstream_ms: float
+    blocked: Failure | None = None
+
+
+def make_http_client() -> httpx.AsyncClient:
+    """The process-wide upstream client. Must be called inside the running loop."""
+
+    def session() -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=_POOL_SIZE, keepalive_timeout=30)
+        # No cookie jar: a gateway cookie must never travel from one caller's request to another's.
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    return httpx.AsyncClient(
+        transport=AiohttpTransport(client=session),
+        timeout=httpx.Timeout(None, connect=_CONNECT_TIMEOUT),
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        follow_redirects=False,
+    )
+
+
+def backoff_delay(attempt: int, asked: float | None, rng: random.Random | None = None) -> float:
+    """Jittered exponential backoff after `attempt` (1-based), never shorter than asked."""
+    ceiling = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 1))
+    jittered: float = ceiling / 2 + (rng or random).random() * ceiling / 2
+    return max(jittered, asked or 0.0)
+
+
+class GatewayClient:
+    def __init__(self, settings: Settings, secrets: SecretStore, http: httpx.AsyncClient) -> None:
+        self._settings = settings
+        self._secrets = secrets
+        self._http = http
+        self._key = SecretRef(
+            "Gemini API key",
+            settings.gemini_api_key_secret,
+            settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else None,
+        )
+        self._token: SecretRef | None = None
+        if settings.ai_gateway_token_secret or settings.ai_gateway_token:
+            self._token = SecretRef(
+                "AI Gateway token",
+                settings.ai_gateway_token_secret,
+                settings.ai_gateway_token.get_secret_value() if settings.ai_gateway_token else None,
+            )
+
+    def url(self, model: str, method: str = "generateContent") -> str:
+        return f"{self._settings.upstream_base}/models/{model}:{method}"
+
+    async def _credentials(self) -> tuple[str, str | None]:
+        key = await self._secrets.get(self._key)
+        token = await self._secrets.get(self._token) if self._token else None
+        return key, token
+
+    async def _refresh_credentials(self, key: str, token: str | None) -> bool:
+        changed = await self._secrets.refresh(self._key, key)
+        if self._token is not None and token is not None:
+            changed = await self._secrets.refresh(self._token, token) or changed
+        return changed
+
+    async def generate(self, model: str, body: bytes, headers: Mapping[str, str], started: float) -> UpstreamAnswer:
+        """POST generateContent with retries, all inside UPSTREAM_TIMEOUT_SECONDS from `started`."""
+        settings = self._settings
+        deadline = started + settings.upstream_timeout_seconds
+        url = self.url(model)
+        calls = 0
+        tries = 0  # counted against UPSTREAM_MAX_ATTEMPTS; the key-rotation retry is not
+        rotated = False
+        upstream_time = 0.0
+        loop = asyncio.get_running_loop()
+        loop_deadline = loop.time() + (deadline - time.perf_counter())
+        while True:
+            calls += 1
+            tries += 1
+            key, token = await self._credentials()
+            request_headers = {
+                **headers,
+                "content-type": "application/json",
+                "x-goog-api-key": key,
+                "cf-aig-no-wholesale": "true",
+            }
+            if token is not None:
+                request_headers["cf-aig-authorization"] = f"Bearer {token}"
+            sent = time.perf_counter()
+            failure: Failure | None = None
+            try:
+                async with asyncio.timeout_at(loop_deadline):
+                    response = await self._http.post(url, content=body, headers=request_headers)
+                    try:
+                        limit = _MAX_ANSWER_BODY if response.status_code < 300 else _MAX_ERROR_BODY
+                        content = await _read_capped(response, limit)
+                    finally:
+                        await response.aclose()
+            except TimeoutError:
+                raise UpstreamTimeout(settings.upstream_timeout_seconds) from None
+            except httpx.HTTPError as exc:
+                failure = Failure(Kind.RETRYABLE, 0, f"could not reach the AI Gateway ({type(exc).__name__})")
+            finally:
+                upstream_time += time.perf_counter() - sent
+            if failure is None:
+                gateway = (response.headers.get("cf-aig-cache-status"), response.headers.get("cf-aig-log-id"))
+                if 200 <= response.status_code < 300:
+                    try:
+                        parsed = json.loads(content)
+                    except ValueError:
+                        raise UpstreamError("the upstream answer was not valid JSON") from None
+                    return UpstreamAnswer(parsed, *gateway, calls, upstream_time * 1000)
+                failure = classify(response.status_code, response.headers, content, (key, token or ""))
+                if failure.kind is Kind.BLOCKED:
+                    return UpstreamAnswer(None, *gateway, calls, upstream_time * 1000, blocked=failure)
+            if failure.kind is Kind.KEY_REJECTED and not rotated:
+                rotated = True
+                if await self._refresh_credentials(key, token):
+                    tries -= 1
+                    continue
+            if failure.retryable and tries < settings.upstream_max_attempts:
+                wait = backoff_delay(tries, failure.retry_after)
+                if loop.time() + wait < loop_deadline:
+                    await asyncio.sleep(wait)
+                    continue
+            raise _final_error(failure, calls)
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise UpstreamError("the upstream answer was too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _final_error(failure: Failure, calls: int) -> ApiError:
+    """The caller-facing error once retries are over."""
+    attempts = f" after {calls} attempt{'s' if calls != 1 else ''}"
+    if failure.kind is Kind.RATE_LIMITED:
+        return RateLimited(f"the upstream is rate limiting: {failure.message}", retry_after=failure.retry_after or 1.0)
+    if failure.kind is Kind.INVALID_REQUEST:
+        return InvalidRequest(f"the model refused the request: {failure.message}")
+    if failure.kind is Kind.TOO_LARGE:
+        return PayloadTooLarge.with_message("the upstream refused the request as too large")
+    if failure.kind is Kind.KEY_REJECTED:
+        return UpstreamError("the upstream rejected the function's credentials (Gemini API key or gateway token)")
+    if failure.kind is Kind.RETRYABLE:
+        where = f"HTTP {failure.status}" if failure.status else "connection failed"
+        return UpstreamError(f"the upstream failed{attempts} ({where}): {failure.message}", retryable=True)
+    return UpstreamError(f"the upstream refused the call (HTTP {failure.status}): {failure.message}")

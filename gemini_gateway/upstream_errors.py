@@ -1,0 +1,138 @@
+"""Classify an upstream (AI Gateway / Google) failure and scrub what it says.
+
+Google echoes the rejected key in `DebugInfo`, and gateway bodies vary; so
+only a short, scrubbed `message` is ever passed on, never `details`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+__all__ = ["Failure", "Kind", "classify", "retry_after_seconds", "scrub"]
+
+_KEY_LIKE = re.compile(
+    r"AIza[0-9A-Za-z_\-]{20,}"  # Google API keys
+    r"|(?i:bearer)\s+\S+"  # bearer tokens
+    r"|\b(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{24,}\b"  # long, mixed: token-shaped
+)
+_MAX_MESSAGE = 300
+_RETRYABLE = {429, 500, 502, 503, 504}
+
+
+class Kind(Enum):
+    KEY_REJECTED = "key_rejected"  # drop the cached key, refetch, retry once
+    RETRYABLE = "retryable"  # 5xx: back off and retry
+    RATE_LIMITED = "rate_limited"  # 429: retry, then tell the caller when to come back
+    INVALID_REQUEST = "invalid_request"  # the content was refused: the caller's to fix
+    BLOCKED = "blocked"  # gateway guardrails refused the prompt or the answer
+    TOO_LARGE = "too_large"
+    FATAL = "fatal"  # anything else: our configuration or the upstream is broken
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    kind: Kind
+    status: int
+    message: str
+    retry_after: float | None = None
+    reason: str | None = None  # Google's ErrorInfo.reason or the gateway's internal code
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in (Kind.RETRYABLE, Kind.RATE_LIMITED)
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove every known secret and anything key-shaped; keep it short."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    text = _KEY_LIKE.sub("[redacted]", text)
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+
+
+def _duration(value: Any) -> float | None:
+    """google.protobuf.Duration JSON ("26s", "0.5s") → seconds."""
+    if isinstance(value, str) and value.endswith("s"):
+        try:
+            seconds = float(value[:-1])
+        except ValueError:
+            return None
+        return seconds if 0 <= seconds < 86400 else None
+    return None
+
+
+def retry_after_seconds(headers: Mapping[str, str], error: Mapping[str, Any] | None) -> float | None:
+    """The longest wait the upstream asked for, from Retry-After or RetryInfo."""
+    waits: list[float] = []
+    header = headers.get("retry-after")
+    if header:
+        header = header.strip()
+        try:
+            waits.append(max(0.0, float(header)))
+        except ValueError:
+            parsed = email.utils.parsedate_tz(header)
+            if parsed is not None:
+                waits.append(max(0.0, email.utils.mktime_tz(parsed) - time.time()))
+    for detail in _details(error):
+        if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            seconds = _duration(detail.get("retryDelay"))
+            if seconds is not None:
+                waits.append(seconds)
+    return max(waits) if waits else None
+
+
+def _details(error: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    details = (error or {}).get("details")
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
+def _parse(body: bytes) -> tuple[dict[str, Any] | None, str, str | None]:
+    """(google error object, message, reason) from whatever the body is."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None, "", None
+    if isinstance(data, list) and data and isinstance(data[0], dict):  # non-SSE stream errors come wrapped
+        data = data[0]
+    if not isinstance(data, dict):
+        return None, "", None
+    error = data.get("error")
+    if isinstance(error, dict):  # Google's shape
+        reason = next((str(d["reason"]) for d in _details(error) if "reason" in d), None)
+        return error, str(error.get("message", "")), reason
+    if data.get("name") == "AiGatewayError" or "internalCode" in data:  # Cloudflare's shape
+        code = data.get("internalCode")
+        return None, str(data.get("message", "")), str(code) if code is not None else None
+    if isinstance(data.get("errors"), list) and data["errors"] and isinstance(data["errors"][0], dict):
+        first = data["errors"][0]
+        return None, str(first.get("message", "")), str(first.get("code", "")) or None
+    return None, "", None
+
+
+def classify(status: int, headers: Mapping[str, str], body: bytes, secrets: Iterable[str] = ()) -> Failure:
+    """What a non-2xx upstream answer means for us."""
+    error, message, reason = _parse(body)
+    message = scrub(message, secrets) or f"upstream answered HTTP {status}"
+    wait = retry_after_seconds(headers, error)
+    if reason == "API_KEY_INVALID" or status in (401, 403):
+        return Failure(Kind.KEY_REJECTED, status, message, reason=reason)
+    if status == 429:
+        return Failure(Kind.RATE_LIMITED, status, message, wait, reason)
+    if status in _RETRYABLE:
+        return Failure(Kind.RETRYABLE, status, message, wait, reason)
+    if status == 424 or reason in ("2016", "2017"):
+        return Failure(Kind.BLOCKED, status, message, reason=reason)
+    if status == 413:
+        return Failure(Kind.TOO_LARGE, status, message, reason=reason)
+    if status == 400 and error is not None and error.get("status") == "INVALID_ARGUMENT":
+        return Failure(Kind.INVALID_REQUEST, status, message, reason=reason)
+    return Failure(Kind.FATAL, status, message, reason=reason)
