@@ -1,0 +1,116 @@
+"""Emulators started once per session as real subprocesses on loopback ports.
+
+Why subprocesses: that is how the function's tests and the benchmarks use
+them, so the CLI, readiness line and signal handling get exercised too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.processes import Server, free_port, start_server, wait_for_port
+
+__all__ = ["GATEWAY_TOKEN", "GEMINI_KEY", "GEMINI_KEY_2", "Gateway", "SecretManager"]
+
+GEMINI_KEY = "test-gemini-key-1"
+GEMINI_KEY_2 = "test-gemini-key-2"
+GATEWAY_TOKEN = "test-gateway-token-1"
+MODEL = "gemini-2.5-flash"
+
+
+@dataclass
+class Gateway:
+    """A running AI Gateway emulator plus helpers for its control API."""
+
+    server: Server
+    client: httpx.Client
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def model_url(self, action: str = "generateContent", model: str = MODEL, version: str = "v1beta") -> str:
+        return f"{self.url}/test-account/test-gateway/google-ai-studio/{version}/models/{model}:{action}"
+
+    def faults(self, *faults: dict[str, Any]) -> None:
+        r = self.client.post(f"{self.url}/__emulator/faults", json={"faults": list(faults)})
+        r.raise_for_status()
+
+    def config(self, **config: Any) -> dict[str, Any]:
+        r = self.client.post(f"{self.url}/__emulator/config", json=config)
+        r.raise_for_status()
+        return dict(r.json())
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self.client.get(f"{self.url}/__emulator/requests").json()["requests"])
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.client.get(f"{self.url}/__emulator/stats").json())
+
+    def reset(self) -> None:
+        self.client.post(f"{self.url}/__emulator/reset").raise_for_status()
+
+
+@dataclass
+class SecretManager:
+    """A running Secret Manager emulator: gRPC host:port and the stats HTTP URL."""
+
+    server: Server
+    host: str
+    stats_url: str
+
+
+@pytest.fixture(scope="session")
+def emulator_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("emulator-logs")
+
+
+@pytest.fixture(scope="session")
+def gateway_server(emulator_logs: Path) -> Iterator[Server]:
+    port = free_port()
+    args = ["-m", "emulators.ai_gateway", "--port", str(port), "--key", GEMINI_KEY, "--key", GEMINI_KEY_2]
+    server = start_server("ai-gateway", args, port, log_dir=emulator_logs)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gateway(gateway_server: Server) -> Iterator[Gateway]:
+    """The shared emulator, reset to its command-line config before each test."""
+    with httpx.Client(timeout=10) as client:
+        gw = Gateway(gateway_server, client)
+        gw.reset()
+        yield gw
+
+
+@pytest.fixture(scope="session")
+def secret_manager(emulator_logs: Path) -> Iterator[SecretManager]:
+    port, stats_port = free_port(), free_port()
+    args = [
+        "-m",
+        "emulators.secret_manager",
+        "--port",
+        str(port),
+        "--stats-port",
+        str(stats_port),
+        "--seed",
+        f"projects/demo/secrets/gemini-api-key={GEMINI_KEY}",
+        "--seed",
+        "projects/demo/secrets/two-versions=first",
+        "--seed",
+        "projects/demo/secrets/two-versions=second",
+        "--seed",
+        "projects/demo/secrets/forbidden=nope",
+        "--deny",
+        "projects/demo/secrets/forbidden",
+    ]
+    server = start_server("secret-manager", args, port, log_dir=emulator_logs)
+    wait_for_port(stats_port, proc=server.proc)
+    yield SecretManager(server, f"127.0.0.1:{port}", f"http://127.0.0.1:{stats_port}")
+    server.stop()
