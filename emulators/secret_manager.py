@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NoReturn
 
-import grpc  # type: ignore[import-untyped]  # no stubs installed (types-grpcio is not a dependency)
+import grpc
 from google.cloud.secretmanager_v1 import types
 
 __all__ = [
@@ -131,7 +131,7 @@ class _Servicer:
         self, name: str, context: grpc.ServicerContext, permission: str
     ) -> tuple[str, list[_Version], str]:
         match = _VERSION_NAME.match(name or "")
-        if not match or not (match.group(3) == "latest" or match.group(3).isdigit() and int(match.group(3)) > 0):
+        if not match or not (match.group(3) == "latest" or (match.group(3).isdigit() and int(match.group(3)) > 0)):
             _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"Invalid resource field value in the request: {name!r}")
         secret = f"projects/{match.group(1)}/secrets/{match.group(2)}"
         if secret in self.state.deny:

@@ -420,10 +420,12 @@ def test_stream_drop_after(gateway: Gateway) -> None:
     gateway.faults({"stream_drop_after": 2})
     url = gateway.model_url("streamGenerateContent") + "?alt=sse"
     received = b""
-    with pytest.raises(httpx.RemoteProtocolError):  # noqa: PT012 - the error comes mid-iteration
-        with gateway.client.stream("POST", url, json=_body("one two three four five"), headers=AUTH) as r:
-            for piece in r.iter_raw():
-                received += piece
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        gateway.client.stream("POST", url, json=_body("one two three four five"), headers=AUTH) as r,
+    ):
+        for piece in r.iter_raw():
+            received += piece
     assert len(_sse_events(received)) == 2
 
 
