@@ -779,9 +779,7 @@ async def _control_requests(request: web.Request) -> web.Response:
 
 async def _control_stats(request: web.Request) -> web.Response:
     state = request.app[_STATE_KEY]
-    return web.json_response(
-        {"total": state.total, "in_flight": state.in_flight, "max_in_flight": state.max_in_flight}
-    )
+    return web.json_response({"total": state.total, "in_flight": state.in_flight, "max_in_flight": state.max_in_flight})
 
 
 # --------------------------------------------------------------------------- app and CLI

@@ -199,9 +199,7 @@ class _Servicer:
             secret, version = self._resolve(request.name, context, "secretmanager.versions.get")
             return self._version_message(secret, version)
 
-    def _set_state(
-        self, name: str, state: int, context: grpc.ServicerContext, permission: str
-    ) -> types.SecretVersion:
+    def _set_state(self, name: str, state: int, context: grpc.ServicerContext, permission: str) -> types.SecretVersion:
         with self.state.lock:
             secret, versions, wanted = self._parse_version(name, context, permission)
             if not wanted.isdigit():
@@ -227,7 +225,9 @@ class _Servicer:
     ) -> types.SecretVersion:
         secret = request.parent
         if not _SECRET_NAME.match(secret or ""):
-            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"Invalid resource field value in the request: {secret!r}")
+            _abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, f"Invalid resource field value in the request: {secret!r}"
+            )
         data = bytes(request.payload.data)
         if "data_crc32c" in request.payload and request.payload.data_crc32c != crc32c(data):
             _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "Checksum mismatch: data_crc32c does not match the data.")

@@ -37,9 +37,11 @@ def client(secret_manager: SecretManager) -> Iterator[secretmanager.SecretManage
 
 
 def _new_secret(client: secretmanager.SecretManagerServiceClient, *values: bytes) -> str:
-    secret = client.create_secret(parent="projects/demo", secret_id=f"s-{uuid.uuid4().hex[:12]}", secret={})
+    secret = client.create_secret(
+        parent="projects/demo", secret_id=f"s-{uuid.uuid4().hex[:12]}", secret=secretmanager.Secret()
+    )
     for value in values:
-        client.add_secret_version(parent=secret.name, payload={"data": value})
+        client.add_secret_version(parent=secret.name, payload=secretmanager.SecretPayload(data=value))
     return str(secret.name)
 
 
@@ -72,16 +74,18 @@ def test_numbered_versions(client: secretmanager.SecretManagerServiceClient) -> 
 def test_add_version_changes_latest(client: secretmanager.SecretManagerServiceClient) -> None:
     name = _new_secret(client, b"v1")
     assert client.access_secret_version(name=f"{name}/versions/latest").payload.data == b"v1"
-    added = client.add_secret_version(parent=name, payload={"data": b"v2", "data_crc32c": crc32c(b"v2")})
+    added = client.add_secret_version(
+        parent=name, payload=secretmanager.SecretPayload(data=b"v2", data_crc32c=crc32c(b"v2"))
+    )
     assert added.name == f"{name}/versions/2"
     assert client.access_secret_version(name=f"{name}/versions/latest").payload.data == b"v2"
     with pytest.raises(exceptions.InvalidArgument):
-        client.add_secret_version(parent=name, payload={"data": b"v3", "data_crc32c": 1})
+        client.add_secret_version(parent=name, payload=secretmanager.SecretPayload(data=b"v3", data_crc32c=1))
 
 
 def test_create_existing_secret(client: secretmanager.SecretManagerServiceClient) -> None:
     with pytest.raises(exceptions.AlreadyExists):
-        client.create_secret(parent="projects/demo", secret_id="gemini-api-key", secret={})
+        client.create_secret(parent="projects/demo", secret_id="gemini-api-key", secret=secretmanager.Secret())
 
 
 def test_not_found(client: secretmanager.SecretManagerServiceClient) -> None:
@@ -90,7 +94,9 @@ def test_not_found(client: secretmanager.SecretManagerServiceClient) -> None:
     with pytest.raises(exceptions.NotFound):
         client.access_secret_version(name="projects/demo/secrets/gemini-api-key/versions/99")
     with pytest.raises(exceptions.NotFound):
-        client.add_secret_version(parent="projects/demo/secrets/missing", payload={"data": b"x"})
+        client.add_secret_version(
+            parent="projects/demo/secrets/missing", payload=secretmanager.SecretPayload(data=b"x")
+        )
     empty = _new_secret(client)
     with pytest.raises(exceptions.NotFound, match="has no versions"):
         client.access_secret_version(name=f"{empty}/versions/latest")
