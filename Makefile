@@ -1,0 +1,60 @@
+# Two commands for a newcomer: `make run` and `make test`. Both set themselves up.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run serve test lint unit integration bench infra-check plan deploy clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+## install: create .venv with runtime and development dependencies (idempotent)
+install: $(STAMP)
+
+## run: serve on :8080 against local emulators (or the real gateway when configured)
+run: install
+	$(PY) dev/run.py
+
+## serve: production mode on $$PORT with exactly the environment given
+serve: install
+	exec $(VENV)/bin/functions-framework --target generate --source main.py
+
+## test: lint, unit, integration and infrastructure checks
+test: install lint
+	$(PY) -m pytest
+	$(MAKE) infra-check
+
+## lint: ruff and mypy
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check gemini_gateway main.py
+	$(VENV)/bin/mypy gemini_gateway main.py
+
+unit: install
+	$(PY) -m pytest tests/unit
+
+integration: install
+	$(PY) -m pytest tests/integration
+
+## bench: overhead and concurrency against the emulator and a google-genai peer (not part of test)
+bench: install
+	$(PY) bench/run.py
+
+## infra-check: terraform fmt (if installed), checkov, and tests over the parsed HCL
+infra-check: install
+	bash infra/check.sh
+
+## plan / deploy: terraform for operators (needs network and credentials)
+plan:
+	terraform -chdir=infra init
+	terraform -chdir=infra plan
+
+deploy:
+	terraform -chdir=infra init
+	terraform -chdir=infra apply
+
+clean:
+	rm -rf $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
