@@ -1,0 +1,93 @@
+locals {
+  # At least one caller check is configured (guards var.public).
+  caller_check_configured = (
+    var.enable_client_api_keys
+    || var.enable_webhook_secret
+    || (var.firebase_project_id != null && var.firebase_project_id != "")
+    || (var.app_check_project_number != null && var.app_check_project_number != "")
+  )
+
+  # The gateway the function calls: the managed one when cloudflare.tf creates
+  # it (so the function waits for it), else the existing one named by the
+  # variable.
+  ai_gateway_id = var.manage_cloudflare_gateway ? cloudflare_ai_gateway.this[0].id : var.ai_gateway_id
+
+  # The function's environment: names fixed by the contract (section 2 and 6).
+  # Optional entries only appear when set, so the function's own defaults apply
+  # otherwise. Secrets are passed by version NAME; the function reads the
+  # values itself (never secret_environment_variables).
+  function_env = merge(
+    {
+      CLOUDFLARE_ACCOUNT_ID    = var.cloudflare_account_id
+      AI_GATEWAY_ID            = local.ai_gateway_id
+      GEMINI_API_VERSION       = var.gemini_api_version
+      GEMINI_API_KEY_SECRET    = local.secret_version_names["gemini_api_key"]
+      SECRET_CACHE_SECONDS     = tostring(var.secret_cache_seconds)
+      DEFAULT_MODEL            = var.default_model
+      ALLOWED_MODELS           = join(",", var.allowed_models)
+      MAX_REQUEST_BYTES        = tostring(var.max_request_bytes)
+      UPSTREAM_TIMEOUT_SECONDS = tostring(var.upstream_timeout_seconds)
+      UPSTREAM_MAX_ATTEMPTS    = tostring(var.upstream_max_attempts)
+      ALLOW_UNAUTHENTICATED    = var.allow_unauthenticated ? "true" : "false"
+      RATE_LIMIT_PER_MINUTE    = tostring(var.rate_limit_per_minute)
+      # Used to build Cloud Logging trace names (projects/P/traces/T).
+      GOOGLE_CLOUD_PROJECT = var.project_id
+      # functions-framework adds the execution id to every log line.
+      LOG_EXECUTION_ID = "true"
+    },
+    var.ai_gateway_base_url != null ? { AI_GATEWAY_BASE_URL = var.ai_gateway_base_url } : {},
+    length(var.allowed_origins) > 0 ? { ALLOWED_ORIGINS = join(",", var.allowed_origins) } : {},
+    var.ai_gateway_authenticated ? { AI_GATEWAY_TOKEN_SECRET = local.secret_version_names["ai_gateway_token"] } : {},
+    var.enable_client_api_keys ? { CLIENT_API_KEYS_SECRET = local.secret_version_names["client_api_keys"] } : {},
+    var.enable_webhook_secret ? { WEBHOOK_SECRET_SECRET = local.secret_version_names["webhook_secret"] } : {},
+    var.firebase_project_id != null ? { FIREBASE_PROJECT_ID = var.firebase_project_id } : {},
+    var.app_check_project_number != null ? { APP_CHECK_PROJECT_NUMBER = var.app_check_project_number } : {},
+    length(var.app_check_app_ids) > 0 ? { APP_CHECK_APP_IDS = join(",", var.app_check_app_ids) } : {},
+    var.rate_limit_burst != null ? { RATE_LIMIT_BURST = tostring(var.rate_limit_burst) } : {},
+    var.redis_url != null ? { REDIS_URL = var.redis_url } : {},
+  )
+}
+
+resource "google_cloudfunctions2_function" "this" {
+  #checkov:skip=CKV_GCP_124:Mobile/web callers reach it directly; callers are checked in code (and by IAM while private). ALLOW_ALL is only the default of var.ingress_settings.
+  project     = var.project_id
+  name        = var.function_name
+  location    = var.region
+  description = "Gemini gateway: app callers in, Gemini through Cloudflare AI Gateway out."
+  labels      = var.labels
+
+  build_config {
+    runtime     = var.runtime
+    entry_point = "generate"
+    # Fully-qualified: projects/P/serviceAccounts/EMAIL.
+    service_account = google_service_account.build.id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    available_memory = var.available_memory
+    # Concurrency > 1 requires at least one full vCPU.
+    available_cpu                    = var.available_cpu
+    max_instance_request_concurrency = var.max_instance_request_concurrency
+    min_instance_count               = var.min_instance_count
+    max_instance_count               = var.max_instance_count
+    timeout_seconds                  = var.timeout_seconds
+    ingress_settings                 = var.ingress_settings
+    all_traffic_on_latest_revision   = true
+    service_account_email            = google_service_account.runtime.email
+    environment_variables            = local.function_env
+  }
+
+  depends_on = [
+    google_project_service.apis,
+    google_project_iam_member.build,
+    google_storage_bucket_iam_member.build_source_read,
+    google_secret_manager_secret_iam_member.runtime_access,
+  ]
+}

@@ -1,0 +1,61 @@
+# Secret Manager secrets the function reads itself (cached, so a new version is
+# picked up without a redeploy). Terraform owns the secrets and their IAM, not
+# their values: values are added with `gcloud secrets versions add` (DEPLOY.md)
+# or, opt-in, through the write-only secret_data_wo below. Never secret_data.
+
+locals {
+  # Logical name => secret id. The Gemini key always; the others when enabled.
+  secret_ids = merge(
+    { gemini_api_key = "${var.function_name}-gemini-api-key" },
+    var.ai_gateway_authenticated ? { ai_gateway_token = "${var.function_name}-ai-gateway-token" } : {},
+    var.enable_client_api_keys ? { client_api_keys = "${var.function_name}-client-api-keys" } : {},
+    var.enable_webhook_secret ? { webhook_secret = "${var.function_name}-webhook-secret" } : {},
+  )
+
+  # Full version names handed to the function: projects/P/secrets/S/versions/V.
+  secret_version_names = {
+    for k, s in google_secret_manager_secret.this :
+    k => "${s.id}/versions/${lookup(var.secret_versions, k, "latest")}"
+  }
+}
+
+resource "google_secret_manager_secret" "this" {
+  for_each = local.secret_ids
+
+  project             = var.project_id
+  secret_id           = each.value
+  labels              = var.labels
+  deletion_protection = var.secret_deletion_protection
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# ---------------------------------------------------------------------------
+# Opt-in (manage_secret_values = true): values from ephemeral variables through
+# the write-only secret_data_wo argument, so they never reach plan or state.
+# Bump var.secret_values_version to push new values.
+# ---------------------------------------------------------------------------
+
+locals {
+  # Ephemeral (built from ephemeral variables): only usable in write-only args.
+  secret_values = {
+    gemini_api_key   = var.gemini_api_key_value
+    ai_gateway_token = var.ai_gateway_token_value
+    client_api_keys  = var.client_api_keys_value
+    webhook_secret   = var.webhook_secret_value
+  }
+}
+
+resource "google_secret_manager_secret_version" "this" {
+  for_each = var.manage_secret_values ? local.secret_ids : {}
+
+  secret                 = google_secret_manager_secret.this[each.key].id
+  secret_data_wo         = local.secret_values[each.key]
+  secret_data_wo_version = var.secret_values_version
+  # A replaced version is disabled, not destroyed, so a rollback stays possible.
+  deletion_policy = "DISABLE"
+}

@@ -1,0 +1,556 @@
+# ---------------------------------------------------------------------------
+# Project and naming
+# ---------------------------------------------------------------------------
+
+variable "project_id" {
+  type        = string
+  description = "Google Cloud project id that hosts the function, its service accounts, secrets and source bucket."
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a Google Cloud project id: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  type        = string
+  description = "Region for the function and its source bucket, e.g. us-central1 or europe-west4."
+  default     = "us-central1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must look like us-central1 or europe-west4 (a region, not a zone or a multi-region)."
+  }
+}
+
+variable "function_name" {
+  type        = string
+  description = "Name of the function (and of its Cloud Run service). 1-63 characters: lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen."
+  default     = "gemini-gateway"
+
+  validation {
+    condition     = can(regex("^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$", var.function_name))
+    error_message = "function_name must be 1-63 characters of lowercase letters, digits and hyphens, start with a letter and not end with a hyphen."
+  }
+}
+
+variable "service_account_prefix" {
+  type        = string
+  description = "Prefix of the two service account ids (<prefix>-run for the function, <prefix>-build for Cloud Build). Defaults to function_name; set it when function_name is longer than 24 characters."
+  default     = null
+
+  validation {
+    # Service account ids are 6-30 characters; the longer suffix is "-build" (6).
+    condition = (
+      var.service_account_prefix == null
+      ? can(regex("^[a-z]([-a-z0-9]{0,22}[a-z0-9])?$", var.function_name)) && length(var.function_name) >= 2
+      : can(regex("^[a-z][-a-z0-9]{0,22}[a-z0-9]$", var.service_account_prefix))
+    )
+    error_message = "Service account ids are 6-30 characters and get a \"-build\" suffix: the prefix (service_account_prefix, or function_name when unset) must be 2-24 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen."
+  }
+}
+
+variable "source_bucket_name" {
+  type        = string
+  description = "Name of the bucket that holds the function's source zips. Defaults to <project_id>-<function_name>-src."
+  default     = null
+
+  validation {
+    condition = (
+      var.source_bucket_name == null
+      ? length("${var.project_id}-${var.function_name}-src") <= 63
+      : can(regex("^[a-z0-9][-_a-z0-9]{1,61}[a-z0-9]$", var.source_bucket_name))
+    )
+    error_message = "source_bucket_name must be 3-63 characters of lowercase letters, digits, hyphens and underscores; when unset, <project_id>-<function_name>-src must fit in 63 characters (set source_bucket_name otherwise)."
+  }
+}
+
+variable "access_log_bucket" {
+  type        = string
+  description = "Existing bucket that receives the source bucket's usage and storage logs. Null disables access logging (the source bucket only holds build zips)."
+  default     = null
+
+  validation {
+    condition     = var.access_log_bucket == null || can(regex("^[a-z0-9][-_.a-z0-9]{1,220}[a-z0-9]$", var.access_log_bucket))
+    error_message = "access_log_bucket must be a bucket name (not a gs:// URL)."
+  }
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Labels added to the function, bucket and secrets."
+  default     = {}
+}
+
+variable "secret_deletion_protection" {
+  type        = bool
+  description = "Protect the Secret Manager secrets from deletion (terraform destroy fails while true). Set false, apply, then destroy to tear everything down."
+  default     = true
+}
+
+# ---------------------------------------------------------------------------
+# Function runtime and scaling
+# ---------------------------------------------------------------------------
+
+variable "runtime" {
+  type        = string
+  description = "Python runtime of the function."
+  default     = "python313"
+
+  validation {
+    condition     = contains(["python312", "python313"], var.runtime)
+    error_message = "runtime must be python312 or python313."
+  }
+}
+
+variable "available_memory" {
+  type        = string
+  description = "Memory per instance, e.g. 512Mi or 1Gi."
+  default     = "512Mi"
+
+  validation {
+    condition     = can(regex("^[1-9][0-9]*(k|M|G|Mi|Gi)$", var.available_memory))
+    error_message = "available_memory must be a number followed by k, M, G, Mi or Gi, e.g. 512Mi."
+  }
+}
+
+variable "available_cpu" {
+  type        = string
+  description = "vCPUs per instance. At least 1 is required for max_instance_request_concurrency > 1."
+  default     = "1"
+
+  validation {
+    condition     = contains(["1", "2", "4", "6", "8"], var.available_cpu)
+    error_message = "available_cpu must be one of 1, 2, 4, 6, 8."
+  }
+}
+
+variable "max_instance_request_concurrency" {
+  type        = number
+  description = "Requests one instance serves at once. The function is async (ASGI): an instance mostly waits on the upstream, so it holds many slow calls at once."
+  default     = 80
+
+  validation {
+    condition     = var.max_instance_request_concurrency >= 1 && var.max_instance_request_concurrency <= 1000 && floor(var.max_instance_request_concurrency) == var.max_instance_request_concurrency
+    error_message = "max_instance_request_concurrency must be a whole number from 1 to 1000."
+  }
+}
+
+variable "min_instance_count" {
+  type        = number
+  description = "Instances kept warm (0 = scale to zero; 1 avoids cold starts at the price of an always-on instance)."
+  default     = 0
+
+  validation {
+    condition     = var.min_instance_count >= 0 && floor(var.min_instance_count) == var.min_instance_count
+    error_message = "min_instance_count must be a whole number >= 0."
+  }
+}
+
+variable "max_instance_count" {
+  type        = number
+  description = "Upper bound on instances: caps cost and the load sent to the AI Gateway."
+  default     = 10
+
+  validation {
+    condition     = var.max_instance_count >= 1 && floor(var.max_instance_count) == var.max_instance_count && var.max_instance_count >= var.min_instance_count
+    error_message = "max_instance_count must be a whole number >= 1 and >= min_instance_count."
+  }
+}
+
+variable "timeout_seconds" {
+  type        = number
+  description = "Request timeout of the function in seconds (long streams need a long timeout)."
+  default     = 300
+
+  validation {
+    condition     = var.timeout_seconds >= 1 && var.timeout_seconds <= 3600 && floor(var.timeout_seconds) == var.timeout_seconds
+    error_message = "timeout_seconds must be a whole number from 1 to 3600."
+  }
+}
+
+variable "ingress_settings" {
+  type        = string
+  description = "Who may reach the function's URL at the network level. ALLOW_ALL is needed for mobile and web apps calling it directly; callers are then checked by IAM (private) or by the function's own caller checks (public)."
+  default     = "ALLOW_ALL"
+
+  validation {
+    condition     = contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], var.ingress_settings)
+    error_message = "ingress_settings must be ALLOW_ALL, ALLOW_INTERNAL_ONLY or ALLOW_INTERNAL_AND_GCLB."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Who may invoke the function
+# ---------------------------------------------------------------------------
+
+variable "invoker_members" {
+  type        = list(string)
+  description = "IAM members granted roles/run.invoker on the function, e.g. [\"user:you@example.com\", \"serviceAccount:backend@p.iam.gserviceaccount.com\"]. Empty = nobody but project owners. Use `public` for allUsers."
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for m in var.invoker_members :
+      can(regex("^(user|serviceAccount|group|domain|principal|principalSet):.+$", m))
+    ])
+    error_message = "invoker_members entries must be IAM members such as user:..., serviceAccount:..., group:... or domain:...; allUsers/allAuthenticatedUsers are only reachable through `public`."
+  }
+}
+
+variable "public" {
+  type        = bool
+  description = "Grant roles/run.invoker to allUsers so apps can call the function without Google credentials. Refused unless a caller check is configured (client API keys, Firebase Auth, App Check or webhook signatures)."
+  default     = false
+
+  validation {
+    condition = !var.public || (
+      var.enable_client_api_keys
+      || var.enable_webhook_secret
+      || (var.firebase_project_id != null && var.firebase_project_id != "")
+      || (var.app_check_project_number != null && var.app_check_project_number != "")
+    )
+    error_message = "public = true needs at least one caller check: enable_client_api_keys, enable_webhook_secret, firebase_project_id or app_check_project_number. A public function without one spends your Gemini quota for anyone."
+  }
+}
+
+variable "allow_unauthenticated" {
+  type        = bool
+  description = "Sets ALLOW_UNAUTHENTICATED=true: the function serves even with no caller check configured (only sensible when the function is private and IAM is the only gate)."
+  default     = false
+}
+
+# ---------------------------------------------------------------------------
+# Cloudflare AI Gateway and Gemini
+# ---------------------------------------------------------------------------
+
+variable "cloudflare_account_id" {
+  type        = string
+  description = "Cloudflare account id that owns the AI Gateway (32 hex characters)."
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{32}$", var.cloudflare_account_id))
+    error_message = "cloudflare_account_id must be 32 lowercase hex characters."
+  }
+}
+
+variable "ai_gateway_id" {
+  type        = string
+  description = "AI Gateway id (its name in the Cloudflare dashboard)."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,64}$", var.ai_gateway_id))
+    error_message = "ai_gateway_id must be 1-64 letters, digits, hyphens or underscores."
+  }
+}
+
+variable "ai_gateway_base_url" {
+  type        = string
+  description = "Override of the AI Gateway base URL. Null keeps the function's default, https://gateway.ai.cloudflare.com/v1."
+  default     = null
+
+  validation {
+    condition     = var.ai_gateway_base_url == null || can(regex("^https://[^/]+(/.*[^/])?$", var.ai_gateway_base_url))
+    error_message = "ai_gateway_base_url must be an https:// URL without a trailing slash."
+  }
+}
+
+variable "ai_gateway_authenticated" {
+  type        = bool
+  description = "The AI Gateway requires a token (cf-aig-authorization). Creates the token secret and sets AI_GATEWAY_TOKEN_SECRET."
+  default     = false
+}
+
+variable "gemini_api_version" {
+  type        = string
+  description = "Gemini API version in the upstream path (after google-ai-studio/)."
+  default     = "v1beta"
+
+  validation {
+    condition     = contains(["v1", "v1beta"], var.gemini_api_version)
+    error_message = "gemini_api_version must be v1 or v1beta."
+  }
+}
+
+variable "default_model" {
+  type        = string
+  description = "Model used when a request names none."
+  default     = "gemini-2.5-flash"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]*$", var.default_model))
+    error_message = "default_model must be a Gemini model id such as gemini-2.5-flash."
+  }
+}
+
+variable "allowed_models" {
+  type        = list(string)
+  description = "Models callers may ask for. Must include default_model."
+  default     = ["gemini-2.5-flash"]
+
+  validation {
+    condition     = length(var.allowed_models) > 0 && alltrue([for m in var.allowed_models : can(regex("^[a-z0-9][a-z0-9.-]*$", m))])
+    error_message = "allowed_models must be a non-empty list of Gemini model ids (no commas or spaces)."
+  }
+
+  validation {
+    condition     = contains(var.allowed_models, var.default_model)
+    error_message = "allowed_models must include default_model."
+  }
+}
+
+variable "allowed_origins" {
+  type        = list(string)
+  description = "Browser origins allowed by CORS: exact https:// origins, http://localhost[:port] for development, or [\"*\"]. Empty = no CORS headers."
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for o in var.allowed_origins :
+      o == "*" || can(regex("^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", o)) || can(regex("^http://(localhost|127\\.0\\.0\\.1)(:[0-9]{1,5})?$", o))
+    ])
+    error_message = "allowed_origins entries must be \"*\", https://host[:port] or http://localhost[:port] (scheme and host only, no path or trailing slash)."
+  }
+}
+
+variable "secret_cache_seconds" {
+  type        = number
+  description = "How long the function reuses a secret value it fetched (a key rejected by the upstream is refetched at once)."
+  default     = 300
+
+  validation {
+    condition     = var.secret_cache_seconds >= 0 && var.secret_cache_seconds <= 86400
+    error_message = "secret_cache_seconds must be between 0 and 86400."
+  }
+}
+
+variable "secret_versions" {
+  type        = map(string)
+  description = "Pin secret versions instead of \"latest\", keyed by gemini_api_key, ai_gateway_token, client_api_keys or webhook_secret, e.g. { gemini_api_key = \"3\" }."
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for k, v in var.secret_versions :
+      contains(["gemini_api_key", "ai_gateway_token", "client_api_keys", "webhook_secret"], k) && can(regex("^(latest|[1-9][0-9]*)$", v))
+    ])
+    error_message = "secret_versions keys must be gemini_api_key, ai_gateway_token, client_api_keys or webhook_secret, and values \"latest\" or a version number."
+  }
+}
+
+variable "max_request_bytes" {
+  type        = number
+  description = "Largest request body the function accepts (bytes); larger ones get 413."
+  default     = 8388608
+
+  validation {
+    condition     = var.max_request_bytes >= 1024 && var.max_request_bytes <= 33554432
+    error_message = "max_request_bytes must be between 1024 and 33554432 (Cloud Run's 32 MiB request limit)."
+  }
+}
+
+variable "upstream_timeout_seconds" {
+  type        = number
+  description = "Total time budget for one upstream call, retries included."
+  default     = 60
+
+  validation {
+    condition     = var.upstream_timeout_seconds > 0 && var.upstream_timeout_seconds <= var.timeout_seconds
+    error_message = "upstream_timeout_seconds must be > 0 and <= timeout_seconds."
+  }
+}
+
+variable "upstream_max_attempts" {
+  type        = number
+  description = "Attempts on retryable upstream failures (1 = no retry)."
+  default     = 3
+
+  validation {
+    condition     = var.upstream_max_attempts >= 1 && var.upstream_max_attempts <= 10 && floor(var.upstream_max_attempts) == var.upstream_max_attempts
+    error_message = "upstream_max_attempts must be a whole number from 1 to 10."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Caller checks (at least one is required for public = true)
+# ---------------------------------------------------------------------------
+
+variable "enable_client_api_keys" {
+  type        = bool
+  description = "Check client API keys (Authorization: Bearer or X-API-Key). Creates the client keys secret and sets CLIENT_API_KEYS_SECRET."
+  default     = false
+}
+
+variable "firebase_project_id" {
+  type        = string
+  description = "Firebase project whose Auth ID tokens are accepted (sets FIREBASE_PROJECT_ID). Null = off."
+  default     = null
+
+  validation {
+    condition     = var.firebase_project_id == null || can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.firebase_project_id))
+    error_message = "firebase_project_id must be a project id (6-30 lowercase letters, digits, hyphens)."
+  }
+}
+
+variable "app_check_project_number" {
+  type        = string
+  description = "Project NUMBER whose Firebase App Check tokens are accepted (sets APP_CHECK_PROJECT_NUMBER). Null = off."
+  default     = null
+
+  validation {
+    condition     = var.app_check_project_number == null || can(regex("^[0-9]{6,20}$", var.app_check_project_number))
+    error_message = "app_check_project_number must be a project number (digits only)."
+  }
+}
+
+variable "app_check_app_ids" {
+  type        = list(string)
+  description = "Narrow App Check to these app ids (sets APP_CHECK_APP_IDS). Empty = any app of the project."
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.app_check_app_ids : can(regex("^[^,\\s]+$", a))])
+    error_message = "app_check_app_ids entries must not contain commas or whitespace."
+  }
+}
+
+variable "enable_webhook_secret" {
+  type        = bool
+  description = "Accept HMAC-signed webhook calls (X-Signature). Creates the webhook secret and sets WEBHOOK_SECRET_SECRET."
+  default     = false
+}
+
+variable "rate_limit_per_minute" {
+  type        = number
+  description = "Per-caller requests per minute (token bucket). 0 = off."
+  default     = 0
+
+  validation {
+    condition     = var.rate_limit_per_minute >= 0 && floor(var.rate_limit_per_minute) == var.rate_limit_per_minute
+    error_message = "rate_limit_per_minute must be a whole number >= 0."
+  }
+}
+
+variable "rate_limit_burst" {
+  type        = number
+  description = "Per-caller burst size. Null = the function's default (rate_limit_per_minute)."
+  default     = null
+
+  validation {
+    condition     = var.rate_limit_burst == null || try(var.rate_limit_burst >= 1 && floor(var.rate_limit_burst) == var.rate_limit_burst, false)
+    error_message = "rate_limit_burst must be a whole number >= 1."
+  }
+}
+
+variable "redis_url" {
+  type        = string
+  description = "redis:// or rediss:// URL of a Redis shared by all instances for rate limits (sets REDIS_URL). Null = per-instance memory. It is a plain environment variable: use a Redis without a password in the URL (e.g. Memorystore on a private network)."
+  default     = null
+
+  validation {
+    condition     = var.redis_url == null || can(regex("^rediss?://", var.redis_url))
+    error_message = "redis_url must start with redis:// or rediss://."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Optional: secret values through write-only arguments (never in plan/state)
+# ---------------------------------------------------------------------------
+
+variable "manage_secret_values" {
+  type        = bool
+  description = "Create secret versions from the *_value variables below through the write-only secret_data_wo argument (Terraform >= 1.11; values never reach plan or state). Default false: add values with `gcloud secrets versions add` (DEPLOY.md)."
+  default     = false
+}
+
+variable "secret_values_version" {
+  type        = number
+  description = "Bump this number to push new *_value values as new secret versions (write-only arguments are only sent when their version changes)."
+  default     = 1
+
+  validation {
+    condition     = var.secret_values_version >= 1 && floor(var.secret_values_version) == var.secret_values_version
+    error_message = "secret_values_version must be a whole number >= 1."
+  }
+}
+
+variable "gemini_api_key_value" {
+  type        = string
+  description = "Google AI Studio key, used only when manage_secret_values = true. Pass it as TF_VAR_gemini_api_key_value, never in a tfvars file."
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "ai_gateway_token_value" {
+  type        = string
+  description = "AI Gateway token, used only when manage_secret_values and ai_gateway_authenticated are true (TF_VAR_ai_gateway_token_value)."
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "client_api_keys_value" {
+  type        = string
+  description = "Client keys (name:key entries, one per line), used only when manage_secret_values and enable_client_api_keys are true (TF_VAR_client_api_keys_value)."
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "webhook_secret_value" {
+  type        = string
+  description = "Webhook HMAC secret, used only when manage_secret_values and enable_webhook_secret are true (TF_VAR_webhook_secret_value)."
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
+# ---------------------------------------------------------------------------
+# Optional: the Cloudflare side (cloudflare.tf)
+# ---------------------------------------------------------------------------
+
+variable "manage_cloudflare_gateway" {
+  type        = bool
+  description = "Also create the AI Gateway (cloudflare_ai_gateway) with logging and a rate limit. Needs CLOUDFLARE_API_TOKEN with AI Gateway Edit permission. Default false: use an existing gateway."
+  default     = false
+}
+
+variable "cloudflare_gateway_collect_logs" {
+  type        = bool
+  description = "Managed gateway: keep request logs in Cloudflare."
+  default     = true
+}
+
+variable "cloudflare_gateway_cache_ttl" {
+  type        = number
+  description = "Managed gateway: default cache TTL in seconds (0 = no caching unless a request asks for it)."
+  default     = 0
+
+  validation {
+    condition     = var.cloudflare_gateway_cache_ttl >= 0
+    error_message = "cloudflare_gateway_cache_ttl must be >= 0."
+  }
+}
+
+variable "cloudflare_gateway_rate_limit" {
+  type        = number
+  description = "Managed gateway: requests allowed per rate_limit_interval across all callers (0 = no gateway rate limit)."
+  default     = 600
+
+  validation {
+    condition     = var.cloudflare_gateway_rate_limit >= 0 && floor(var.cloudflare_gateway_rate_limit) == var.cloudflare_gateway_rate_limit
+    error_message = "cloudflare_gateway_rate_limit must be a whole number >= 0."
+  }
+}
+
+variable "cloudflare_gateway_rate_limit_interval" {
+  type        = number
+  description = "Managed gateway: rate limit window in seconds."
+  default     = 60
+
+  validation {
+    condition     = var.cloudflare_gateway_rate_limit_interval >= 1 && floor(var.cloudflare_gateway_rate_limit_interval) == var.cloudflare_gateway_rate_limit_interval
+    error_message = "cloudflare_gateway_rate_limit_interval must be a whole number >= 1."
+  }
+}
