@@ -126,7 +126,4 @@ def single(block_list: Any) -> dict[str, Any]:
 
 def hcl_regexes(condition: str) -> list[str]:
     """The regex("...") literals of a validation condition, HCL escapes decoded."""
-    return [
-        re.sub(r"\\(.)", r"\1", lit)
-        for lit in re.findall(r'regex\("((?:[^"\\]|\\.)*)"', condition)
-    ]
+    return [re.sub(r"\\(.)", r"\1", lit) for lit in re.findall(r'regex\("((?:[^"\\]|\\.)*)"', condition)]

@@ -49,7 +49,6 @@ BASIC_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 ACCESSOR = "roles/secretmanager.secretAccessor"
 RUNTIME_MEMBER = "${google_service_account.runtime.member}"
 BUILD_MEMBER = "${google_service_account.build.member}"
-CALLER_CHECK_VARS = ("enable_client_api_keys", "enable_webhook_secret", "firebase_project_id", "app_check_project_number")
 
 
 # --- a tiny evaluator for boolean HCL conditions over variables ---------------
@@ -69,7 +68,7 @@ def _hcl_bool_to_python(expr: str) -> str:
 
 
 def eval_condition(expr: str, var: dict, local: dict | None = None) -> bool:
-    return bool(eval(_hcl_bool_to_python(expr), {"__builtins__": {}}, {"var": var, "local": local or {}}))  # noqa: S307
+    return bool(eval(_hcl_bool_to_python(expr), {"__builtins__": {}}, {"var": var, "local": local or {}}))
 
 
 # --- parsing and structure ------------------------------------------------------
@@ -82,7 +81,16 @@ def test_every_tf_file_parses(path):
 
 def test_layout():
     names = {p.name for p in TF_FILES}
-    assert {"versions.tf", "variables.tf", "outputs.tf", "apis.tf", "iam.tf", "secrets.tf", "storage.tf", "function.tf"} <= names
+    assert {
+        "versions.tf",
+        "variables.tf",
+        "outputs.tf",
+        "apis.tf",
+        "iam.tf",
+        "secrets.tf",
+        "storage.tf",
+        "function.tf",
+    } <= names
     assert (INFRA / "terraform.tfvars.example").is_file()
     assert not list(INFRA.rglob("*.tfstate")), "state must never be committed"
 
@@ -212,7 +220,9 @@ def test_invoker_only_named_members_or_the_guarded_public_switch(config):
     invokers = [
         b
         for b in config.resources()
-        if any(isinstance(v, str) and v in ("roles/run.invoker", "roles/cloudfunctions.invoker") for _, v in walk(b.body))
+        if any(
+            isinstance(v, str) and v in ("roles/run.invoker", "roles/cloudfunctions.invoker") for _, v in walk(b.body)
+        )
     ]
     assert sorted(b.address for b in invokers) == [
         "google_cloud_run_v2_service_iam_member.invoker",
@@ -253,15 +263,22 @@ def _caller_check_combinations():
         "app_check_project_number": (None, "123456789012"),
     }
     for combo in itertools.product(*values.values()):
-        yield dict(zip(values, combo))
+        yield dict(zip(values, combo, strict=True))
 
 
 def test_public_needs_a_caller_check_at_plan_time(config):
     validations = config.variables["public"]["validation"]
     (condition,) = [v["condition"] for v in validations]
-    precondition = single(single(config.resource("google_cloud_run_v2_service_iam_member", "public").body["lifecycle"])["precondition"])
+    precondition = single(
+        single(config.resource("google_cloud_run_v2_service_iam_member", "public").body["lifecycle"])["precondition"]
+    )
     for checks in _caller_check_combinations():
-        configured = checks["enable_client_api_keys"] or checks["enable_webhook_secret"] or bool(checks["firebase_project_id"]) or bool(checks["app_check_project_number"])
+        configured = (
+            checks["enable_client_api_keys"]
+            or checks["enable_webhook_secret"]
+            or bool(checks["firebase_project_id"])
+            or bool(checks["app_check_project_number"])
+        )
         for public in (False, True):
             var = {"public": public, **checks}
             assert eval_condition(condition, var) is (not public or configured), var
@@ -308,7 +325,7 @@ def _env_keys(config) -> set[str]:
 def test_function_env_names_are_contract_names(config):
     keys = _env_keys(config)
     assert keys <= ALLOWED_ENV, f"not in the contract: {sorted(keys - ALLOWED_ENV)}"
-    assert ALWAYS_SET_ENV <= keys
+    assert keys >= ALWAYS_SET_ENV
     assert "ENTRY_POINT" not in keys and "GEMINI_API_KEY" not in keys
     env = config.locals["function_env"]
     assert 'LOG_EXECUTION_ID = "true"' in env
@@ -373,9 +390,21 @@ def test_allowed_origins_validation(config):
     def ok(o: str) -> bool:
         return o == "*" or any(re.search(rx, o) for rx in rxs)
 
-    for good in ("*", "https://app.example.com", "https://example.com:8443", "http://localhost:3000", "http://127.0.0.1"):
+    for good in (
+        "*",
+        "https://app.example.com",
+        "https://example.com:8443",
+        "http://localhost:3000",
+        "http://127.0.0.1",
+    ):
         assert ok(good), good
-    for bad in ("http://example.com", "https://example.com/", "https://example.com/path", "example.com", "*.example.com"):
+    for bad in (
+        "http://example.com",
+        "https://example.com/",
+        "https://example.com/path",
+        "example.com",
+        "*.example.com",
+    ):
         assert not ok(bad), bad
 
 
@@ -400,7 +429,10 @@ def test_numeric_validations_mention_their_bounds(config):
     assert "<= 1000" in v["max_instance_request_concurrency"]["validation"][0]["condition"]
     assert ">= 1" in v["max_instance_request_concurrency"]["validation"][0]["condition"]
     assert "<= 3600" in v["timeout_seconds"]["validation"][0]["condition"]
-    assert 'contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], var.ingress_settings)' in v["ingress_settings"]["validation"][0]["condition"]
+    assert (
+        'contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], var.ingress_settings)'
+        in v["ingress_settings"]["validation"][0]["condition"]
+    )
     assert 'contains(["python312", "python313"], var.runtime)' in v["runtime"]["validation"][0]["condition"]
     conds = " ".join(x["condition"] for x in v["allowed_models"]["validation"])
     assert "length(var.allowed_models) > 0" in conds and "contains(var.allowed_models, var.default_model)" in conds
@@ -435,7 +467,10 @@ def test_cloudflare_gateway_is_opt_in(config):
     assert config.variables["manage_cloudflare_gateway"]["default"] is False
     assert gw.body["account_id"] == "${var.cloudflare_account_id}"
     assert gw.body["authentication"] == "${var.ai_gateway_authenticated}"
-    assert config.locals["ai_gateway_id"] == "${var.manage_cloudflare_gateway ? cloudflare_ai_gateway.this[0].id : var.ai_gateway_id}"
+    assert (
+        config.locals["ai_gateway_id"]
+        == "${var.manage_cloudflare_gateway ? cloudflare_ai_gateway.this[0].id : var.ai_gateway_id}"
+    )
 
 
 def test_tfvars_example_sets_every_required_variable(config):
