@@ -309,9 +309,14 @@ def serve(
     port: int = 0,
     seeds: Mapping[str, str | bytes] | Iterable[tuple[str, str | bytes]] = (),
     deny: Iterable[str] = (),
+    state: EmulatorState | None = None,
 ) -> tuple[grpc.Server, EmulatorState]:
-    """Start the gRPC server (already serving) with seeded secrets; port 0 picks one (see `state.port`)."""
-    state = EmulatorState(deny=set(deny))
+    """Start the gRPC server (already serving) with seeded secrets; port 0 picks one (see `state.port`).
+
+    Pass `state` to share it with something started earlier (the stats server).
+    """
+    state = state if state is not None else EmulatorState()
+    state.deny.update(deny)
     items = seeds.items() if isinstance(seeds, Mapping) else seeds
     for secret, value in items:
         state.seed(secret, value.encode() if isinstance(value, str) else value)
@@ -381,8 +386,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stats-port", type=int, default=None, help="serve GET /stats on this HTTP port")
     args = parser.parse_args(argv)
 
-    server, state = serve(args.host, args.port, args.seed, args.deny)
+    # stats first: once the gRPC port accepts, tests may assume everything is up
+    state = EmulatorState()
     httpd = serve_stats(args.host, args.stats_port, state) if args.stats_port else None
+    server, state = serve(args.host, args.port, args.seed, args.deny, state=state)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
