@@ -3,7 +3,8 @@
 #   1. terraform fmt -check   (skipped with a message when terraform is absent)
 #   2. checkov, terraform + secrets frameworks, zero failed checks
 #      (own venv .venv-checkov: checkov's bc-python-hcl2 would shadow python-hcl2)
-#   3. pytest tests/infra     (python-hcl2 invariants, archive contents)
+#   3. pytest tests/infra     (python-hcl2 invariants, archive contents, and a
+#      provider-less terraform plan of the variables when terraform exists)
 # Prints one summary line per step; exits non-zero if any step fails.
 # `terraform init/validate` are not run: they need the provider registry.
 set -uo pipefail

@@ -1,0 +1,192 @@
+"""Real Terraform evaluation of variables.tf and the function's environment.
+
+`terraform validate` needs the google provider (registry unreachable), but
+variables, their validations and locals need no provider: this builds a
+provider-less module from variables.tf plus the env/secret locals of
+function.tf and secrets.tf, and runs `terraform plan/apply` on it (local
+state in tmp_path, no network). Skipped where no terraform binary exists
+(CI); the HCL-level tests cover the same rules there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.infra.conftest import INFRA
+from tests.infra.test_terraform import ALLOWED_ENV
+
+TERRAFORM = shutil.which("terraform")
+pytestmark = pytest.mark.skipif(TERRAFORM is None, reason="terraform not installed: evaluation tests skipped")
+
+REQUIRED = {
+    "project_id": "my-project-1",
+    "cloudflare_account_id": "0123456789abcdef0123456789abcdef",
+    "ai_gateway_id": "my-gateway",
+}
+
+
+def _harness_main() -> str:
+    fn = (INFRA / "function.tf").read_text(encoding="utf-8")
+    sec = (INFRA / "secrets.tf").read_text(encoding="utf-8")
+    fn_locals = fn[: fn.index('resource "google_cloudfunctions2_function"')]
+    assert fn_locals.lstrip().startswith("locals {"), "function.tf must start with its locals block"
+    # The managed gateway's id is the configured id (cloudflare_ai_gateway.id = var.ai_gateway_id).
+    fn_locals = fn_locals.replace("cloudflare_ai_gateway.this[0].id", '"managed-${var.ai_gateway_id}"')
+    m = re.search(r"^locals \{\n(?:.*\n)*?\}\n", sec, re.M)
+    assert m and "secret_ids" in m.group(0), "secrets.tf must open with the secret_ids locals block"
+    # Secret ids as the provider reports them: projects/P/secrets/S.
+    sec_locals, n = re.subn(
+        r"for k, s in google_secret_manager_secret\.this :\n(\s*)k => \"\$\{s\.id\}",
+        r'for k, s in local.secret_ids :\n\1k => "projects/${var.project_id}/secrets/${s}',
+        m.group(0),
+    )
+    assert n == 1, "secret_version_names no longer built from google_secret_manager_secret.this"
+    return (
+        fn_locals
+        + "\n"
+        + sec_locals
+        + """
+resource "terraform_data" "secret_version" {
+  # the for_each expression of google_secret_manager_secret_version.this
+  for_each = var.manage_secret_values ? local.secret_ids : {}
+}
+
+output "env" {
+  value = local.function_env
+}
+
+output "secret_ids" {
+  value = local.secret_ids
+}
+"""
+    )
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("tf-harness")
+    shutil.copy(INFRA / "variables.tf", d / "variables.tf")
+    (d / "main.tf").write_text(_harness_main(), encoding="utf-8")
+    return d
+
+
+def _run(harness: Path, command: str, variables: dict, state: str = "") -> subprocess.CompletedProcess[str]:
+    args = [TERRAFORM, command, "-input=false", "-no-color"]
+    if command == "apply":
+        args += ["-auto-approve", f"-state={harness / (state or 'terraform.tfstate')}"]
+    for k, v in {**REQUIRED, **variables}.items():
+        args += ["-var", f"{k}={json.dumps(v) if not isinstance(v, str) else v}"]
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+    return subprocess.run(args, cwd=harness, env=env, capture_output=True, text=True, timeout=60)
+
+
+def _env(harness: Path, variables: dict, name: str) -> dict[str, str]:
+    res = _run(harness, "apply", variables, state=f"{name}.tfstate")
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = subprocess.run(
+        [TERRAFORM, "output", f"-state={harness / f'{name}.tfstate'}", "-json", "env"],
+        cwd=harness,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull},
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_default_environment(harness):
+    env = _env(harness, {}, "defaults")
+    assert set(env) <= ALLOWED_ENV
+    assert env["GEMINI_API_KEY_SECRET"] == "projects/my-project-1/secrets/gemini-gateway-gemini-api-key/versions/latest"
+    assert env["ALLOW_UNAUTHENTICATED"] == "false"
+    assert env["LOG_EXECUTION_ID"] == "true"
+    assert env["GOOGLE_CLOUD_PROJECT"] == "my-project-1"
+    assert env["AI_GATEWAY_ID"] == "my-gateway"
+    for optional in (
+        "AI_GATEWAY_BASE_URL",
+        "ALLOWED_ORIGINS",
+        "AI_GATEWAY_TOKEN_SECRET",
+        "CLIENT_API_KEYS_SECRET",
+        "REDIS_URL",
+    ):
+        assert optional not in env
+
+
+def test_everything_enabled(harness):
+    env = _env(
+        harness,
+        {
+            "public": True,
+            "enable_client_api_keys": True,
+            "enable_webhook_secret": True,
+            "ai_gateway_authenticated": True,
+            "firebase_project_id": "my-firebase",
+            "app_check_project_number": "123456789012",
+            "app_check_app_ids": ["1:1:ios:a", "1:1:web:b"],
+            "allowed_origins": ["https://app.example.com", "http://localhost:3000"],
+            "allowed_models": ["gemini-2.5-flash", "gemini-2.5-pro"],
+            "rate_limit_per_minute": 60,
+            "rate_limit_burst": 10,
+            "redis_url": "redis://10.0.0.3:6379",
+            "ai_gateway_base_url": "https://gateway.example.com/v1",
+            "secret_versions": {"gemini_api_key": "3"},
+            "manage_secret_values": True,
+        },
+        "all",
+    )
+    assert set(env) == ALLOWED_ENV
+    assert env["GEMINI_API_KEY_SECRET"].endswith("/secrets/gemini-gateway-gemini-api-key/versions/3")
+    assert env["AI_GATEWAY_TOKEN_SECRET"].endswith("/secrets/gemini-gateway-ai-gateway-token/versions/latest")
+    assert env["ALLOWED_MODELS"] == "gemini-2.5-flash,gemini-2.5-pro"
+    assert env["ALLOWED_ORIGINS"] == "https://app.example.com,http://localhost:3000"
+    assert env["APP_CHECK_APP_IDS"] == "1:1:ios:a,1:1:web:b"
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        {"enable_client_api_keys": True},
+        {"enable_webhook_secret": True},
+        {"firebase_project_id": "my-firebase"},
+        {"app_check_project_number": "123456789012"},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_public_with_one_caller_check_plans(harness, check):
+    res = _run(harness, "plan", {"public": True, **check})
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"public": True}, "public = true needs at least one caller check"),
+        ({"public": True, "allow_unauthenticated": True}, "public = true needs at least one caller check"),
+        ({"invoker_members": ["allUsers"]}, "invoker_members entries must be IAM members"),
+        ({"allowed_models": ["gemini-2.5-pro"]}, "allowed_models must include default_model"),
+        ({"allowed_models": []}, "allowed_models must be a non-empty list"),
+        ({"allowed_origins": ["https://app.example.com/"]}, "allowed_origins entries must be"),
+        ({"function_name": "Gemini"}, "function_name must be 1-63 characters"),
+        ({"function_name": "a-very-long-function-name-for-ids"}, "Service account ids are 6-30 characters"),
+        ({"max_instance_request_concurrency": 1001}, "max_instance_request_concurrency must be"),
+        ({"timeout_seconds": 3601}, "timeout_seconds must be"),
+        ({"upstream_timeout_seconds": 400}, "upstream_timeout_seconds must be > 0 and <= timeout_seconds"),
+        ({"ingress_settings": "ALL"}, "ingress_settings must be"),
+        ({"runtime": "python311"}, "runtime must be python312 or python313"),
+        ({"available_memory": "512"}, "available_memory must be"),
+        ({"region": "us-central1-a"}, "region must look like"),
+        ({"secret_versions": {"gemini": "1"}}, "secret_versions keys must be"),
+    ],
+    ids=lambda x: x if isinstance(x, str) else json.dumps(x)[:40],
+)
+def test_invalid_values_fail_at_plan_time(harness, variables, message):
+    res = _run(harness, "plan", variables)
+    assert res.returncode != 0
+    assert message in " ".join((res.stdout + res.stderr).split())
