@@ -1,0 +1,1 @@
+"""The google-genai peer function the benchmark compares against."""
