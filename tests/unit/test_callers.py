@@ -1,0 +1,209 @@
+"""gemini_gateway.callers: client keys, presented credentials, the caller gate (contract section 6)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping
+
+import httpx
+import pytest
+
+from gemini_gateway.callers import ApiKeyCheck, Caller, CallerGate, parse_client_keys, presented_key
+from gemini_gateway.errors import Unauthenticated, Unavailable
+from gemini_gateway.secret_store import SecretRef, SecretStore
+
+KEYS = "ios:test-client-key-ios,web:test-client-key-web"
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+async def no_fetch(name: str) -> str:
+    raise AssertionError("a literal SecretRef must never fetch")
+
+
+def key_check(text: str = KEYS) -> ApiKeyCheck:
+    return ApiKeyCheck(SecretStore(no_fetch, 300), SecretRef("client API keys", literal=text))
+
+
+def headers(**values: str) -> httpx.Headers:
+    return httpx.Headers({k.replace("_", "-"): v for k, v in values.items()})
+
+
+# --- parse_client_keys --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ios:test-client-key-ios,web:test-client-key-web",
+        "ios:test-client-key-ios\nweb:test-client-key-web\n",
+        "  ios : test-client-key-ios ,\n\n web:test-client-key-web  ",
+        "# client keys\nios:test-client-key-ios\n  # web app\nweb:test-client-key-web",
+        "ios:test-client-key-ios\r\nweb:test-client-key-web\r\n",
+    ],
+)
+def test_parse_formats(text: str) -> None:
+    assert parse_client_keys(text) == {"ios": digest("test-client-key-ios"), "web": digest("test-client-key-web")}
+
+
+def test_key_may_contain_colons() -> None:
+    assert parse_client_keys("svc:test:key:1") == {"svc": digest("test:key:1")}
+
+
+def test_only_digests_are_kept() -> None:
+    parsed = parse_client_keys(KEYS)
+    assert b"test-client-key-ios" not in b"".join(parsed.values())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "# only a comment",
+        ",,\n,",
+        "nocolon",
+        "ios:",
+        ":test-client-key-1",
+        " : ",
+        "ios:test-client-key-1,bad",
+    ],
+)
+def test_parse_refuses(text: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_client_keys(text)
+    assert "test-client-key" not in str(info.value)
+
+
+# --- presented_key ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "key"),
+    [
+        ({"Authorization": "Bearer test-client-key-ios"}, "test-client-key-ios"),
+        ({"Authorization": "bearer   test-client-key-ios  "}, "test-client-key-ios"),
+        ({"authorization": "BEARER test-client-key-ios"}, "test-client-key-ios"),
+        ({"X-API-Key": "test-client-key-web"}, "test-client-key-web"),
+        ({"x-api-key": "  test-client-key-web "}, "test-client-key-web"),
+        ({"Authorization": "Basic dXNlcjpwYXNz", "X-API-Key": "test-client-key-web"}, "test-client-key-web"),
+        ({"Authorization": "Bearer", "X-API-Key": "test-client-key-web"}, "test-client-key-web"),
+        ({"Authorization": "Bearer a b"}, None),
+        ({"Authorization": "Bearer "}, None),
+        ({"X-API-Key": "   "}, None),
+        ({}, None),
+    ],
+)
+def test_presented_key(given: dict[str, str], key: str | None) -> None:
+    assert presented_key(httpx.Headers(given)) == key
+
+
+def test_bearer_wins_over_x_api_key() -> None:
+    both = httpx.Headers({"Authorization": "Bearer test-client-key-ios", "X-API-Key": "test-client-key-web"})
+    assert presented_key(both) == "test-client-key-ios"
+
+
+# --- ApiKeyCheck --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "caller"),
+    [
+        (headers(authorization="Bearer test-client-key-ios"), Caller("ios")),
+        (headers(x_api_key="test-client-key-web"), Caller("web")),
+        (headers(authorization="Bearer test-client-key-nope"), None),
+        (headers(x_api_key="test-client-key-io"), None),
+        (headers(x_api_key="ios"), None),
+        (headers(), None),
+    ],
+)
+def test_api_key_check(given: Mapping[str, str], caller: Caller | None) -> None:
+    assert asyncio.run(key_check().identify(given, b"{}")) == caller
+
+
+def test_api_key_check_malformed_keys_raise() -> None:
+    # Doubtful: a malformed CLIENT_API_KEYS value surfaces as ValueError (a 500), not 503 unavailable.
+    with pytest.raises(ValueError):
+        asyncio.run(key_check("not-an-entry").identify(headers(x_api_key="x"), b""))
+
+
+def test_api_key_check_rereads_rotated_keys() -> None:
+    values = ["ios:test-client-key-1", "ios:test-client-key-2"]
+
+    async def fetch(name: str) -> str:
+        return values.pop(0)
+
+    clock = [0.0]
+    store = SecretStore(fetch, 60, lambda: clock[0])
+    check = ApiKeyCheck(store, SecretRef("client API keys", name="projects/p/secrets/clients/versions/latest"))
+
+    async def scenario() -> tuple[Caller | None, Caller | None, Caller | None]:
+        before = await check.identify(headers(x_api_key="test-client-key-1"), b"")
+        clock[0] = 61
+        old = await check.identify(headers(x_api_key="test-client-key-1"), b"")
+        new = await check.identify(headers(x_api_key="test-client-key-2"), b"")
+        return before, old, new
+
+    assert asyncio.run(scenario()) == (Caller("ios"), None, Caller("ios"))
+
+
+def test_api_key_check_unavailable_secret() -> None:
+    async def fail(name: str) -> str:
+        raise RuntimeError("down")
+
+    check = ApiKeyCheck(SecretStore(fail, 60), SecretRef("client API keys", name="projects/p/secrets/c/versions/1"))
+    with pytest.raises(Unavailable):
+        asyncio.run(check.identify(headers(x_api_key="test-client-key-1"), b""))
+
+
+# --- CallerGate ---------------------------------------------------------------------------------------------
+
+
+class FixedCheck:
+    def __init__(self, caller: Caller | None) -> None:
+        self.caller = caller
+        self.calls = 0
+
+    async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller | None:
+        self.calls += 1
+        return self.caller
+
+
+def test_anonymous_when_allowed_and_no_checks() -> None:
+    assert asyncio.run(CallerGate([], allow_unauthenticated=True).identify(headers(), b"")) == Caller("anonymous")
+
+
+def test_no_checks_not_allowed_is_unauthenticated() -> None:
+    with pytest.raises(Unauthenticated):
+        asyncio.run(CallerGate([], allow_unauthenticated=False).identify(headers(), b""))
+
+
+@pytest.mark.parametrize("allow", [True, False])
+def test_checks_configured_means_no_anonymous(allow: bool) -> None:
+    gate = CallerGate([key_check()], allow_unauthenticated=allow)
+    with pytest.raises(Unauthenticated) as info:
+        asyncio.run(gate.identify(headers(), b""))
+    assert info.value.status == 401
+    assert info.value.headers.get("WWW-Authenticate") == "Bearer"
+
+
+def test_wrong_key_is_unauthenticated() -> None:
+    gate = CallerGate([key_check()], allow_unauthenticated=False)
+    with pytest.raises(Unauthenticated) as info:
+        asyncio.run(gate.identify(headers(authorization="Bearer test-client-key-wrong"), b""))
+    assert "test-client-key" not in info.value.message
+
+
+def test_right_key_passes() -> None:
+    gate = CallerGate([key_check()], allow_unauthenticated=False)
+    assert asyncio.run(gate.identify(headers(x_api_key="test-client-key-web"), b"")) == Caller("web")
+
+
+def test_first_passing_check_wins() -> None:
+    none, first, second = FixedCheck(None), FixedCheck(Caller("a")), FixedCheck(Caller("b"))
+    gate = CallerGate([none, first, second], allow_unauthenticated=False)
+    assert asyncio.run(gate.identify(headers(), b"")) == Caller("a")
+    assert (none.calls, first.calls, second.calls) == (1, 1, 0)
