@@ -27,7 +27,7 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["LoadResult", "percentile", "run_load", "run_load_sync"]
+__all__ = ["LoadResult", "merge", "percentile", "run_load", "run_load_sync"]
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -59,9 +59,26 @@ class LoadResult:
     statuses: dict[str, int] = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
     timed_out: bool = False
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        del d["latencies_ms"]
+        return d
+
+    def summarise(self) -> None:
+        """Fill the derived figures from ``latencies_ms``, ``ok`` and ``wall_s``."""
+        lat = sorted(self.latencies_ms)
+        self.latencies_ms = lat
+        self.completed = self.ok + self.errors
+        self.unfinished = self.count - self.completed
+        self.rps = self.ok / self.wall_s if self.wall_s > 0 else 0.0
+        if lat:
+            self.p50_ms = percentile(lat, 50)
+            self.p90_ms = percentile(lat, 90)
+            self.p99_ms = percentile(lat, 99)
+            self.max_ms = lat[-1]
+            self.mean_ms = sum(lat) / len(lat)
 
     def line(self) -> str:
         return (
@@ -152,19 +169,27 @@ async def run_load(
             if exc is not None:  # a bug in the generator itself: surface it
                 raise exc
 
-    result.completed = result.ok + result.errors
-    result.unfinished = count - result.completed
     result.statuses = statuses
-    latencies.sort()
-    if result.wall_s > 0:
-        result.rps = result.ok / result.wall_s
-    if latencies:
-        result.p50_ms = percentile(latencies, 50)
-        result.p90_ms = percentile(latencies, 90)
-        result.p99_ms = percentile(latencies, 99)
-        result.max_ms = latencies[-1]
-        result.mean_ms = sum(latencies) / len(latencies)
+    result.latencies_ms = latencies
+    result.summarise()
     return result
+
+
+def merge(results: list[LoadResult]) -> LoadResult:
+    """Pool several runs against the same URL: latencies pooled, throughput = all ok / all wall time."""
+    first = results[0]
+    out = LoadResult(url=first.url, count=sum(r.count for r in results), concurrency=first.concurrency)
+    for r in results:
+        out.ok += r.ok
+        out.errors += r.errors
+        out.wall_s += r.wall_s
+        out.latencies_ms.extend(r.latencies_ms)
+        out.timed_out = out.timed_out or r.timed_out
+        for k, v in r.statuses.items():
+            out.statuses[k] = out.statuses.get(k, 0) + v
+        out.error_samples.extend(r.error_samples[: 5 - len(out.error_samples)])
+    out.summarise()
+    return out
 
 
 def run_load_sync(url: str, body: Any, **kwargs: Any) -> LoadResult:

@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.client_transports import compare as compare_transports  # noqa: E402
-from bench.load import LoadResult, run_load_sync  # noqa: E402
+from bench.load import LoadResult, merge, run_load_sync  # noqa: E402
 from tests.support.processes import Server, free_port, start_server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -154,6 +154,68 @@ class RssSampler:
             "worker_peak_mb": self.worker_peak,
             "total_peak_mb": self.total_peak,
             "samples": self.samples,
+        }
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_s(pid: int) -> float:
+    """utime + stime of one process, in seconds (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy since boot (all CPUs, /proc/stat)."""
+    with open("/proc/stat") as fh:
+        vals = [int(x) for x in fh.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = vals
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+class CpuMeter:
+    """CPU seconds used by named groups of processes, and by everything else on the machine, over
+    one or more ``with`` blocks. ``other`` tells how noisy the machine was (other sessions' work)."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = groups
+        self.used: dict[str, float] = dict.fromkeys(groups, 0.0)
+        self.machine = 0.0
+        self.wall = 0.0
+        self._start: tuple[dict[str, float], float, float] | None = None
+
+    def _snap(self) -> dict[str, float]:
+        return {k: sum(proc_cpu_s(p) for p in pids) for k, pids in self.groups.items()}
+
+    def __enter__(self) -> CpuMeter:
+        self._start = (self._snap(), machine_busy_s(), time.perf_counter())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._start is not None
+        snap, busy, t0 = self._start
+        now = self._snap()
+        for k in self.groups:
+            self.used[k] += now[k] - snap[k]
+        self.machine += machine_busy_s() - busy
+        self.wall += time.perf_counter() - t0
+
+    def report(self) -> dict[str, Any]:
+        """Percent of one core per group, and the machine's other work as percent of all its CPUs."""
+        ncpu = os.cpu_count() or 1
+        w = self.wall or 1e-9
+        ours = sum(self.used.values())
+        return {
+            "wall_s": self.wall,
+            "cpu_s": dict(self.used),
+            "pct_of_one_core": {k: 100 * v / w for k, v in self.used.items()},
+            "machine_busy_pct": 100 * self.machine / (w * ncpu),
+            "other_processes_pct_of_machine": max(0.0, 100 * (self.machine - ours) / (w * ncpu)),
         }
 
 
@@ -302,23 +364,40 @@ def check_answers(emulator: Server, function: Server, peer: Server) -> dict[str,
 # --------------------------------------------------------------------------- sections
 
 
-def section_a(emulator: Server, function: Server, peer: Server, count: int, count_c1: int) -> dict[str, Any]:
+def section_a(
+    emulator: Server, function: Server, peer: Server, count: int, count_c1: int, rounds: int
+) -> dict[str, Any]:
+    """Direct / function / peer, interleaved over `rounds` rounds so that drift hits all three alike."""
     http_json("POST", emulator.url + "/__emulator/config", {"delay": 0.0})
     direct_url = emulator.url + MODEL_PATH
+    paths: tuple[tuple[str, str, dict[str, Any], dict[str, str]], ...] = (
+        ("direct", direct_url, DIRECT_BODY, {"x-goog-api-key": KEY}),
+        ("function", function.url + "/", FUNCTION_BODY, {}),
+        ("peer", peer.url + "/", FUNCTION_BODY, {}),
+    )
+    procs = {"load_generator": [os.getpid()], "emulator": [emulator.proc.pid]}
+    procs["function"] = [function.proc.pid, *children(function.proc.pid)]
+    procs["peer"] = [peer.proc.pid, *children(peer.proc.pid)]
     out: dict[str, Any] = {}
     for conc, n in ((16, count), (1, count_c1)):
-        runs: dict[str, LoadResult] = {}
-        for name, url, body, headers in (
-            ("direct", direct_url, DIRECT_BODY, {"x-goog-api-key": KEY}),
-            ("function", function.url + "/", FUNCTION_BODY, {}),
-            ("peer", peer.url + "/", FUNCTION_BODY, {}),
-        ):
-            http_json("POST", emulator.url + "/__emulator/reset")
-            res = run_load_sync(url, body, count=n, concurrency=conc, headers=headers, warmup=max(50, conc * 4))
-            runs[name] = res
-            log(f"  c={conc:<3d} {name:9s} {res.line()}")
+        per_round = max(1, n // rounds)
+        parts: dict[str, list[LoadResult]] = {name: [] for name, *_ in paths}
+        cpu: dict[str, CpuMeter] = {name: CpuMeter(procs) for name, *_ in paths}
+        for r in range(rounds):
+            for name, url, body, headers in paths:
+                http_json("POST", emulator.url + "/__emulator/reset")
+                # Warm-up (not counted) inside run_load; CPU is metered around the whole call.
+                with cpu[name]:
+                    res = run_load_sync(
+                        url, body, count=per_round, concurrency=conc, headers=headers, warmup=max(50, conc * 4)
+                    )
+                parts[name].append(res)
+                log(f"  c={conc:<3d} round {r + 1}/{rounds} {name:9s} {res.line()}")
+        runs = {name: merge(rs) for name, rs in parts.items()}
         d = runs["direct"]
         block: dict[str, Any] = {k: v.as_dict() for k, v in runs.items()}
+        block["rounds"] = {k: [x.as_dict() for x in rs] for k, rs in parts.items()}
+        block["cpu"] = {k: m.report() for k, m in cpu.items()}
         for name in ("function", "peer"):
             block[f"{name}_added_p50_ms"] = runs[name].p50_ms - d.p50_ms
             block[f"{name}_added_p99_ms"] = runs[name].p99_ms - d.p99_ms
@@ -392,18 +471,33 @@ def table(res: dict[str, Any]) -> str:
         "",
         "**(a) instant upstream** (emulator delay 0)",
         "",
-        "| path | conc | requests | errors | req/s | p50 ms | p90 ms | p99 ms | added p50 ms | added p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| path | conc | requests | errors | req/s | req/s per round | p50 ms | p90 ms | p99 ms | added p50 ms | added p99 ms |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for conc_key, blk in (("16", a16), ("1", a1)):
         for name in ("direct", "function", "peer"):
             r = blk[name]
             add50 = "" if name == "direct" else fmt(blk[f"{name}_added_p50_ms"])
             add99 = "" if name == "direct" else fmt(blk[f"{name}_added_p99_ms"])
+            spread = " / ".join(f"{x['rps']:.0f}" for x in blk["rounds"][name])
             lines.append(
-                f"| {name} | {conc_key} | {r['ok']} | {r['errors']} | {r['rps']:.0f} | {fmt(r['p50_ms'])} | "
+                f"| {name} | {conc_key} | {r['ok']} | {r['errors']} | {r['rps']:.0f} | {spread} | {fmt(r['p50_ms'])} | "
                 f"{fmt(r['p90_ms'])} | {fmt(r['p99_ms'])} | {add50} | {add99} |"
             )
+    lines.append("")
+    lines.append(f"CPU during the c=16 runs (% of one core; the machine has {res['machine']['cpus']} CPUs):")
+    lines.append("")
+    lines.append(
+        "| path | load generator | emulator | function (all procs) | peer (all procs) | other processes, % of machine |"
+    )
+    lines.append("|---|---:|---:|---:|---:|---:|")
+    for name in ("direct", "function", "peer"):
+        c16 = a16["cpu"][name]
+        p = c16["pct_of_one_core"]
+        lines.append(
+            f"| {name} | {p['load_generator']:.0f} | {p['emulator']:.0f} | {p['function']:.0f} | {p['peer']:.0f} | "
+            f"{c16['other_processes_pct_of_machine']:.0f} |"
+        )
     lines += [
         "",
         "**(b) upstream takes 1 s, all requests in flight at once** (one instance)",
@@ -497,10 +591,11 @@ def main(argv: list[str] | None = None) -> int:
     inflight = 500
     peer_cap = 20.0 if args.quick else 60.0
     rounds = 1 if args.quick else 2
+    rounds_a = 2 if args.quick else 3
 
     LOGS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    res: dict[str, Any] = {"machine": machine_info(), "quick": args.quick}
+    res: dict[str, Any] = {"machine": machine_info(), "quick": args.quick, "loadavg_before": os.getloadavg()}
     servers: list[Server] = []
     try:
         log("starting the emulator, the function and the peer ...")
@@ -516,8 +611,11 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(sorted({c["path"] for c in res["check"]["upstream_calls"]}))
         )
 
-        log(f"(a) instant upstream: {count} requests at concurrency 16, {count_c1} at concurrency 1")
-        res["a"] = section_a(emulator, function, peer, count, count_c1)
+        log(
+            f"(a) instant upstream: {count} requests at concurrency 16, {count_c1} at concurrency 1, "
+            f"in {rounds_a} interleaved rounds"
+        )
+        res["a"] = section_a(emulator, function, peer, count, count_c1, rounds_a)
 
         log(f"(b) upstream 1 s: {inflight} requests in flight at once")
         res["b"] = section_b(emulator, function, peer, inflight, peer_cap)
@@ -537,6 +635,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in reversed(servers):
             s.stop()
 
+    res["loadavg_after"] = os.getloadavg()
     res["targets"] = targets(res)
     res["elapsed_s"] = time.monotonic() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
