@@ -24,7 +24,7 @@ serve: install
 
 ## test: lint, unit, integration and infrastructure checks
 test: install lint
-	$(PY) -m pytest
+	$(PY) -m pytest --ignore=tests/infra
 	$(MAKE) infra-check
 
 ## lint: ruff and mypy

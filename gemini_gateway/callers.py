@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .errors import Unauthenticated
+from .errors import Unauthenticated, Unavailable
+from .logs import log
 from .secret_store import SecretRef, SecretStore
 
-__all__ = ["ApiKeyCheck", "Caller", "CallerCheck", "CallerGate", "parse_client_keys", "presented_key"]
+__all__ = ["ApiKeyCheck", "Caller", "CallerCheck", "CallerGate", "parse_client_keys", "presented_keys"]
 
 _BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
 
@@ -36,13 +37,20 @@ class CallerCheck(Protocol):
         ...
 
 
-def presented_key(headers: Mapping[str, str]) -> str | None:
-    """The client key from `Authorization: Bearer` or `X-API-Key`."""
+def presented_keys(headers: Mapping[str, str]) -> list[str]:
+    """Client key candidates from `X-API-Key` and `Authorization: Bearer`.
+
+    Both are tried: a Bearer header may carry another check's token (a
+    Firebase ID token) while the client key travels in X-API-Key.
+    """
+    keys = []
+    key = headers.get("x-api-key", "").strip()
+    if key:
+        keys.append(key)
     match = _BEARER.match(headers.get("authorization", ""))
     if match:
-        return match.group(1)
-    key = headers.get("x-api-key", "").strip()
-    return key or None
+        keys.append(match.group(1))
+    return keys
 
 
 def parse_client_keys(text: str) -> dict[str, bytes]:
@@ -76,18 +84,24 @@ class ApiKeyCheck:
     async def _keys(self) -> dict[str, bytes]:
         text = await self._secrets.get(self._ref)
         if self._parsed is None or self._parsed[0] != text:
-            self._parsed = (text, parse_client_keys(text))
+            try:
+                self._parsed = (text, parse_client_keys(text))
+            except ValueError as exc:
+                log.error("client API keys are misconfigured", extra={"fields": {"problem": str(exc)}})
+                raise Unavailable("the client API keys are misconfigured; see the function's logs") from None
         return self._parsed[1]
 
     async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller | None:
-        key = presented_key(headers)
-        if key is None:
+        candidates = presented_keys(headers)
+        if not candidates:
             return None
-        digest = hashlib.sha256(key.encode()).digest()
+        keys = await self._keys()
         found: str | None = None
-        for name, expected in (await self._keys()).items():  # no early exit: same work for any key
-            if hmac.compare_digest(digest, expected):
-                found = name
+        for key in candidates:
+            digest = hashlib.sha256(key.encode()).digest()
+            for name, expected in keys.items():  # no early exit: same work for any key
+                if hmac.compare_digest(digest, expected):
+                    found = name
         return Caller(found) if found is not None else None
 
 

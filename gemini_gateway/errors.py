@@ -140,8 +140,9 @@ class RateLimited(ApiError):
     status, type, default_retryable = 429, "rate_limited", True
 
     def __init__(self, message: str, retry_after: float, **kw: Any) -> None:
-        seconds = max(1, math.ceil(retry_after))
-        kw.setdefault("headers", {})["Retry-After"] = str(seconds)
+        bounded = retry_after if math.isfinite(retry_after) else 86400.0
+        seconds = max(1, min(86400, math.ceil(bounded)))
+        kw["headers"] = {**kw.get("headers", {}), "Retry-After": str(seconds)}
         super().__init__(message, **kw)
         self.retry_after = seconds
 

@@ -28,7 +28,9 @@ __all__ = [
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif")
 _INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
 _METADATA_STR_MAX = 256
+_METADATA_KEY_MAX = 64
 
 
 class _Strict(BaseModel):
@@ -112,7 +114,7 @@ class GenerateRequest(_Strict):
     stream: bool = False
     cache: CacheOptions | None = None
     metadata: Annotated[
-        dict[Annotated[str, Field(min_length=1, max_length=64)], Any] | None,
+        dict[str, Any] | None,
         Field(max_length=4, json_schema_extra={"additionalProperties": {"type": ["string", "number", "boolean"]}}),
     ] = None
 
@@ -129,10 +131,15 @@ class GenerateRequest(_Strict):
         for key, item in (value or {}).items():
             if key == "caller":
                 raise _field_error("caller", "reserved: the function sets it")
+            if not 1 <= len(key) <= _METADATA_KEY_MAX:
+                raise _field_error(key[:_METADATA_KEY_MAX], f"keys must be 1 to {_METADATA_KEY_MAX} characters")
             if isinstance(item, str):
                 if len(item) > _METADATA_STR_MAX:
                     raise _field_error(key, f"must be at most {_METADATA_STR_MAX} characters")
-            elif not isinstance(item, int | float) or not math.isfinite(item):
+            elif isinstance(item, int):  # bool is an int
+                if abs(item) > _INT64_MAX:
+                    raise _field_error(key, "must fit in 64 bits")
+            elif not isinstance(item, float) or not math.isfinite(item):
                 raise _field_error(key, "must be a string, a number or true/false")
         return value
 

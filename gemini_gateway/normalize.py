@@ -7,11 +7,21 @@ body whose structure is wrong is an upstream failure, not a 200 with garbage.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Answer", "MalformedAnswer", "Usage", "finish_reason", "read_answer", "usage_of"]
+from .payload import strict_json_loads
+
+__all__ = [
+    "Answer",
+    "MalformedAnswer",
+    "StreamTotals",
+    "Usage",
+    "finish_reason",
+    "parse_json_text",
+    "read_answer",
+    "usage_of",
+]
 
 _FINISH = {
     "STOP": "stop",
@@ -148,9 +158,32 @@ def read_answer(body: Any, *, require_candidate: bool = True) -> Answer:
     return answer
 
 
+class StreamTotals:
+    """Adds up a stream's chunks: all text, the last usage, the finish reason where it comes."""
+
+    def __init__(self) -> None:
+        self.answer = Answer()
+
+    def add(self, chunk: Answer) -> str:
+        """Take one chunk; return its new (non-thought) text."""
+        total = self.answer
+        if chunk.texts:
+            total.texts.extend(chunk.texts)
+        total.finish_reason = chunk.finish_reason or total.finish_reason
+        total.blocked_reason = chunk.blocked_reason or total.blocked_reason
+        total.usage = chunk.usage or total.usage
+        total.response_id = chunk.response_id or total.response_id
+        total.model_version = chunk.model_version or total.model_version
+        return chunk.text
+
+    def result(self) -> Answer:
+        self.answer.text = "".join(self.answer.texts)
+        return self.answer
+
+
 def parse_json_text(text: str) -> tuple[bool, Any]:
     """(True, value) when the model's text is JSON, else (False, None)."""
     try:
-        return True, json.loads(text)
-    except ValueError:
+        return True, strict_json_loads(text)
+    except (ValueError, RecursionError):
         return False, None

@@ -6,10 +6,11 @@ route and are tested without a server.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, TypeVar
 
-import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from .errors import (
@@ -20,7 +21,15 @@ from .errors import (
     UnsupportedMediaType,
 )
 
-__all__ = ["check_content_type", "check_declared_length", "parse_json", "problems_from", "read_limited", "validate"]
+__all__ = [
+    "check_content_type",
+    "check_declared_length",
+    "parse_json",
+    "problems_from",
+    "read_limited",
+    "strict_json_loads",
+    "validate",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -56,13 +65,33 @@ def check_content_type(content_type: str | None) -> None:
 
 
 def parse_json(body: bytes) -> Any:
-    """Strict JSON: no NaN/Infinity, valid UTF-8, something there at all."""
+    """Strict JSON: no NaN/Infinity (literal or by overflow), valid UTF-8, something there at all."""
     if not body.strip():
         raise InvalidJson("request body is empty; expected a JSON object")
     try:
-        return pydantic_core.from_json(body, allow_inf_nan=False)
+        return strict_json_loads(body)
+    except RecursionError:
+        raise InvalidJson("request body is nested too deeply") from None
     except ValueError as exc:
         raise InvalidJson(f"request body is not valid JSON: {_json_reason(exc)}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def strict_json_loads(data: bytes | str) -> Any:
+    """json.loads that refuses what RFC 8259 refuses: NaN, Infinity, numbers that overflow."""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8")
+    return json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def validate(model: type[M], data: Any) -> M:

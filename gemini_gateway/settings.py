@@ -26,6 +26,7 @@ __all__ = ["ConfigError", "Settings", "load_settings"]
 
 _SECRET_NAME = re.compile(r"^projects/[^/]+/secrets/[^/]+/versions/(latest|[1-9][0-9]*)$")
 _TOKEN = re.compile(r"^[A-Za-z0-9._-]+$")
+_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # it goes into the upstream URL path
 
 # Caller checks that the contract names but this build does not implement yet.
 # Setting one must not look like protection that is not there.
@@ -117,6 +118,22 @@ class Settings(BaseModel):
             raise ValueError("must look like projects/P/secrets/S/versions/V (V a number or 'latest')")
         return value.strip() if value else value
 
+    @field_validator("default_model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        value = value.strip()
+        if not _MODEL.match(value):
+            raise ValueError("must be a model id such as gemini-2.5-flash")
+        return value
+
+    @field_validator("allowed_models")
+    @classmethod
+    def _models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for model in value:
+            if not _MODEL.match(model):
+                raise ValueError(f"{model!r} is not a model id such as gemini-2.5-flash")
+        return value
+
     @field_validator("allowed_origins")
     @classmethod
     def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -155,6 +172,9 @@ def load_settings(environ: Mapping[str, str]) -> _Loaded:
     problems: list[tuple[str, str]] = []
     if not (environ.get("GEMINI_API_KEY_SECRET", "").strip() or environ.get("GEMINI_API_KEY", "").strip()):
         problems.append(("GEMINI_API_KEY_SECRET", "is required (or GEMINI_API_KEY for local development)"))
+    for var in _NOT_YET_IMPLEMENTED:
+        if environ.get(var, "").strip():
+            problems.append((var, "this check is not implemented in this version; unset it"))
     try:
         settings = Settings.model_validate(dict(environ))
     except ValidationError as exc:
@@ -164,9 +184,6 @@ def load_settings(environ: Mapping[str, str]) -> _Loaded:
         raise ConfigError(problems) from None
     if settings.default_model not in settings.allowed_models:
         problems.append(("ALLOWED_MODELS", f"must include DEFAULT_MODEL ({settings.default_model})"))
-    for var in _NOT_YET_IMPLEMENTED:
-        if environ.get(var, "").strip():
-            problems.append((var, "this check is not implemented in this version; unset it"))
     if not settings.has_caller_check and not settings.allow_unauthenticated:
         problems.append(
             (

@@ -12,7 +12,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
@@ -31,9 +31,10 @@ from .errors import (
 )
 from .secret_store import SecretRef, SecretStore
 from .settings import Settings
-from .upstream_errors import Failure, Kind, classify
+from .sse import SseDecoder
+from .upstream_errors import Failure, Kind, classify, scrub
 
-__all__ = ["GatewayClient", "UpstreamAnswer", "backoff_delay", "make_http_client"]
+__all__ = ["GatewayClient", "UpstreamAnswer", "UpstreamStream", "backoff_delay", "make_http_client"]
 
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_ANSWER_BODY = 64 * 1024 * 1024
@@ -112,15 +113,59 @@ class GatewayClient:
 
     async def generate(self, model: str, body: bytes, headers: Mapping[str, str], started: float) -> UpstreamAnswer:
         """POST generateContent with retries, all inside UPSTREAM_TIMEOUT_SECONDS from `started`."""
+
+        async def whole_body(response: httpx.Response) -> Any:
+            try:
+                content = await _read_capped(response, _MAX_ANSWER_BODY)
+            finally:
+                await response.aclose()
+            try:
+                return json.loads(content)
+            except ValueError:
+                raise UpstreamError("the upstream answer was not valid JSON") from None
+
+        return await self._call(self.url(model), body, headers, started, whole_body)
+
+    async def open_stream(
+        self, model: str, body: bytes, headers: Mapping[str, str], started: float
+    ) -> tuple[UpstreamAnswer, UpstreamStream | None]:
+        """Open `:streamGenerateContent?alt=sse` and read up to its first record, with retries.
+
+        Everything up to the first record can still fail over to a retry or to a
+        plain JSON error; after it, the caller owns the stream (no retries).
+        """
+
+        async def first_record(response: httpx.Response) -> UpstreamStream:
+            stream = UpstreamStream(response, self._settings.upstream_timeout_seconds)
+            try:
+                await stream.prime()
+            except BaseException:
+                await stream.aclose()
+                raise
+            return stream
+
+        answer = await self._call(
+            self.url(model, "streamGenerateContent") + "?alt=sse", body, headers, started, first_record
+        )
+        stream = answer.body if isinstance(answer.body, UpstreamStream) else None
+        return answer, stream
+
+    async def _call(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        started: float,
+        consume: Callable[[httpx.Response], Awaitable[Any]],
+    ) -> UpstreamAnswer:
+        """The retry loop: credentials, deadline, backoff, key rotation."""
         settings = self._settings
-        deadline = started + settings.upstream_timeout_seconds
-        url = self.url(model)
         calls = 0
         tries = 0  # counted against UPSTREAM_MAX_ATTEMPTS; the key-rotation retry is not
         rotated = False
         upstream_time = 0.0
         loop = asyncio.get_running_loop()
-        loop_deadline = loop.time() + (deadline - time.perf_counter())
+        loop_deadline = loop.time() + (started + settings.upstream_timeout_seconds - time.perf_counter())
         while True:
             calls += 1
             tries += 1
@@ -135,28 +180,29 @@ class GatewayClient:
                 request_headers["cf-aig-authorization"] = f"Bearer {token}"
             sent = time.perf_counter()
             failure: Failure | None = None
+            content = b""
             try:
                 async with asyncio.timeout_at(loop_deadline):
-                    response = await self._http.post(url, content=body, headers=request_headers)
-                    try:
-                        limit = _MAX_ANSWER_BODY if response.status_code < 300 else _MAX_ERROR_BODY
-                        content = await _read_capped(response, limit)
-                    finally:
-                        await response.aclose()
+                    request = self._http.build_request("POST", url, content=body, headers=request_headers)
+                    response = await self._http.send(request, stream=True)
+                    ok = 200 <= response.status_code < 300
+                    if ok:
+                        outcome = await consume(response)
+                    else:
+                        try:
+                            content = await _read_capped(response, _MAX_ERROR_BODY)
+                        finally:
+                            await response.aclose()
             except TimeoutError:
                 raise UpstreamTimeout(settings.upstream_timeout_seconds) from None
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, aiohttp.ClientError) as exc:
                 failure = Failure(Kind.RETRYABLE, 0, f"could not reach the AI Gateway ({type(exc).__name__})")
             finally:
                 upstream_time += time.perf_counter() - sent
             if failure is None:
                 gateway = (response.headers.get("cf-aig-cache-status"), response.headers.get("cf-aig-log-id"))
-                if 200 <= response.status_code < 300:
-                    try:
-                        parsed = json.loads(content)
-                    except ValueError:
-                        raise UpstreamError("the upstream answer was not valid JSON") from None
-                    return UpstreamAnswer(parsed, *gateway, calls, upstream_time * 1000)
+                if ok:
+                    return UpstreamAnswer(outcome, *gateway, calls, upstream_time * 1000)
                 failure = classify(response.status_code, response.headers, content, (key, token or ""))
                 if failure.kind is Kind.BLOCKED:
                     return UpstreamAnswer(None, *gateway, calls, upstream_time * 1000, blocked=failure)
@@ -171,6 +217,71 @@ class GatewayClient:
                     await asyncio.sleep(wait)
                     continue
             raise _final_error(failure, calls)
+
+
+class UpstreamStream:
+    """Gemini's SSE records as parsed JSON, one at a time, as they arrive.
+
+    After the first record, each wait for the next one is bounded by
+    UPSTREAM_TIMEOUT_SECONDS (a stalled stream ends in upstream_timeout).
+    """
+
+    def __init__(self, response: httpx.Response, idle_timeout: float) -> None:
+        self._response = response
+        self._chunks = response.aiter_bytes()
+        self._decoder = SseDecoder()
+        self._ready: list[tuple[str, str]] = []
+        self._idle = idle_timeout
+        self._ended = False
+
+    async def prime(self) -> None:
+        """Read until the first record (or the end), so early failures can be retried."""
+        while not self._ready and not self._ended:
+            await self._pull()
+
+    async def _pull(self) -> None:
+        try:
+            chunk = await anext(self._chunks)
+        except StopAsyncIteration:
+            self._ended = True
+            self._ready.extend(self._decoder.close())
+            return
+        self._ready.extend(self._decoder.feed(chunk))
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._records()
+
+    async def _records(self) -> AsyncIterator[Any]:
+        while True:
+            while self._ready:
+                kind, text = self._ready.pop(0)
+                try:
+                    data = json.loads(text)
+                except ValueError:
+                    raise UpstreamError("the upstream stream sent a record that is not JSON") from None
+                if kind == "raw" or (isinstance(data, dict) and "error" in data and "candidates" not in data):
+                    raise _stream_error(data)
+                yield data
+            if self._ended:
+                return
+            try:
+                async with asyncio.timeout(self._idle):
+                    await self._pull()
+            except TimeoutError:
+                raise UpstreamTimeout(self._idle) from None
+            except (httpx.HTTPError, aiohttp.ClientError) as exc:
+                raise UpstreamError(f"the upstream stream broke off ({type(exc).__name__})", retryable=True) from None
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+def _stream_error(data: Any) -> ApiError:
+    error = data.get("error") if isinstance(data, dict) else None
+    status = error.get("code") if isinstance(error, dict) else None
+    message = scrub(str(error.get("message", ""))) if isinstance(error, dict) else ""
+    retryable = status in (429, 500, 502, 503, 504)
+    return UpstreamError(f"the upstream stream failed: {message or 'error record'}", retryable=retryable)
 
 
 async def _read_capped(response: httpx.Response, limit: int) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -23,6 +24,7 @@ _KEY_LIKE = re.compile(
     r"|\b(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{24,}\b"  # long, mixed: token-shaped
 )
 _MAX_MESSAGE = 300
+_MAX_WAIT = 86400.0
 _RETRYABLE = {429, 500, 502, 503, 504}
 
 
@@ -66,7 +68,7 @@ def _duration(value: Any) -> float | None:
             seconds = float(value[:-1])
         except ValueError:
             return None
-        return seconds if 0 <= seconds < 86400 else None
+        return seconds if math.isfinite(seconds) and 0 <= seconds <= _MAX_WAIT else None
     return None
 
 
@@ -77,16 +79,18 @@ def retry_after_seconds(headers: Mapping[str, str], error: Mapping[str, Any] | N
     if header:
         header = header.strip()
         try:
-            waits.append(max(0.0, float(header)))
+            seconds = float(header)
+            if math.isfinite(seconds):
+                waits.append(min(max(0.0, seconds), _MAX_WAIT))
         except ValueError:
             parsed = email.utils.parsedate_tz(header)
             if parsed is not None:
-                waits.append(max(0.0, email.utils.mktime_tz(parsed) - time.time()))
+                waits.append(min(max(0.0, email.utils.mktime_tz(parsed) - time.time()), _MAX_WAIT))
     for detail in _details(error):
         if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
-            seconds = _duration(detail.get("retryDelay"))
-            if seconds is not None:
-                waits.append(seconds)
+            delay = _duration(detail.get("retryDelay"))
+            if delay is not None:
+                waits.append(delay)
     return max(waits) if waits else None
 
 

@@ -285,11 +285,6 @@ def test_json_with_charset_is_fine(fn: Function) -> None:
     assert r.status_code == 200
 
 
-def test_streaming_is_refused_clearly_until_it_exists(fn: Function) -> None:
-    error = error_of(fn.post({"prompt": "x", "stream": True}), 400, "invalid_request")
-    assert error["details"][0]["field"] == "stream"
-
-
 def test_503_when_misconfigured(start_function: Any) -> None:
     broken = start_function(CLOUDFLARE_ACCOUNT_ID=None)
     error = error_of(broken.post({"prompt": "x"}), 503, "unavailable")

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import httpx
 import pytest
 
-from gemini_gateway.callers import ApiKeyCheck, Caller, CallerGate, parse_client_keys, presented_key
+from gemini_gateway.callers import ApiKeyCheck, Caller, CallerGate, parse_client_keys, presented_keys
 from gemini_gateway.errors import Unauthenticated, Unavailable
 from gemini_gateway.secret_store import SecretRef, SecretStore
 
@@ -78,7 +78,7 @@ def test_parse_refuses(text: str) -> None:
     assert "test-client-key" not in str(info.value)
 
 
-# --- presented_key ------------------------------------------------------------------------------------------
+# --- presented_keys------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -97,13 +97,14 @@ def test_parse_refuses(text: str) -> None:
         ({}, None),
     ],
 )
-def test_presented_key(given: dict[str, str], key: str | None) -> None:
-    assert presented_key(httpx.Headers(given)) == key
+def test_presented_keys(given: dict[str, str], key: str | None) -> None:
+    assert presented_keys(httpx.Headers(given)) == ([key] if key else [])
 
 
-def test_bearer_wins_over_x_api_key() -> None:
+def test_both_credentials_are_candidates() -> None:
+    """A Bearer header may carry another check's token while the key is in X-API-Key."""
     both = httpx.Headers({"Authorization": "Bearer test-client-key-ios", "X-API-Key": "test-client-key-web"})
-    assert presented_key(both) == "test-client-key-ios"
+    assert presented_keys(both) == ["test-client-key-web", "test-client-key-ios"]
 
 
 # --- ApiKeyCheck --------------------------------------------------------------------------------------------
@@ -124,9 +125,9 @@ def test_api_key_check(given: Mapping[str, str], caller: Caller | None) -> None:
     assert asyncio.run(key_check().identify(given, b"{}")) == caller
 
 
-def test_api_key_check_malformed_keys_raise() -> None:
-    # Doubtful: a malformed CLIENT_API_KEYS value surfaces as ValueError (a 500), not 503 unavailable.
-    with pytest.raises(ValueError):
+def test_api_key_check_malformed_keys_are_unavailable() -> None:
+    """A malformed CLIENT_API_KEYS value is a configuration problem: 503, not a 500."""
+    with pytest.raises(Unavailable):
         asyncio.run(key_check("not-an-entry").identify(headers(x_api_key="x"), b""))
 
 

@@ -93,11 +93,6 @@ def test_rate_limited_keeps_other_headers() -> None:
     assert error.headers == {"X-Extra": "1", "Retry-After": "5"}
 
 
-@pytest.mark.xfail(
-    reason="BUG: errors.py RateLimited.__init__ does math.ceil(retry_after) unguarded: an infinite wait "
-    "(e.g. an upstream 'Retry-After: inf', see upstream_errors) raises OverflowError instead of a 429",
-    strict=True,
-)
 def test_rate_limited_infinite_wait_still_a_429() -> None:
     error = RateLimited("slow down", float("inf"))
     assert int(error.headers["Retry-After"]) >= 1

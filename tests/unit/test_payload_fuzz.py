@@ -20,8 +20,7 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 scalars = (
     st.none()
     | st.booleans()
-    # ints bounded: integers beyond float range hit a known bug (see test_payload.py xfail)
-    | st.integers(min_value=-(2**40), max_value=2**40)
+    | st.integers(min_value=-(2**80), max_value=2**80)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20)
 )
