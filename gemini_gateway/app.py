@@ -10,7 +10,8 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -18,35 +19,53 @@ from starlette.responses import Response
 
 from . import __version__
 from .cors import cors_headers, preflight_headers
-from .errors import ApiError, Internal, MethodNotAllowed, NotFound
-from .exchange import ClientGone, EventStream, Exchange, error_response, json_response
+from .errors import ApiError, Internal, MethodNotAllowed, NotFound, error_body
+from .exchange import ClientGone, ErrorRenderer, EventStream, Exchange, error_response, json_response
 from .generate import generate
 from .logs import log, trace_fields
 from .runtime import current_settings, preload
 
-__all__ = ["handle", "preload"]
+__all__ = ["PATTERN_ROUTES", "ROUTES", "Route", "handle", "preload"]
 
 Handler = Callable[[Request, Exchange], Awaitable[Response]]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Handlers by method for one path (or path pattern), and the error shape its callers expect."""
+
+    methods: Mapping[str, Handler]
+    render_error: ErrorRenderer = error_body
 
 
 async def _healthz(request: Request, exchange: Exchange) -> Response:
     return json_response({"status": "ok", "version": __version__})
 
 
-ROUTES: dict[str, dict[str, Handler]] = {
-    "/": {"POST": generate},
-    "/healthz": {"GET": _healthz, "HEAD": _healthz},
+ROUTES: dict[str, Route] = {
+    "/": Route({"POST": generate}),
+    "/healthz": Route({"GET": _healthz, "HEAD": _healthz}),
 }
+# Routes whose path carries parameters, tried in order after the exact ones.
+PATTERN_ROUTES: list[tuple[re.Pattern[str], Route]] = []
 
 
-def _route(method: str, path: str) -> Handler:
-    methods = ROUTES.get(path)
-    if methods is None:
+def _find(path: str) -> Route | None:
+    route = ROUTES.get(path)
+    if route is None:
+        route = next((r for pattern, r in PATTERN_ROUTES if pattern.fullmatch(path)), None)
+    return route
+
+
+def _route(method: str, path: str, exchange: Exchange) -> Handler:
+    route = _find(path)
+    if route is None:
         raise NotFound(f"no route for {path}")
-    handler = methods.get(method)
+    exchange.render_error = route.render_error
+    handler = route.methods.get(method)
     if handler is None:
-        raise MethodNotAllowed(method, [*methods, "OPTIONS"])
+        raise MethodNotAllowed(method, [*route.methods, "OPTIONS"])
     return handler
 
 
@@ -61,10 +80,10 @@ async def handle(request: Request) -> Response:
     path = request.url.path
     try:
         if request.method == "OPTIONS":
-            methods = ", ".join([*ROUTES.get(path, ROUTES["/"]), "OPTIONS"])
+            methods = ", ".join([*(_find(path) or ROUTES["/"]).methods, "OPTIONS"])
             response = Response(status_code=204, headers=preflight_headers(origin, origins, methods))
         else:
-            response = await _route(request.method, path)(request, exchange)
+            response = await _route(request.method, path, exchange)(request, exchange)
     except ApiError as err:
         response = error_response(err, exchange)
     except ClientGone:

@@ -38,15 +38,16 @@ class CallerCheck(Protocol):
 
 
 def presented_keys(headers: Mapping[str, str]) -> list[str]:
-    """Client key candidates from `X-API-Key` and `Authorization: Bearer`.
+    """Client key candidates from `X-API-Key`, `x-goog-api-key` and `Authorization: Bearer`.
 
     Both are tried: a Bearer header may carry another check's token (a
     Firebase ID token) while the client key travels in X-API-Key.
     """
     keys = []
-    key = headers.get("x-api-key", "").strip()
-    if key:
-        keys.append(key)
+    for name in ("x-api-key", "x-goog-api-key"):  # the Gemini SDKs send the client key as x-goog-api-key
+        key = headers.get(name, "").strip()
+        if key:
+            keys.append(key)
     match = _BEARER.match(headers.get("authorization", ""))
     if match:
         keys.append(match.group(1))

@@ -41,7 +41,7 @@ async def generate(request: Request, exchange: Exchange) -> Response:
     settings = runtime.settings
     headers = request.headers
     body = await read_body(request, runtime)
-    caller = await runtime.callers.identify(headers, body)
+    caller = await runtime.admit(headers, body)
     exchange.fields["caller"] = caller.identity
     check_content_type(headers.get("content-type"))
     req = validate(GenerateRequest, parse_json(body))

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .callers import ApiKeyCheck, CallerCheck, CallerGate
+from .callers import ApiKeyCheck, Caller, CallerCheck, CallerGate
 from .errors import Unavailable
 from .logs import configure as configure_logs
 from .logs import log
@@ -29,6 +29,10 @@ class Runtime:
     secrets: SecretStore
     gateway: GatewayClient
     callers: CallerGate
+
+    async def admit(self, headers: Mapping[str, str], body: bytes) -> Caller:
+        """The caller checks every route runs once, on the raw body, before parsing it."""
+        return await self.callers.identify(headers, body)
 
 
 _config: Settings | ConfigError | None = None
