@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.load import run_load_sync  # noqa: E402
-from bench.run import FUNCTION_BODY, RESULTS, children, http_json, start_emulator, start_function  # noqa: E402
+from bench.run import FUNCTION_BODY, RESULTS, children, http_json, start_emulator, start_function, stop_tree  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -239,8 +239,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(f"\ncollapsed stacks: {collapsed.relative_to(ROOT)}")
     finally:
-        function.stop()
-        emulator.stop()
+        stop_tree(function)
+        stop_tree(emulator)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
 import platform
+import signal
 import subprocess
 import sys
 import threading
@@ -85,6 +87,24 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
             last = exc
         time.sleep(0.1)
     raise RuntimeError(f"{url} not ready after {timeout}s: {last}")
+
+
+def stop_tree(server: Server, grace: float = 5.0) -> None:
+    """Stop a server and everything it spawned (its own session/process group, made by start_server).
+
+    gunicorn's SIGTERM is a graceful stop that would first work through every queued request
+    (the peer may still hold hundreds after a capped run), so the group gets SIGKILL after `grace`.
+    """
+    proc = server.proc
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
 
 
 def children(pid: int) -> list[int]:
@@ -622,8 +642,8 @@ def main(argv: list[str] | None = None) -> int:
         res["b"]["peer_cap_s"] = peer_cap
 
         # The peer may still be working through its queue; stop both servers before (c).
-        peer.stop()
-        function.stop()
+        stop_tree(peer)
+        stop_tree(function)
 
         if not args.no_transports:
             log(f"(c) client transports: {inflight} concurrent 1-second calls, {rounds} round(s) each")
@@ -633,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
             res["c"] = {"concurrency": inflight, "rounds": rounds, "results": results}
     finally:
         for s in reversed(servers):
-            s.stop()
+            stop_tree(s)
 
     res["loadavg_after"] = os.getloadavg()
     res["targets"] = targets(res)
