@@ -602,6 +602,7 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer requests and shorter caps (~1 minute)")
+    parser.add_argument("--check", action="store_true", help="exit 1 if any target is missed")
     parser.add_argument("--no-transports", action="store_true", help="skip section (c)")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
@@ -667,7 +668,10 @@ def main(argv: list[str] | None = None) -> int:
         f"raw numbers: {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}; "
         f"server logs: {LOGS.relative_to(ROOT)}/; total {res['elapsed_s']:.0f} s"
     )
-    return 0 if all(t["pass"] for t in res["targets"]) else 1
+    missed = [t["target"] for t in res["targets"] if not t["pass"]]
+    if missed:
+        log("targets missed: " + "; ".join(missed))
+    return 1 if (args.check and missed) else 0
 
 
 if __name__ == "__main__":
