@@ -1,0 +1,271 @@
+"""Contract 7b: the official google-genai SDK, unchanged, with the function as its base URL.
+
+The SDK talks to the function served on loopback; the function talks to the
+AI Gateway emulator with the real key from the Secret Manager emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+from google import genai
+from google.genai import errors, types
+
+from .conftest import CLIENT_KEYS, GEMINI_KEY, Function, Gateway
+
+KEY = CLIENT_KEYS["web"]
+MODEL = "gemini-2.5-flash"
+
+
+_clients: dict[tuple[str, str, str | None], genai.Client] = {}
+
+
+def client(fn: Function, key: str = KEY, version: str | None = None) -> genai.Client:
+    """One SDK client per (function, key, version), kept alive: a dropped Client closes its connection pool."""
+    if (fn.url, key, version) not in _clients:
+        options = types.HttpOptions(base_url=fn.url, api_version=version) if version else types.HttpOptions(base_url=fn.url)
+        _clients[fn.url, key, version] = genai.Client(api_key=key, http_options=options)
+    return _clients[fn.url, key, version]
+
+
+def only_request(gateway: Gateway) -> dict[str, Any]:
+    (seen,) = gateway.requests()
+    return seen
+
+
+def test_generate_content(fn: Function, gateway: Gateway) -> None:
+    response = client(fn).models.generate_content(
+        model=MODEL,
+        contents="What is Cloudflare?",
+        config=types.GenerateContentConfig(system_instruction="You are terse.", temperature=0.5, top_k=40),
+    )
+    assert response.text == "Echo: What is Cloudflare?"
+    assert response.candidates and response.candidates[0].finish_reason == types.FinishReason.STOP
+    assert response.usage_metadata and response.usage_metadata.total_token_count
+    assert response.model_version and response.response_id
+    seen = only_request(gateway)
+    assert seen["path"].endswith(f"/google-ai-studio/v1beta/models/{MODEL}:generateContent")
+    assert seen["headers"]["x-goog-api-key"] == GEMINI_KEY  # the real key, never the caller's
+    assert KEY not in json.dumps(seen)
+    assert json.loads(seen["headers"]["cf-aig-metadata"]) == {"caller": "web"}
+    body = seen["body"]
+    assert body["systemInstruction"]["parts"] == [{"text": "You are terse."}]
+    assert body["generationConfig"]["temperature"] == 0.5
+
+
+def test_generate_content_stream(fn: Function, gateway: Gateway) -> None:
+    chunks = list(
+        client(fn).models.generate_content_stream(model=MODEL, contents="tell me a story about the sea please")
+    )
+    assert len(chunks) >= 3
+    assert "".join(c.text or "" for c in chunks) == "Echo: tell me a story about the sea please"
+    last = chunks[-1]
+    assert last.candidates and last.candidates[0].finish_reason == types.FinishReason.STOP
+    seen = only_request(gateway)
+    assert seen["path"].endswith(f"/models/{MODEL}:streamGenerateContent") and seen["query"] == {"alt": "sse"}
+    assert seen["headers"]["x-goog-api-key"] == GEMINI_KEY
+
+
+def test_stream_arrives_as_it_is_made(fn: Function, gateway: Gateway) -> None:
+    gateway.faults({"stream_first_delay": 1.5, "text": "one two three four five six"})
+    started = time.monotonic()
+    stream = client(fn).models.generate_content_stream(
+        model=MODEL, contents="x", config=types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=0))
+    )
+    first = next(iter(stream))
+    assert first.text and time.monotonic() - started < 1.0, "the first chunk was held back"
+    rest = list(stream)
+    assert time.monotonic() - started >= 1.5 and rest
+
+
+def test_thoughts_come_back_when_asked(fn: Function) -> None:
+    config = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(include_thoughts=True, thinking_budget=512))
+    response = client(fn).models.generate_content(model=MODEL, contents="why?", config=config)
+    assert response.candidates and response.candidates[0].content and response.candidates[0].content.parts
+    assert any(part.thought for part in response.candidates[0].content.parts)
+    assert response.text == "Echo: why?"
+
+
+@pytest.mark.parametrize("schema_field", ["response_json_schema", "response_schema"])
+def test_json_schema_request(fn: Function, gateway: Gateway, schema_field: str) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    config = types.GenerateContentConfig(response_mime_type="application/json", **{schema_field: schema})
+    response = client(fn).models.generate_content(model=MODEL, contents="Where is Google?", config=config)
+    assert isinstance(json.loads(response.text or ""), dict)
+    sent = only_request(gateway)["body"]["generationConfig"]
+    assert sent["responseMimeType"] == "application/json"
+    wire = "responseJsonSchema" if schema_field == "response_json_schema" else "responseSchema"
+    assert wire in sent
+
+
+def test_parsed_pydantic_schema(fn: Function) -> None:
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        city: str
+
+    config = types.GenerateContentConfig(response_mime_type="application/json", response_schema=City)
+    response = client(fn).models.generate_content(model=MODEL, contents="Where is Google?", config=config)
+    assert isinstance(response.parsed, City)
+
+
+def test_multi_turn_chat_with_an_image(fn: Function, gateway: Gateway) -> None:
+    png = bytes.fromhex("89504e470d0a1a0a") + bytes(range(256))  # URL-safe base64 on the wire
+    chat = client(fn).chats.create(model=MODEL)
+    first = chat.send_message(["What is in this photo?", types.Part.from_bytes(data=png, mime_type="image/png")])
+    second = chat.send_message("And in colour?")
+    assert first.text and second.text == "Echo: And in colour?"
+    sent = gateway.requests()[-1]["body"]["contents"]
+    assert [c["role"] for c in sent] == ["user", "model", "user"]
+
+
+def test_v1_path_is_served_too(fn: Function, gateway: Gateway) -> None:
+    response = client(fn, version="v1").models.generate_content(model=MODEL, contents="hi")
+    assert response.text == "Echo: hi"
+
+
+def test_refused_model(fn: Function, gateway: Gateway) -> None:
+    with pytest.raises(errors.ClientError) as caught:
+        client(fn).models.generate_content(model="gemini-1.0-ultra", contents="hi")
+    err = caught.value
+    assert err.code == 400 and err.status == "INVALID_ARGUMENT"
+    assert err.message and err.message.startswith("model: must be one of")
+    assert gateway.requests() == []
+
+
+def test_bad_client_key(fn: Function, gateway: Gateway) -> None:
+    with pytest.raises(errors.ClientError) as caught:
+        client(fn, key="not-a-client-key").models.generate_content(model=MODEL, contents="hi")
+    assert caught.value.code == 401 and caught.value.status == "UNAUTHENTICATED"
+    assert gateway.requests() == []
+
+
+def test_bad_client_key_on_a_stream(fn: Function, gateway: Gateway) -> None:
+    with pytest.raises(errors.ClientError) as caught:
+        list(client(fn, key="nope").models.generate_content_stream(model=MODEL, contents="hi"))
+    assert caught.value.code == 401
+    assert gateway.requests() == []
+
+
+def test_refused_field_names_it(fn: Function, gateway: Gateway) -> None:
+    config = types.GenerateContentConfig(tools=[types.Tool(code_execution=types.ToolCodeExecution())])
+    with pytest.raises(errors.ClientError) as caught:
+        client(fn).models.generate_content(model=MODEL, contents="hi", config=config)
+    assert caught.value.code == 400 and caught.value.message == "tools: not supported by this function"
+    details = caught.value.details["error"]["details"]
+    assert {"field": "tools", "description": "not supported by this function"} in details[0]["fieldViolations"]
+
+
+def test_range_violation(fn: Function) -> None:
+    config = types.GenerateContentConfig(temperature=3)
+    with pytest.raises(errors.ClientError) as caught:
+        client(fn).models.generate_content(model=MODEL, contents="hi", config=config)
+    assert caught.value.message == "generationConfig.temperature: must be <= 2"
+
+
+def test_upstream_quota_is_a_client_error_with_retry_info(start_function: Any, gateway: Gateway) -> None:
+    fn = start_function(UPSTREAM_MAX_ATTEMPTS="1")
+    gateway.faults({"status": 429, "retry_delay": "7s"})
+    with pytest.raises(errors.ClientError) as caught:
+        client(fn).models.generate_content(model=MODEL, contents="hi")
+    err = caught.value
+    assert err.code == 429 and err.status == "RESOURCE_EXHAUSTED"
+    retry = [d for d in err.details["error"]["details"] if d["@type"].endswith("RetryInfo")]
+    assert retry and retry[0]["retryDelay"] == "7s"
+
+
+def test_upstream_failure_is_a_server_error_without_secrets(start_function: Any, gateway: Gateway) -> None:
+    fn = start_function(UPSTREAM_MAX_ATTEMPTS="1")
+    gateway.faults({"status": 500, "debug_info": f"internal trace key={GEMINI_KEY}"})
+    with pytest.raises(errors.ServerError) as caught:
+        client(fn).models.generate_content(model=MODEL, contents="hi")
+    err = caught.value
+    assert err.code == 502 and err.status == "UNAVAILABLE"
+    assert GEMINI_KEY not in json.dumps(err.details) and "DebugInfo" not in json.dumps(err.details)
+
+
+def test_mid_stream_error_raises_in_the_sdk(fn: Function, gateway: Gateway) -> None:
+    gateway.faults({"stream_error_after": 2, "text": "one two three four five six seven"})
+    got: list[str] = []
+    with pytest.raises(errors.ServerError) as caught:
+        for chunk in client(fn).models.generate_content_stream(model=MODEL, contents="x"):
+            got.append(chunk.text or "")
+    assert len(got) == 2
+    assert caught.value.code == 502 and caught.value.status == "UNAVAILABLE"
+
+
+def test_blocked_prompt_is_relayed(fn: Function, gateway: Gateway) -> None:
+    gateway.faults({"block_reason": "SAFETY"})
+    response = client(fn).models.generate_content(model=MODEL, contents="x")
+    assert response.prompt_feedback and response.prompt_feedback.block_reason == types.BlockedReason.SAFETY
+    assert response.text is None
+
+
+@pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
+def test_async_client(fn: Function) -> None:
+    import asyncio
+
+    async def run() -> tuple[str | None, str]:
+        aio = client(fn).aio
+        whole = await aio.models.generate_content(model=MODEL, contents="async hello")
+        pieces = [c.text or "" async for c in await aio.models.generate_content_stream(model=MODEL, contents="async stream")]
+        return whole.text, "".join(pieces)
+
+    assert asyncio.run(run()) == ("Echo: async hello", "Echo: async stream")
+
+
+# --------------------------------------------------------------------------- plain HTTP, as Swift/Kotlin send it
+
+
+def post(fn: Function, path: str, body: Any, key: str | None = KEY, **kw: Any) -> httpx.Response:
+    headers = {"Content-Type": "application/json", **({"x-goog-api-key": key} if key else {}), **kw.pop("headers", {})}
+    return fn.http.post(path, content=json.dumps(body).encode(), headers=headers, **kw)
+
+
+def test_stream_without_alt_sse_is_a_json_array(fn: Function) -> None:
+    r = post(fn, f"/v1beta/models/{MODEL}:streamGenerateContent", {"contents": [{"parts": [{"text": "array please"}]}]})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    chunks = r.json()
+    assert isinstance(chunks, list) and len(chunks) >= 2
+    text = "".join(p["text"] for c in chunks for p in c["candidates"][0]["content"]["parts"] if not p.get("thought"))
+    assert text == "Echo: array please"
+
+
+def test_sse_framing_is_googles(fn: Function) -> None:
+    r = post(fn, f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse", {"contents": [{"parts": [{"text": "hi"}]}]})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = r.content.split(b"\r\n\r\n")
+    assert events[-1] == b"" and all(e.startswith(b"data: {") for e in events[:-1])
+
+
+def test_errors_have_googles_shape(fn: Function) -> None:
+    r = post(fn, f"/v1beta/models/{MODEL}:generateContent", {"contents": []}, key=None)
+    assert r.status_code == 401
+    error = r.json()["error"]
+    assert error["code"] == 401 and error["status"] == "UNAUTHENTICATED" and error["message"]
+    assert r.headers["x-request-id"] in json.dumps(error["details"])
+    r = post(fn, f"/v1beta/models/{MODEL}:generateContent", {"contents": []})
+    assert r.status_code == 400 and r.json()["error"]["message"] == "contents: must not be empty"
+    r = fn.http.get(f"/v1beta/models/{MODEL}:generateContent")
+    assert r.status_code == 405 and r.json()["error"]["code"] == 405 and "POST" in r.headers["allow"]
+    r = post(fn, f"/v1beta/models/{MODEL}:generateContent", "x", headers={"Content-Type": "text/plain"})
+    assert r.status_code in (400, 415) and "error" in r.json()
+
+
+def test_body_size_limit(start_function: Any, gateway: Gateway) -> None:
+    fn = start_function(MAX_REQUEST_BYTES="2048")
+    r = post(fn, f"/v1beta/models/{MODEL}:generateContent", {"contents": [{"parts": [{"text": "x" * 4096}]}]})
+    assert r.status_code == 413 and r.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert gateway.requests() == []
+
+
+def test_unauthenticated_mode_never_forwards_the_callers_key(start_function: Any, gateway: Gateway) -> None:
+    fn = start_function(ALLOW_UNAUTHENTICATED="true", CLIENT_API_KEYS_SECRET=None)
+    response = client(fn, key="anything-at-all").models.generate_content(model=MODEL, contents="hi")
+    assert response.text == "Echo: hi"
+    seen = only_request(gateway)
+    assert seen["headers"]["x-goog-api-key"] == GEMINI_KEY and "anything-at-all" not in json.dumps(seen)
