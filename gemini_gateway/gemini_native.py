@@ -13,8 +13,11 @@ raise their usual exceptions.
 Streams: with `?alt=sse` (what both SDKs send) each record is
 `data: <json>\\r\\n\\r\\n`, as Google frames it; without it, one JSON array
 written element by element, as Google does. A failure after the first byte
-ends the stream Google's way: a bare `{"error": ...}` block (SSE) or a last
-`{"error": ...}` element (array).
+ends the stream with an `{"error": ...}` record: `data:`-framed (SSE) or the
+last array element. Google itself appends a bare block without `data:`, but
+@google/genai (JS) only raises its ApiError for that when the block arrives
+in a network read of its own; framed, both SDKs raise their usual error
+every time (tests/integration/test_gemini_native.py drives both).
 
 The upstream API version is the configured `GEMINI_API_VERSION` whatever
 the path says: v1beta accepts every v1 request.
@@ -418,8 +421,8 @@ def _relay_stream(
             exchange.fields.update(error_type=err.type, stream_error=True)
             exchange.upstream_ms = meta.upstream_ms
             error = google_error_body(err, exchange.request_id)
-            if sse:  # Google appends the error as a bare JSON block, without `data:`
-                yield json.dumps(error, ensure_ascii=False, indent=2).encode() + b"\n"
+            if sse:
+                yield frame(error, sent)
             else:
                 yield (b"[" if sent == 0 else b",\r\n") + json.dumps(error, ensure_ascii=False).encode() + b"]"
         except BaseException:

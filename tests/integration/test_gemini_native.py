@@ -7,7 +7,11 @@ AI Gateway emulator with the real key from the Secret Manager emulator.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -269,3 +273,62 @@ def test_unauthenticated_mode_never_forwards_the_callers_key(start_function: Any
     assert response.text == "Echo: hi"
     seen = only_request(gateway)
     assert seen["headers"]["x-goog-api-key"] == GEMINI_KEY and "anything-at-all" not in json.dumps(seen)
+
+
+# --------------------------------------------------------------------------- the JavaScript SDK under Node
+
+NODE_DIR = Path(__file__).resolve().parents[1] / "node"
+
+
+@pytest.fixture(scope="module")
+def node_sdk() -> str:
+    """`node`, with tests/node's locked packages installed (.ci/run installs both on CI)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node/npm not installed (CI installs them in .ci/run: apt-get install nodejs npm)")
+    if not (NODE_DIR / "node_modules" / "@google" / "genai").is_dir():
+        subprocess.run(
+            [npm, "ci", "--prefix", str(NODE_DIR), "--ignore-scripts", "--no-audit", "--no-fund"],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    return node
+
+
+def run_node(node: str, fn: Function, case: str, key: str = KEY) -> dict[str, Any]:
+    env = {**os.environ, "BASE_URL": fn.url, "API_KEY": key, "MODEL": MODEL}
+    done = subprocess.run(
+        [node, str(NODE_DIR / "sdk_check.mjs"), case, f"{case} from node"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_node_sdk_plain_call(node_sdk: str, fn: Function, gateway: Gateway) -> None:
+    result = run_node(node_sdk, fn, "plain")
+    assert result == {"ok": True, "text": "Echo: plain from node", "finishReason": "STOP", "totalTokens": result["totalTokens"]}
+    assert result["totalTokens"] > 0
+    seen = only_request(gateway)
+    assert seen["headers"]["x-goog-api-key"] == GEMINI_KEY and KEY not in json.dumps(seen)
+    assert seen["body"]["systemInstruction"]["parts"] == [{"text": "You are terse."}]
+
+
+def test_node_sdk_stream(node_sdk: str, fn: Function, gateway: Gateway) -> None:
+    result = run_node(node_sdk, fn, "stream")
+    assert result["ok"] and result["finishReason"] == "STOP"
+    assert len(result["texts"]) >= 2 and "".join(result["texts"]) == "Echo: stream from node"
+    assert only_request(gateway)["query"] == {"alt": "sse"}
+
+
+def test_node_sdk_bad_key_and_mid_stream_error(node_sdk: str, fn: Function, gateway: Gateway) -> None:
+    result = run_node(node_sdk, fn, "plain", key="not-a-client-key")
+    assert result["ok"] is False and result["apiError"] and result["status"] == 401
+    gateway.faults({"stream_error_after": 2, "text": "one two three four five six seven"})
+    result = run_node(node_sdk, fn, "stream")
+    assert result["ok"] is False and result["apiError"] and result["status"] == 502, result
