@@ -82,6 +82,9 @@ resource "google_cloudfunctions2_function" "this" {
     all_traffic_on_latest_revision   = true
     service_account_email            = google_service_account.runtime.email
     environment_variables            = local.function_env
+    # Only with a connector: the private network a Memorystore REDIS_URL lives on.
+    vpc_connector                 = var.vpc_connector
+    vpc_connector_egress_settings = var.vpc_connector != null ? var.vpc_connector_egress_settings : null
   }
 
   depends_on = [

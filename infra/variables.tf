@@ -453,6 +453,28 @@ variable "redis_url" {
   }
 }
 
+variable "vpc_connector" {
+  type        = string
+  description = "Serverless VPC Access connector (projects/P/locations/R/connectors/C) the function reaches a private Redis through, e.g. Memorystore for redis_url. Null = no VPC access (a private Redis is then unreachable and rate limits fall back to per-instance memory)."
+  default     = null
+
+  validation {
+    condition     = var.vpc_connector == null || can(regex("^projects/[^/]+/locations/[^/]+/connectors/[^/]+$", var.vpc_connector))
+    error_message = "vpc_connector must look like projects/P/locations/R/connectors/C."
+  }
+}
+
+variable "vpc_connector_egress_settings" {
+  type        = string
+  description = "Which egress goes through vpc_connector: PRIVATE_RANGES_ONLY (Redis; Cloudflare and Google APIs stay on the default path) or ALL_TRAFFIC."
+  default     = "PRIVATE_RANGES_ONLY"
+
+  validation {
+    condition     = contains(["PRIVATE_RANGES_ONLY", "ALL_TRAFFIC"], var.vpc_connector_egress_settings)
+    error_message = "vpc_connector_egress_settings must be PRIVATE_RANGES_ONLY or ALL_TRAFFIC."
+  }
+}
+
 # ---------------------------------------------------------------------------
 # Optional: secret values through write-only arguments (never in plan/state)
 # ---------------------------------------------------------------------------
