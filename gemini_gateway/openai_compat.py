@@ -125,6 +125,11 @@ def _refuse_unsupported(data: Any, table: dict[str, str]) -> Any:
     return {k: v for k, v in data.items() if k not in table}
 
 
+def _or_string(schema: dict[str, Any]) -> None:
+    """The documented schema of a field whose before-validator also takes one non-empty string."""
+    schema["anyOf"] = [{"type": "string", "minLength": 1}, *schema.get("anyOf", [])]
+
+
 class ImageUrl(_Strict):
     """`{"url": "data:image/png;base64,...", "detail": ...}`: only inline data, never a fetch."""
 
@@ -187,7 +192,7 @@ class ChatPart(_Strict):
 
 class ChatMessage(_Strict):
     role: Literal["system", "developer", "user", "assistant"]
-    content: Annotated[list[ChatPart] | None, Field(min_length=1)] = None
+    content: Annotated[list[ChatPart] | None, Field(min_length=1, json_schema_extra=_or_string)] = None
     name: Annotated[str | None, Field(max_length=256)] = None  # accepted, not sent: Gemini has no speaker names
 
     @model_validator(mode="before")
@@ -257,7 +262,9 @@ class ChatCompletionRequest(_Strict):
     top_p: Annotated[float | None, Field(ge=0, le=1)] = None
     max_tokens: Annotated[int | None, Field(ge=1, le=_INT32_MAX)] = None
     max_completion_tokens: Annotated[int | None, Field(ge=1, le=_INT32_MAX)] = None
-    stop: Annotated[list[Annotated[str, Field(min_length=1)]] | None, Field(max_length=5)] = None
+    stop: Annotated[
+        list[Annotated[str, Field(min_length=1)]] | None, Field(max_length=5, json_schema_extra=_or_string)
+    ] = None
     seed: Annotated[int | None, Field(ge=-(2**31), le=_INT32_MAX)] = None
     n: int | None = None
     stream: bool | None = None

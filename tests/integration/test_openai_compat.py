@@ -302,3 +302,25 @@ def test_errors_outside_the_handler_use_the_openai_shape(fn: Function) -> None:
     }
     wrong_type = fn.post({"messages": []}, path="/v1/chat/completions", headers={"Content-Type": "text/plain"})
     assert wrong_type.status_code == 415 and wrong_type.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_sdk_closing_a_stream_closes_the_upstream(fn: Function, gateway: Gateway) -> None:
+    gateway.faults({"stream_first_delay": 5})
+    stream = client(fn).chat.completions.create(
+        model="gemini-2.5-flash",
+        messages=[{"role": "user", "content": "several words of prompt"}],
+        stream=True,
+        reasoning_effort="none",
+    )
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            break
+    stream.close()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        (seen,) = gateway.requests()
+        if seen["disconnected"]:
+            break
+        time.sleep(0.05)
+    assert seen["disconnected"] is True
+    assert seen["ended"] - seen["started"] < 2.5, "closed promptly, not after the 5 s pause"

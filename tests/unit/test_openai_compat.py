@@ -7,6 +7,9 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as fuzz_settings
+from hypothesis import strategies as st
 
 from gemini_gateway.errors import InvalidRequest, Problem, RateLimited, Unauthenticated, UpstreamError, UpstreamTimeout
 from gemini_gateway.gemini_request import gateway_headers, to_gemini_body
@@ -387,3 +390,51 @@ def test_error_body_in_openai_shape(error: Any, status: int, kind: str) -> None:
             "code": error.type,
         }
     }
+
+
+# --- fuzz: anything JSON is a request or a 400 naming a field, never a crash --
+
+FIELDS = [*sorted(ChatCompletionRequest.model_fields), "tools", "tool_choice", "audio", "top_logprobs"]
+NESTED = ["role", "content", "type", "text", "image_url", "url", "detail", "name", "json_schema", "schema",
+          "include_usage", "tool_calls", "refusal", "ttl_seconds"]  # fmt: skip
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**40), max_value=2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.sampled_from([f"data:image/png;base64,{PNG}", "data:image/png;base64,@", "https://x/y.png", "json_schema"])
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(NESTED) | st.text(max_size=6), children, max_size=4),
+    max_leaves=10,
+)
+part = st.fixed_dictionaries(
+    {"type": st.sampled_from(["text", "image_url", "input_audio"])},
+    optional={"text": st.text(max_size=5) | json_values, "image_url": st.fixed_dictionaries({"url": scalars}) | json_values},
+)
+message = st.fixed_dictionaries(
+    {"role": st.sampled_from(["system", "developer", "user", "assistant", "tool"]) | json_values},
+    optional={"content": st.text(max_size=5) | st.lists(part | json_values, max_size=3) | json_values, "name": scalars},
+)
+requests = st.dictionaries(
+    st.sampled_from(FIELDS) | st.text(max_size=6),
+    json_values | st.lists(message, min_size=1, max_size=4),
+    max_size=8,
+).map(lambda d: {"messages": [{"role": "user", "content": "hi"}], **d})
+
+
+@fuzz_settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests)
+def test_any_json_is_a_request_or_a_field_refusal(data: dict[str, Any]) -> None:
+    try:
+        request = to_generate_request(validate(ChatCompletionRequest, data))
+    except InvalidRequest as exc:
+        assert exc.details and exc.message.startswith(exc.details[0].field)
+        return
+    body = to_gemini_body(request)
+    json.dumps(body, allow_nan=False, ensure_ascii=False).encode()
+    assert body["contents"][-1]["role"] == "user"
