@@ -45,8 +45,6 @@ CHECKS = [
 ]
 
 
-
-
 def _string_content_documented(model: str) -> bool:
     """Does the document say a chat message's `content` may be a string (as the route accepts)?"""
     schemas = DOCUMENT["components"]["schemas"]
