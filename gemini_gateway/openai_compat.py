@@ -13,7 +13,8 @@ Decisions (also in the README):
 - `model` may carry a `models/` or `google-ai-studio/` prefix; the bare name
   must be in ALLOWED_MODELS. Missing `model` means DEFAULT_MODEL.
 - `system` and `developer` messages, wherever they are, are joined (blank line
-  between) into Gemini's `systemInstruction`. Images are only accepted as
+  between) into Gemini's `systemInstruction`. An assistant message with empty
+  or null content (a refused answer sent back in the history) is left out. Images are only accepted as
   base64 `data:` URLs in user messages: the function never fetches a URL.
 - `user` / `safety_identifier` go to `cf-aig-metadata` as `user`, and
   OpenAI `metadata` goes there too (at most 4 entries in all), so AI Gateway
@@ -203,6 +204,8 @@ class ChatMessage(_Strict):
                 raise _field_error("role", f"{data['role']} messages are not supported (no tool calling)")
             data = _refuse_unsupported(data, _UNSUPPORTED_IN_MESSAGE)
             data = {k: v for k, v in data.items() if k not in _IGNORED_IN_MESSAGE}
+            if data.get("role") == "assistant" and data.get("content") == "":
+                data["content"] = None  # an empty answer (a refusal) sent back in the history: left out
         return data
 
     @field_validator("content", mode="before")
@@ -217,6 +220,8 @@ class ChatMessage(_Strict):
     @model_validator(mode="after")
     def _content_fits_role(self) -> ChatMessage:
         if self.content is None:
+            if self.role == "assistant":
+                return self  # left out of the conversation: Gemini takes no empty turns
             raise _field_error("content", "required")
         if self.role != "user":
             for i, part in enumerate(self.content):
@@ -250,7 +255,7 @@ class ChatResponseFormat(_Strict):
 
 class StreamOptions(_Strict):
     include_usage: bool | None = None
-    include_obfuscation: bool | None = None  # accepted; there is nothing to obfuscate over TLS here
+    include_obfuscation: bool | None = None  # accepted, ignored: chunks are not padded
 
 
 class ChatCompletionRequest(_Strict):
@@ -351,7 +356,7 @@ class ChatCompletionRequest(_Strict):
     def _conversation_shape(self) -> ChatCompletionRequest:
         if self.max_tokens is not None and self.max_completion_tokens is not None:
             raise _field_error("max_tokens", "give max_tokens or max_completion_tokens, not both")
-        turns = [i for i, m in enumerate(self.messages) if m.role in ("user", "assistant")]
+        turns = [i for i, m in enumerate(self.messages) if m.role in ("user", "assistant") and m.content]
         if not turns:
             raise _field_error("messages", "needs at least one user message besides system/developer ones")
         last = turns[-1]
@@ -390,6 +395,8 @@ def to_generate_request(chat: ChatCompletionRequest) -> GenerateRequest:
         if message.role in ("system", "developer"):
             system.append(message.text())
             continue
+        if message.content is None:
+            continue  # an empty assistant turn
         parts: list[dict[str, Any]] = []
         for part in message.content or ():
             if part.image_url is not None:

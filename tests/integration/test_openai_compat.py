@@ -252,12 +252,17 @@ def test_failure_mid_stream_raises_in_the_sdk(fn: Function, gateway: Gateway) ->
 
 def test_blocked_prompt_is_a_content_filter_with_a_refusal(fn: Function, gateway: Gateway) -> None:
     gateway.faults({"block_reason": "SAFETY"})
-    completion = client(fn).chat.completions.create(
-        model="gemini-2.5-flash", messages=[{"role": "user", "content": "something bad"}]
-    )
+    sdk = client(fn)
+    messages: list[Any] = [{"role": "user", "content": "something bad"}]
+    completion = sdk.chat.completions.create(model="gemini-2.5-flash", messages=messages)
     choice = completion.choices[0]
     assert choice.finish_reason == "content_filter"
     assert choice.message.content == "" and choice.message.refusal and "SAFETY" in choice.message.refusal
+    # A chat UI keeps the refused turn in its history and carries on: the empty turn is left out upstream.
+    messages += [choice.message, {"role": "user", "content": "something nice"}]
+    again = sdk.chat.completions.create(model="gemini-2.5-flash", messages=messages)
+    assert again.choices[0].message.content == "Echo: something nice"
+    assert [c["role"] for c in gateway.requests()[-1]["body"]["contents"]] == ["user", "user"]
 
 
 def test_raw_sse_wire_format_ends_with_done(fn: Function) -> None:

@@ -151,6 +151,13 @@ def test_assistant_echo_fields_that_are_null_are_dropped() -> None:
     assert len(gemini(messages=messages)["contents"]) == 3
 
 
+def test_an_empty_assistant_turn_in_the_history_is_left_out() -> None:
+    for empty in ("", None):
+        messages = [*USER, {"role": "assistant", "content": empty, "refusal": "blocked"}, *USER]
+        assert [c["role"] for c in gemini(messages=messages)["contents"]] == ["user", "user"]
+    assert len(gemini(messages=[*USER, {"role": "assistant", "content": ""}])["contents"]) == 1
+
+
 def test_stream_flag_and_include_usage() -> None:
     request = chat(stream=True, stream_options={"include_usage": True})
     assert to_generate_request(request).stream and request.include_usage
