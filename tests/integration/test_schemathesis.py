@@ -9,11 +9,9 @@ back within the request timeout (no hang).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, assume, settings
 from schemathesis.checks import not_a_server_error
@@ -29,9 +27,9 @@ from gemini_gateway.openapi import build_openapi
 
 from .conftest import CLIENT_KEYS, Function
 
-MAX_EXAMPLES = 50
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_EXAMPLES = 50  # per operation: ~15 s for the whole document on 2 cores
 REQUEST_TIMEOUT = 10.0  # seconds: a request slower than this against the emulator is a hang
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 DOCUMENT = build_openapi()
 schema = schemathesis.openapi.from_dict(DOCUMENT)
@@ -45,39 +43,15 @@ CHECKS = [
 ]
 
 
-def _string_content_documented(model: str) -> bool:
-    """Does the document say a chat message's `content` may be a string (as the route accepts)?"""
-    schemas = DOCUMENT["components"]["schemas"]
-    content = schemas.get(model, {}).get("properties", {}).get("content", {})
-    return model not in schemas or '"type": "string"' in json.dumps(content)
-
-
-# Known gaps between a route and its document, excused only while they last (each names its fix).
-KNOWN_GAPS: dict[str, tuple[bool, list[Any], str]] = {
-    "POST /v1/chat/completions": (
-        not _string_content_documented("ChatMessage"),
-        [negative_data_rejection],
-        "openai_compat.ChatMessage turns a string `content` into a text part in a before-validator, but its "
-        "JSON schema says list only; fix: field_validator(..., json_schema_input_type=str | list[ChatPart] | None)",
-    ),
-}
-
-
-@pytest.fixture(scope="module")
-def target(fn: Function) -> Function:
-    return fn
-
-
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-def test_api_conforms(case: Any, target: Function) -> None:
+def test_api_conforms(case: Any, fn: Function) -> None:
     # functions-framework's own route (`/{path:path}`, regex `.*`) does not match a path holding a line break,
     # so such a request never reaches the function: the framework answers a plain-text 404 itself.
     assume(not any(_CONTROL.search(str(v)) for v in (case.path_parameters or {}).values()))
-    active, excused, _why = KNOWN_GAPS.get(f"{case.method.upper()} {case.path}", (False, [], ""))
     case.call_and_validate(
-        base_url=target.url,
+        base_url=fn.url,
         headers={"Authorization": f"Bearer {CLIENT_KEYS['ios-app']}"},
-        checks=[c for c in CHECKS if not (active and c in excused)],
+        checks=CHECKS,
         timeout=REQUEST_TIMEOUT,
     )
