@@ -176,6 +176,9 @@ class RedisLimiter:
         if wait > 0:
             raise _refuse(wait)
 
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
 
 def make_limiter(per_minute: int, burst: int | None, redis_url: str | None) -> RateLimiter | None:
     """The configured limiter, or None when RATE_LIMIT_PER_MINUTE is 0 (off)."""

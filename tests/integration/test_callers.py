@@ -331,3 +331,26 @@ def test_redis_stopping_keeps_serving(start_function: Any, logs_dir: Path) -> No
     assert [ask(fn).status_code, ask(fn).status_code] == [200, 200]  # fail open to a fresh in-memory bucket
     assert_rate_limited(ask(fn))
     assert any("Redis is unreachable" in str(e.get("message")) for e in fn.logs())
+
+
+def test_bucket_script_refills_on_redis_time(redis_server: Redis) -> None:
+    """The Lua token bucket itself: burst, wait until the next token, refill, per-caller keys."""
+    import asyncio
+
+    from gemini_gateway.rate_limit import RedisLimiter, make_limiter
+
+    async def scenario() -> list[float]:
+        limiter = make_limiter(600, 2, redis_server.url)  # 10 tokens a second, 2 at once
+        assert isinstance(limiter, RedisLimiter)
+        waits = [await limiter.take("uid:lua") for _ in range(3)]
+        await asyncio.sleep(0.15)
+        waits.append(await limiter.take("uid:lua"))
+        waits.append(await limiter.take("uid:other"))
+        await limiter.aclose()
+        return waits
+
+    redis_server.command("FLUSHALL")
+    waits = asyncio.run(scenario())
+    assert waits[:2] == [0.0, 0.0]
+    assert 0.05 < waits[2] <= 0.1
+    assert waits[3:] == [0.0, 0.0]

@@ -122,3 +122,54 @@ def test_redis_retried_after_the_pause_and_warned_at_most_once_a_minute(caplog: 
         asyncio.run(scenario())
     assert dead.calls == 13
     assert len([r for r in caplog.records if "Redis is unreachable" in r.getMessage()]) == 2
+
+
+class FlakyRedis:
+    """Down for the first `failures` calls, then answers like the script: a token taken."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def register_script(self, script: str) -> Any:
+        async def run(keys: list[str], args: list[Any]) -> Any:
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise RedisConnectionError("Connection refused.")
+            return [1, b"0"]
+
+        return run
+
+
+def test_redis_recovery_is_used_again_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    flaky = FlakyRedis(failures=1)
+    limit = Limit(per_minute=6, burst=1)
+    fallback = MemoryLimiter(limit, clock)
+    limiter = RedisLimiter(limit, flaky, fallback, clock)
+
+    async def scenario() -> list[float]:
+        first = await limiter.take("ios")  # Redis down: memory takes the only token
+        clock.now += 5.0
+        return [first, await limiter.take("ios"), await limiter.take("ios")]  # Redis back: it decides
+
+    with caplog.at_level(logging.INFO, logger="gemini_gateway"):
+        assert asyncio.run(scenario()) == [0.0, 0.0, 0.0]
+    assert flaky.calls == 3
+    assert any("Redis is reachable again" in r.getMessage() for r in caplog.records)
+
+
+def test_redis_denial_carries_its_wait() -> None:
+    class Denies:
+        def register_script(self, script: str) -> Any:
+            async def run(keys: list[str], args: list[Any]) -> Any:
+                assert keys == ["gemini-gateway:ratelimit:uid:abc"] and args == ["0.1", 2]
+                return [0, b"7.25"]
+
+            return run
+
+    limit = Limit(per_minute=6, burst=2)
+    limiter = RedisLimiter(limit, Denies(), MemoryLimiter(limit))
+    with pytest.raises(RateLimited) as info:
+        asyncio.run(limiter.check("uid:abc"))
+    assert info.value.headers["Retry-After"] == "8"
