@@ -1,0 +1,230 @@
+"""Added latency of each caller check on a warm instance, and the Redis limiter's round trip.
+
+Measured in-process, one `identify` (or `take`) at a time, each timed on its
+own with perf_counter_ns, after a warm-up that primes every cache (client keys
+parsed, webhook secrets parsed, Firebase certificates and the App Check JWKS
+fetched and parsed). That is what a request pays on a warm instance: nothing
+is fetched. Targets (issue 5): <= 0.3 ms p50 for a client API key and for an
+HMAC webhook, <= 1 ms p50 for a JWT with cached keys.
+
+The Redis limiter is timed against a local redis-server on loopback (started
+here on a free port, skipped with a message when the binary is missing):
+one EVALSHA of the token-bucket script per request.
+
+    python bench/callers.py            # ~10 s
+    python bench/callers.py --check    # exit 1 if a target is missed
+
+Raw numbers go to bench/results/callers.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from gemini_gateway.app_check import AppCheckCheck  # noqa: E402
+from gemini_gateway.callers import ApiKeyCheck, CallerCheck, CallerGate  # noqa: E402
+from gemini_gateway.firebase_auth import FirebaseAuthCheck  # noqa: E402
+from gemini_gateway.jwt_keys import KeySet, parse_jwks, parse_x509_certs  # noqa: E402
+from gemini_gateway.rate_limit import MemoryLimiter, RedisLimiter, make_limiter  # noqa: E402
+from gemini_gateway.secret_store import SecretRef, SecretStore  # noqa: E402
+from gemini_gateway.webhooks import WebhookCheck, sign  # noqa: E402
+from tests.support.firebase_tokens import app_check_claims, firebase_claims, signing_key  # noqa: E402
+from tests.support.processes import free_port, wait_for_port  # noqa: E402
+
+PROJECT, NUMBER = "bench-firebase-app", "123456789012"
+APP_ID = f"1:{NUMBER}:ios:0a1b2c3d"
+CLIENT_KEYS = ",".join(f"app{n}:bench-client-key-{n:02d}-{'x' * 40}" for n in range(5))  # 5 keys, like a real list
+WEBHOOK_SECRETS = "bench-webhook-secret-old-0123456789abcdef,bench-webhook-secret-new-0123456789abcdef"
+BODY = json.dumps({"prompt": "Summarise this order: " + "x" * 2000}).encode()  # ~2 KB, HMAC covers it all
+TARGETS_MS = {"client API key": 0.3, "HMAC webhook": 0.3, "Firebase Auth JWT": 1.0, "App Check JWT": 1.0}
+
+
+async def _no_fetch(name: str) -> str:
+    raise AssertionError("literal secrets only")
+
+
+def _served(document: Any) -> httpx.AsyncClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=document, headers={"Cache-Control": "public, max-age=3600"})
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+def _percentiles(samples_ns: list[int]) -> dict[str, float]:
+    ordered = sorted(samples_ns)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
+
+    return {"p50_ms": at(0.50), "p90_ms": at(0.90), "p99_ms": at(0.99), "mean_ms": statistics.fmean(ordered) / 1e6}
+
+
+async def _time(call: Callable[[], Awaitable[Any]], n: int, warmup: int = 200) -> dict[str, float]:
+    for _ in range(warmup):
+        await call()
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter_ns()
+        await call()
+        samples.append(time.perf_counter_ns() - start)
+    return {**_percentiles(samples), "n": n}
+
+
+async def _checks(n: int) -> dict[str, dict[str, float]]:
+    secrets = SecretStore(_no_fetch, 300)
+    fb_key, ac_key = signing_key("bench-firebase"), signing_key("bench-app-check")
+    fb_keys = KeySet(
+        "https://certs.bench/x509",
+        parse_x509_certs,
+        label="certs",
+        http=_served({fb_key.kid: fb_key.certificate_pem()}),
+    )
+    ac_keys = KeySet("https://jwks.bench/v1/jwks", parse_jwks, label="jwks", http=_served({"keys": [ac_key.jwk()]}))
+
+    api_key = ApiKeyCheck(secrets, SecretRef("client API keys", literal=CLIENT_KEYS))
+    webhook = WebhookCheck(secrets, SecretRef("webhook secret", literal=WEBHOOK_SECRETS))
+    firebase = FirebaseAuthCheck(PROJECT, fb_keys)
+    app_check = AppCheckCheck(NUMBER, ac_keys, (APP_ID,))
+
+    fb_token = fb_key.sign(firebase_claims(PROJECT, uid="bench-user"))
+    ac_token = ac_key.sign(app_check_claims(NUMBER, APP_ID))
+    key_headers = {"authorization": "Bearer bench-client-key-04-" + "x" * 40}
+
+    def webhook_headers() -> dict[str, str]:
+        t = int(time.time())
+        return {"x-signature": f"t={t},v1={sign('bench-webhook-secret-new-0123456789abcdef', t, BODY)}"}
+
+    signed = webhook_headers()  # signed once (the sender's cost is not ours); valid for 300 s
+    all_four: list[CallerCheck] = [api_key, webhook, firebase, app_check]
+    gate = CallerGate(all_four, allow_unauthenticated=False)
+    memory = MemoryLimiter(make_limiter(600_000, None, None).limit)  # type: ignore[union-attr]
+
+    cases: dict[str, Callable[[], Awaitable[Any]]] = {
+        "client API key": lambda: api_key.identify(key_headers, BODY),
+        "HMAC webhook": lambda: webhook.identify(signed, BODY),
+        "Firebase Auth JWT": lambda: firebase.identify({"authorization": f"Bearer {fb_token}"}, BODY),
+        "App Check JWT": lambda: app_check.identify({"x-firebase-appcheck": ac_token}, BODY),
+        "gate, all four configured, App Check caller (worst order)": lambda: gate.identify(
+            {"x-firebase-appcheck": ac_token}, BODY
+        ),
+        "in-memory rate limit (take)": lambda: memory.check("bench-user"),
+    }
+    results = {}
+    for name, call in cases.items():
+        assert await call() is not None or name.startswith("in-memory"), f"{name}: the credential was refused"
+        results[name] = await _time(call, n)
+    assert fb_keys.fetches == 1 and ac_keys.fetches == 1, "the key caches were not warm"
+    return results
+
+
+async def _redis_round_trip(url: str, n: int) -> dict[str, float]:
+    limiter = make_limiter(10_000_000, 10_000_000, url)
+    assert isinstance(limiter, RedisLimiter)
+    try:
+        assert await limiter.take("bench-user") == 0.0
+        return await _time(lambda: limiter.take("bench-user"), n)
+    finally:
+        await limiter.aclose()
+
+
+def _redis(n: int) -> dict[str, Any]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return {"skipped": "redis-server is not installed (apt-get install -y redis-server)"}
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tmp],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_for_port(port, proc=proc)
+            version = (
+                subprocess.run([binary, "--version"], capture_output=True, text=True)
+                .stdout.split()[2]
+                .removeprefix("v=")
+            )
+            return {**_run(_redis_round_trip(f"redis://127.0.0.1:{port}/0", n)), "redis": version}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def _run(coro: Awaitable[Any]) -> Any:
+    try:
+        import uvloop  # as in production: uvicorn picks uvloop when it is installed
+
+        return uvloop.run(coro)  # type: ignore[arg-type]
+    except ImportError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=5000, help="timed calls per check (default 5000)")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args()
+
+    checks = _run(_checks(args.n))
+    redis = _redis(args.n)
+    missed = []
+    print(
+        f"\nCaller checks, warm instance, in-process, {args.n} calls each ({platform.python_version()}, {platform.machine()})\n"
+    )
+    print("| check | p50 ms | p90 ms | p99 ms | target p50 | |")
+    print("|---|---:|---:|---:|---:|---|")
+    for name, r in checks.items():
+        target = TARGETS_MS.get(name)
+        verdict = "" if target is None else ("PASS" if r["p50_ms"] <= target else "FAIL")
+        if verdict == "FAIL":
+            missed.append(name)
+        target_text = f"<= {target}" if target is not None else ""
+        print(f"| {name} | {r['p50_ms']:.4f} | {r['p90_ms']:.4f} | {r['p99_ms']:.4f} | {target_text} | {verdict} |")
+    if "skipped" in redis:
+        print(f"| Redis limiter round trip | skipped: {redis['skipped']} | | | | |")
+    else:
+        print(
+            f"| Redis limiter round trip (EVALSHA, loopback, redis {redis['redis']}) | {redis['p50_ms']:.4f} "
+            f"| {redis['p90_ms']:.4f} | {redis['p99_ms']:.4f} | | |"
+        )
+    out = ROOT / "bench" / "results" / "callers.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "n": args.n,
+                "checks": checks,
+                "redis": redis,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\nraw numbers: {out.relative_to(ROOT)}")
+    return 1 if missed and args.check else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
