@@ -315,3 +315,19 @@ def test_default_url_is_googles() -> None:
     assert firebase_key_set().url == (
         "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
     )
+
+
+def test_keys_unreachable_does_not_block_another_credential() -> None:
+    class Admits:
+        async def identify(self, headers: Any, body: bytes) -> Caller | None:
+            return Caller("app:ios") if "x-firebase-appcheck" in headers else None
+
+    gate = CallerGate([FirebaseAuthCheck(PROJECT, CertServer(KEY, status=503).key_set()), Admits()], False)
+    token = KEY.sign(firebase_claims(PROJECT))
+
+    async def scenario() -> None:
+        assert await gate.identify({**bearer(token), "x-firebase-appcheck": "t"}, b"") == Caller("app:ios")
+        with pytest.raises(Unavailable):
+            await gate.identify(bearer(token), b"")
+
+    asyncio.run(scenario())
