@@ -126,11 +126,6 @@ def _refuse_unsupported(data: Any, table: dict[str, str]) -> Any:
     return {k: v for k, v in data.items() if k not in table}
 
 
-def _or_string(schema: dict[str, Any]) -> None:
-    """The documented schema of a field whose before-validator also takes one non-empty string."""
-    schema["anyOf"] = [{"type": "string", "minLength": 1}, *schema.get("anyOf", [])]
-
-
 class ImageUrl(_Strict):
     """`{"url": "data:image/png;base64,...", "detail": ...}`: only inline data, never a fetch."""
 
@@ -193,7 +188,7 @@ class ChatPart(_Strict):
 
 class ChatMessage(_Strict):
     role: Literal["system", "developer", "user", "assistant"]
-    content: Annotated[list[ChatPart] | None, Field(min_length=1, json_schema_extra=_or_string)] = None
+    content: Annotated[list[ChatPart] | None, Field(min_length=1)] = None
     name: Annotated[str | None, Field(max_length=256)] = None  # accepted, not sent: Gemini has no speaker names
 
     @model_validator(mode="before")
@@ -208,7 +203,14 @@ class ChatMessage(_Strict):
                 data["content"] = None  # an empty answer (a refusal) sent back in the history: left out
         return data
 
-    @field_validator("content", mode="before")
+    # The input schema says what callers may send (a string is one text part), so the OpenAPI document does too.
+    @field_validator(
+        "content",
+        mode="before",
+        json_schema_input_type=Annotated[str, Field(min_length=1)]
+        | Annotated[list[ChatPart], Field(min_length=1)]
+        | None,
+    )
     @classmethod
     def _string_is_one_text_part(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -267,9 +269,7 @@ class ChatCompletionRequest(_Strict):
     top_p: Annotated[float | None, Field(ge=0, le=1)] = None
     max_tokens: Annotated[int | None, Field(ge=1, le=_INT32_MAX)] = None
     max_completion_tokens: Annotated[int | None, Field(ge=1, le=_INT32_MAX)] = None
-    stop: Annotated[
-        list[Annotated[str, Field(min_length=1)]] | None, Field(max_length=5, json_schema_extra=_or_string)
-    ] = None
+    stop: Annotated[list[Annotated[str, Field(min_length=1)]] | None, Field(max_length=5)] = None
     seed: Annotated[int | None, Field(ge=-(2**31), le=_INT32_MAX)] = None
     n: int | None = None
     stream: bool | None = None
@@ -293,7 +293,13 @@ class ChatCompletionRequest(_Strict):
     def _refuse_unsupported_fields(cls, data: Any) -> Any:
         return _refuse_unsupported(data, _UNSUPPORTED)
 
-    @field_validator("stop", mode="before")
+    @field_validator(
+        "stop",
+        mode="before",
+        json_schema_input_type=Annotated[str, Field(min_length=1)]
+        | Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=5)]
+        | None,
+    )
     @classmethod
     def _one_stop_is_a_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
