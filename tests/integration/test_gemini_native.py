@@ -286,7 +286,8 @@ def node_sdk() -> str:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node/npm not installed (CI installs them in .ci/run: apt-get install nodejs npm)")
-    if not (NODE_DIR / "node_modules" / "@google" / "genai").is_dir():
+    wanted = json.loads((NODE_DIR / "package.json").read_text())["dependencies"]
+    if not all((NODE_DIR / "node_modules" / name).is_dir() for name in wanted):
         subprocess.run(
             [npm, "ci", "--prefix", str(NODE_DIR), "--ignore-scripts", "--no-audit", "--no-fund"],
             check=True,
@@ -332,3 +333,15 @@ def test_node_sdk_bad_key_and_mid_stream_error(node_sdk: str, fn: Function, gate
     gateway.faults({"stream_error_after": 2, "text": "one two three four five six seven"})
     result = run_node(node_sdk, fn, "stream")
     assert result["ok"] is False and result["apiError"] and result["status"] == 502, result
+
+
+def test_legacy_node_sdk(node_sdk: str, fn: Function, gateway: Gateway) -> None:
+    """@google/generative-ai, as on Cloudflare's AI Gateway page: sends systemInstruction role "system"."""
+    result = run_node(node_sdk, fn, "legacy-plain")
+    assert result == {"ok": True, "text": "Echo: legacy-plain from node", "finishReason": "STOP"}
+    assert gateway.requests()[-1]["body"]["systemInstruction"]["role"] == "system"
+    result = run_node(node_sdk, fn, "legacy-stream")
+    assert result["ok"] and result["finishReason"] == "STOP" and "".join(result["texts"]) == "Echo: legacy-stream from node"
+    result = run_node(node_sdk, fn, "legacy-plain", key="not-a-client-key")
+    assert result["ok"] is False and result["status"] == 401
+    assert all(r["headers"]["x-goog-api-key"] == GEMINI_KEY for r in gateway.requests())

@@ -1,8 +1,11 @@
 // One call with the official @google/genai SDK against the function; prints what the SDK handed back as JSON.
-// usage: BASE_URL=http://127.0.0.1:8080 API_KEY=<client key> MODEL=gemini-2.5-flash node sdk_check.mjs plain|stream
+// usage: BASE_URL=http://127.0.0.1:8080 API_KEY=<client key> MODEL=gemini-2.5-flash \
+//          node sdk_check.mjs plain|stream|legacy-plain|legacy-stream [prompt]
+// "legacy-*" use @google/generative-ai, the SDK Cloudflare's AI Gateway page shows (deprecated, still in apps).
 // @google/genai 2.32.0 is the last release whose engines field admits Node 20 (3.x wants 22); it also runs on
 // Debian bookworm's Node 18, which is what .ci/run installs.
 import { ApiError, GoogleGenAI } from "@google/genai";
+import { GoogleGenerativeAI } from "@google/generative-ai";
 
 const { BASE_URL, API_KEY, MODEL } = process.env;
 const ai = new GoogleGenAI({ apiKey: API_KEY, httpOptions: { baseUrl: BASE_URL } });
@@ -30,6 +33,20 @@ async function run(kind) {
     }
     return { texts, finishReason };
   }
+  if (kind.startsWith("legacy-")) {
+    const model = new GoogleGenerativeAI(API_KEY).getGenerativeModel(
+      { model: MODEL, systemInstruction: "You are terse.", generationConfig: { thinkingConfig: { thinkingBudget: 0 } } },
+      { baseUrl: BASE_URL },
+    );
+    if (kind === "legacy-plain") {
+      const { response } = await model.generateContent(request.contents);
+      return { text: response.text(), finishReason: response.candidates?.[0]?.finishReason };
+    }
+    const texts = [];
+    const result = await model.generateContentStream(request.contents);
+    for await (const chunk of result.stream) texts.push(chunk.text());
+    return { texts, finishReason: (await result.response).candidates?.[0]?.finishReason };
+  }
   throw new Error(`unknown case ${kind}`);
 }
 
@@ -37,5 +54,6 @@ try {
   console.log(JSON.stringify({ ok: true, ...(await run(process.argv[2])) }));
 } catch (err) {
   const api = err instanceof ApiError;
-  console.log(JSON.stringify({ ok: false, apiError: api, status: api ? err.status : null, message: String(err.message) }));
+  const status = api ? err.status : (err.status ?? null); // @google/generative-ai: GoogleGenerativeAIFetchError.status
+  console.log(JSON.stringify({ ok: false, apiError: api, status, message: String(err.message) }));
 }
