@@ -119,7 +119,9 @@ async def _ttfd(emulator: Server, function: Server, count: int, rounds: int) -> 
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
         for url, body, headers, marker in paths.values():  # warm-up: connections, caches, code paths
             for _ in range(30):
-                await _one_stream(session, url, json.dumps(body).encode(), {"content-type": "application/json", **headers}, marker)
+                await _one_stream(
+                    session, url, json.dumps(body).encode(), {"content-type": "application/json", **headers}, marker
+                )
         for r in range(rounds):
             for name, (url, body, headers, marker) in paths.items():
                 data = json.dumps(body).encode()
