@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -207,6 +208,39 @@ def test_blocked_prompt_is_relayed(fn: Function, gateway: Gateway) -> None:
     response = client(fn).models.generate_content(model=MODEL, contents="x")
     assert response.prompt_feedback and response.prompt_feedback.block_reason == types.BlockedReason.SAFETY
     assert response.text is None
+
+
+def test_gateway_guardrails_look_like_geminis_own_refusals(fn: Function, gateway: Gateway) -> None:
+    gateway.faults({"status": 424, "gateway_error": 2016})
+    response = client(fn).models.generate_content(model=MODEL, contents="x")
+    assert response.prompt_feedback and response.prompt_feedback.block_reason == types.BlockedReason.OTHER
+    gateway.faults({"status": 424, "gateway_error": 2017})
+    chunks = list(client(fn).models.generate_content_stream(model=MODEL, contents="x"))
+    assert len(chunks) == 1 and chunks[0].candidates
+    assert chunks[0].candidates[0].finish_reason == types.FinishReason.SAFETY
+
+
+def test_caller_leaving_mid_stream_closes_the_upstream(fn: Function, gateway: Gateway) -> None:
+    gateway.faults({"stream_first_delay": 5})
+    body = b'{"contents": [{"parts": [{"text": "several words of prompt"}]}]}'
+    request = (
+        f"POST /v1beta/models/{MODEL}:streamGenerateContent?alt=sse HTTP/1.1\r\nHost: x\r\nx-goog-api-key: {KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection(("127.0.0.1", fn.server.port)) as sock:
+        sock.sendall(request)
+        sock.settimeout(5)
+        received = b""
+        while b"data: " not in received:
+            received += sock.recv(65536)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        (seen,) = gateway.requests()
+        if seen["disconnected"]:
+            break
+        time.sleep(0.05)
+    assert seen["disconnected"] is True
+    assert seen["ended"] - seen["started"] < 2.5, "closed promptly, not after the 5 s pause"
 
 
 @pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
