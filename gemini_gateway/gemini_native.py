@@ -322,7 +322,7 @@ def google_error_body(error: ApiError, request_id: str) -> dict[str, Any]:
 
 
 async def gemini_native(request: Request, exchange: Exchange) -> Response:
-    match = PATH.fullmatch(request.url.path)
+    match = PATH.fullmatch(request.scope["path"])
     if match is None:  # registered with the same pattern; only a misregistration gets here
         raise InvalidRequest("not a Gemini model path")
     model, method = match["model"], match["method"]
