@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run serve test lint unit integration bench infra-check plan deploy clean
+.PHONY: install run serve test lint unit integration bench infra-check plan deploy clean openapi
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ lint: install
 	$(VENV)/bin/ruff format --check gemini_gateway main.py
 	$(VENV)/bin/mypy gemini_gateway main.py
 
+## openapi: regenerate openapi.json from the pydantic models and routes (a test checks it is current)
+openapi: install
+	$(PY) -m gemini_gateway.openapi --out openapi.json
+
 unit: install
 	$(PY) -m pytest tests/unit
 
@@ -42,6 +46,9 @@ integration: install
 ## bench: overhead and concurrency against the emulator and a google-genai peer (not part of test)
 bench: install
 	$(PY) bench/run.py
+	$(PY) bench/gemini_native.py
+	$(PY) bench/callers.py
+	$(PY) bench/streaming.py
 
 ## infra-check: terraform fmt (if installed), checkov, and tests over the parsed HCL
 infra-check: install

@@ -79,6 +79,19 @@ def main() -> int:
             SECRET_MANAGER_EMULATOR_HOST=f"127.0.0.1:{secrets_port}",
             ALLOW_UNAUTHENTICATED="true",
         )
+    # The demo chat page (demo/index.html) on its own port; it calls the function cross-origin.
+    demo_port = env.get("DEMO_PORT", "8081")
+    demo_origins = [f"http://localhost:{demo_port}", f"http://127.0.0.1:{demo_port}"]
+    if emulated:
+        env["ALLOWED_ORIGINS"] = ",".join(demo_origins)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "http.server", demo_port, "--bind", "127.0.0.1", "--directory", str(ROOT / "demo")],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    children.append(demo)
+    _wait(int(demo_port), demo, "the demo page server")
     server = subprocess.Popen(
         [sys.executable, "-m", "functions_framework", "--target", "generate", "--source", "main.py"],
         cwd=ROOT,
@@ -91,7 +104,9 @@ def main() -> int:
         f"\nThe function is serving on http://localhost:{port} against {mode}. Try:\n\n"
         f"  curl -s http://localhost:{port}/ -H 'Content-Type: application/json' "
         "-d '{\"prompt\": \"What is Cloudflare?\"}'\n\n"
-        "Ctrl-C stops everything.\n",
+        f"The demo chat page: http://localhost:{demo_port}/?url=http://localhost:{port}"
+        + ("" if emulated or demo_origins[0] in env.get("ALLOWED_ORIGINS", "") else f" (add {demo_origins[0]} to ALLOWED_ORIGINS)")
+        + "\n\nCtrl-C stops everything.\n",
         flush=True,
     )
     try:

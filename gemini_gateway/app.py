@@ -21,8 +21,11 @@ from . import __version__
 from .cors import cors_headers, preflight_headers
 from .errors import ApiError, Internal, MethodNotAllowed, NotFound, error_body
 from .exchange import ClientGone, ErrorRenderer, EventStream, Exchange, error_response, json_response
+from .gemini_native import PATH as GEMINI_PATH
+from .gemini_native import gemini_native, google_error_body
 from .generate import generate
 from .logs import log, trace_fields
+from .openai_compat import chat_completions, openai_error_body
 from .runtime import current_settings, preload
 
 __all__ = ["PATTERN_ROUTES", "ROUTES", "Route", "handle", "preload"]
@@ -46,9 +49,12 @@ async def _healthz(request: Request, exchange: Exchange) -> Response:
 ROUTES: dict[str, Route] = {
     "/": Route({"POST": generate}),
     "/healthz": Route({"GET": _healthz, "HEAD": _healthz}),
+    "/v1/chat/completions": Route({"POST": chat_completions}, render_error=openai_error_body),
 }
 # Routes whose path carries parameters, tried in order after the exact ones.
-PATTERN_ROUTES: list[tuple[re.Pattern[str], Route]] = []
+PATTERN_ROUTES: list[tuple[re.Pattern[str], Route]] = [
+    (GEMINI_PATH, Route({"POST": gemini_native}, render_error=google_error_body)),
+]
 
 
 def _find(path: str) -> Route | None:
@@ -77,7 +83,7 @@ async def handle(request: Request) -> Response:
     settings = current_settings()
     origins = settings.allowed_origins if settings else ()
     origin = headers.get("origin")
-    path = request.url.path
+    path: str = request.scope["path"]  # cheaper than building request.url
     try:
         if request.method == "OPTIONS":
             methods = ", ".join([*(_find(path) or ROUTES["/"]).methods, "OPTIONS"])
@@ -134,7 +140,7 @@ def _access_log(request: Request, status: int, exchange: Exchange) -> None:
     entry: dict[str, Any] = {
         "httpRequest": {
             "requestMethod": request.method,
-            "requestUrl": request.url.path,
+            "requestUrl": request.scope["path"],
             "status": status,
             "latency": f"{total_ms / 1000:.4f}s",
             "userAgent": headers.get("user-agent", "")[:200],
@@ -147,7 +153,7 @@ def _access_log(request: Request, status: int, exchange: Exchange) -> None:
         entry["upstream_ms"] = round(exchange.upstream_ms, 2)
     entry.update(exchange.fields)
     entry.update(trace_fields(headers, settings.google_cloud_project if settings else None))
-    message = f"{request.method} {request.url.path} {status}"
+    message = f"{request.method} {request.scope['path']} {status}"
     if status >= 500:
         log.error(message, extra={"fields": entry})
     elif status >= 400:

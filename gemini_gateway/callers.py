@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .errors import Unauthenticated, Unavailable
+from .errors import Forbidden, Unauthenticated, Unavailable
 from .logs import log
 from .secret_store import SecretRef, SecretStore
 
@@ -116,8 +116,19 @@ class CallerGate:
     async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller:
         if self._anonymous:
             return Caller("anonymous")
+        # A check that refuses a genuine credential (403) or cannot judge it right now (503, e.g.
+        # Google's keys unreachable) does not stop the others: another credential may still admit.
+        refused: Forbidden | None = None
+        unavailable: Unavailable | None = None
         for check in self._checks:
-            caller = await check.identify(headers, body)
+            try:
+                caller = await check.identify(headers, body)
+            except Forbidden as exc:
+                refused = refused or exc
+                continue
+            except Unavailable as exc:
+                unavailable = unavailable or exc
+                continue
             if caller is not None:
                 return caller
-        raise Unauthenticated()
+        raise unavailable or refused or Unauthenticated()

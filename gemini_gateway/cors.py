@@ -9,7 +9,8 @@ from __future__ import annotations
 __all__ = ["ALLOWED_HEADERS", "cors_headers", "preflight_headers"]
 
 ALLOWED_HEADERS = (
-    "Authorization, Content-Type, X-API-Key, X-Firebase-AppCheck, X-Request-Id, X-Signature, x-goog-api-key"
+    "Authorization, Content-Type, X-API-Key, X-Firebase-AppCheck, X-Request-Id, X-Signature, "
+    "x-goog-api-key, x-goog-api-client"  # the last two: the Gemini JS SDK in a browser
 )
 _EXPOSED = "X-Request-Id, Server-Timing, Retry-After"
 

@@ -70,7 +70,12 @@ class Message(_Strict):
     role: Literal["user", "assistant"]
     content: Annotated[list[ContentPart], Field(min_length=1)]
 
-    @field_validator("content", mode="before")
+    # The input schema says what callers may send (a string is one text part), so the OpenAPI document does too.
+    @field_validator(
+        "content",
+        mode="before",
+        json_schema_input_type=Annotated[str, Field(min_length=1)] | Annotated[list[ContentPart], Field(min_length=1)],
+    )
     @classmethod
     def _string_is_one_text_part(cls, value: Any) -> Any:
         if isinstance(value, str):

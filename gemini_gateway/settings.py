@@ -30,14 +30,9 @@ _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # it goes into the u
 
 # Caller checks that the contract names but this build does not implement yet.
 # Setting one must not look like protection that is not there.
-_NOT_YET_IMPLEMENTED = (
-    "FIREBASE_PROJECT_ID",
-    "APP_CHECK_PROJECT_NUMBER",
-    "WEBHOOK_SECRET_SECRET",
-    "WEBHOOK_SECRET",
-    "RATE_LIMIT_PER_MINUTE",
-    "REDIS_URL",
-)
+_NOT_YET_IMPLEMENTED: tuple[str, ...] = ()
+_FIREBASE_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_HTTP_URL = re.compile(r"^https?://[^/\s]+(/\S*)?$")
 
 
 def _csv(value: Any) -> Any:
@@ -94,6 +89,25 @@ class Settings(BaseModel):
     client_api_keys: Annotated[SecretStr | None, Field(alias="CLIENT_API_KEYS"), Optional] = None
     google_cloud_project: Annotated[str | None, Field(alias="GOOGLE_CLOUD_PROJECT"), Optional] = None
     log_payloads: Annotated[bool, Field(alias="LOG_PAYLOADS")] = False
+    # Caller checks and rate limits (contract section 6)
+    firebase_project_id: Annotated[str | None, Field(alias="FIREBASE_PROJECT_ID"), Optional] = None
+    firebase_certs_url: Annotated[str, Field(alias="FIREBASE_CERTS_URL")] = (
+        "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
+    )
+    app_check_project_number: Annotated[
+        str | None, Field(alias="APP_CHECK_PROJECT_NUMBER", pattern=r"^\s*[0-9]{1,20}\s*$"), Optional
+    ] = None
+    app_check_app_ids: Annotated[CsvList, Field(alias="APP_CHECK_APP_IDS")] = ()
+    app_check_jwks_url: Annotated[str, Field(alias="APP_CHECK_JWKS_URL")] = (
+        "https://firebaseappcheck.googleapis.com/v1/jwks"
+    )
+    webhook_secret_secret: Annotated[str | None, Field(alias="WEBHOOK_SECRET_SECRET"), Optional] = None
+    webhook_secret: Annotated[SecretStr | None, Field(alias="WEBHOOK_SECRET"), Optional] = None
+    rate_limit_per_minute: Annotated[
+        int, Field(alias="RATE_LIMIT_PER_MINUTE", ge=0, le=1_000_000), BeforeValidator(lambda v: _blank_is_none(v) or 0)
+    ] = 0
+    rate_limit_burst: Annotated[int | None, Field(alias="RATE_LIMIT_BURST", ge=1, le=1_000_000), Optional] = None
+    redis_url: Annotated[SecretStr | None, Field(alias="REDIS_URL"), Optional] = None  # may carry a password
 
     @field_validator("cloudflare_account_id", "ai_gateway_id")
     @classmethod
@@ -111,7 +125,9 @@ class Settings(BaseModel):
             raise ValueError("must be an http(s) URL")
         return value
 
-    @field_validator("gemini_api_key_secret", "ai_gateway_token_secret", "client_api_keys_secret")
+    @field_validator(
+        "gemini_api_key_secret", "ai_gateway_token_secret", "client_api_keys_secret", "webhook_secret_secret"
+    )
     @classmethod
     def _secret_name(cls, value: str | None) -> str | None:
         if value is not None and not _SECRET_NAME.match(value.strip()):
@@ -142,6 +158,33 @@ class Settings(BaseModel):
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path) or '*'")
         return value
 
+    @field_validator("firebase_project_id")
+    @classmethod
+    def _firebase_project(cls, value: str | None) -> str | None:
+        if value is not None and not _FIREBASE_PROJECT.match(value.strip()):
+            raise ValueError("must be a Firebase/Google Cloud project id (6-30 lowercase letters, digits, hyphens)")
+        return value.strip() if value else value
+
+    @field_validator("app_check_project_number")
+    @classmethod
+    def _project_number(cls, value: str | None) -> str | None:
+        return value.strip() if value else value
+
+    @field_validator("firebase_certs_url", "app_check_jwks_url")
+    @classmethod
+    def _key_url(cls, value: str) -> str:
+        value = value.strip()
+        if not _HTTP_URL.match(value):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.match(r"^(rediss?|unix)://\S+$", value.get_secret_value().strip()):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return SecretStr(value.get_secret_value().strip()) if value is not None else None
+
     @model_validator(mode="after")
     def _defaults_and_rules(self) -> Settings:
         if not self.allowed_models:
@@ -158,7 +201,17 @@ class Settings(BaseModel):
 
     @property
     def has_caller_check(self) -> bool:
-        return self.client_api_keys_secret is not None or self.client_api_keys is not None
+        return any(
+            value is not None
+            for value in (
+                self.client_api_keys_secret,
+                self.client_api_keys,
+                self.firebase_project_id,
+                self.app_check_project_number,
+                self.webhook_secret_secret,
+                self.webhook_secret,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -188,10 +241,13 @@ def load_settings(environ: Mapping[str, str]) -> _Loaded:
         problems.append(
             (
                 "ALLOW_UNAUTHENTICATED",
-                "no caller check is configured (CLIENT_API_KEYS_SECRET or CLIENT_API_KEYS); "
+                "no caller check is configured (CLIENT_API_KEYS_SECRET, FIREBASE_PROJECT_ID, "
+                + "APP_CHECK_PROJECT_NUMBER or WEBHOOK_SECRET_SECRET); "
                 + "set ALLOW_UNAUTHENTICATED=true to serve anyone",
             )
         )
+    if settings.app_check_app_ids and settings.app_check_project_number is None:
+        problems.append(("APP_CHECK_APP_IDS", "needs APP_CHECK_PROJECT_NUMBER"))
     if problems:
         raise ConfigError(problems)
     warnings = []
@@ -205,6 +261,12 @@ def load_settings(environ: Mapping[str, str]) -> _Loaded:
         warnings.append(
             "CLIENT_API_KEYS is set in the environment: use CLIENT_API_KEYS_SECRET outside local development"
         )
+    if settings.webhook_secret is not None and settings.webhook_secret_secret is None:
+        warnings.append("WEBHOOK_SECRET is set in the environment: use WEBHOOK_SECRET_SECRET outside local development")
+    if settings.rate_limit_per_minute == 0 and (
+        settings.rate_limit_burst is not None or settings.redis_url is not None
+    ):
+        warnings.append("RATE_LIMIT_BURST/REDIS_URL are set but RATE_LIMIT_PER_MINUTE is 0: no rate limit applies")
     if settings.allow_unauthenticated:
         warnings.append("ALLOW_UNAUTHENTICATED=true: anyone who can reach the function can spend its Gemini quota")
     return _Loaded(settings, warnings)

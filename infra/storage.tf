@@ -23,6 +23,7 @@ data "archive_file" "source" {
     "**/*.egg-info",
     # repository directories that are not the function
     "bench",
+    "demo",
     "build",
     "dev",
     "dist",

@@ -81,7 +81,7 @@ def demo_fn(start_function: Any, demo_site: Server) -> Function:  # noqa: F811
     return function
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # closed after tests/browser: its event loop must not outlive them
 def browser() -> Iterator[Browser]:
     if sync_playwright is None:
         pytest.skip("playwright is not installed (pip install -r requirements-dev.txt)")

@@ -196,29 +196,69 @@ def test_blank_client_keys_is_no_check() -> None:
 
 
 @pytest.mark.parametrize(
-    "variable",
+    ("variable", "value"),
     [
-        "FIREBASE_PROJECT_ID",
-        "APP_CHECK_PROJECT_NUMBER",
-        "WEBHOOK_SECRET_SECRET",
-        "WEBHOOK_SECRET",
-        "RATE_LIMIT_PER_MINUTE",
-        "REDIS_URL",
+        ("FIREBASE_PROJECT_ID", "my-firebase-app"),
+        ("APP_CHECK_PROJECT_NUMBER", "123456789012"),
+        ("WEBHOOK_SECRET_SECRET", "projects/p/secrets/webhook/versions/latest"),
+        ("WEBHOOK_SECRET", "test-webhook-secret"),
     ],
 )
-def test_not_yet_implemented_checks_refused(variable: str) -> None:
-    error = problems(**{variable: "something"})
-    assert error.variables == [variable]
-    assert "not implemented" in error.problems[0][1]
+def test_each_caller_check_counts(variable: str, value: str) -> None:
+    s = load(ALLOW_UNAUTHENTICATED=None, **{variable: value})
+    assert s.has_caller_check
 
 
-def test_not_yet_implemented_blank_is_ignored() -> None:
-    load(FIREBASE_PROJECT_ID="  ")
+def test_blank_caller_checks_are_ignored() -> None:
+    error = problems(ALLOW_UNAUTHENTICATED=None, FIREBASE_PROJECT_ID="  ", WEBHOOK_SECRET=" ")
+    assert error.variables == ["ALLOW_UNAUTHENTICATED"]
+
+
+def test_caller_check_settings() -> None:
+    s = load(
+        APP_CHECK_PROJECT_NUMBER=" 123456789012 ",
+        APP_CHECK_APP_IDS="1:123456789012:ios:abc, 1:123456789012:web:def",
+        RATE_LIMIT_PER_MINUTE="60",
+        RATE_LIMIT_BURST="10",
+        REDIS_URL="redis://:test-redis-password@10.0.0.3:6379/0",
+    )
+    assert s.app_check_project_number == "123456789012"
+    assert s.app_check_app_ids == ("1:123456789012:ios:abc", "1:123456789012:web:def")
+    assert (s.rate_limit_per_minute, s.rate_limit_burst) == (60, 10)
+    assert s.redis_url is not None and "test-redis-password" not in repr(s)
+    assert s.firebase_certs_url.startswith("https://www.googleapis.com/robot/v1/metadata/x509/securetoken@")
+    assert s.app_check_jwks_url == "https://firebaseappcheck.googleapis.com/v1/jwks"
+
+
+def test_rate_limit_off_by_default_and_when_blank() -> None:
+    assert load().rate_limit_per_minute == 0
+    assert load(RATE_LIMIT_PER_MINUTE=" ").rate_limit_per_minute == 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FIREBASE_PROJECT_ID", "Not A Project"),
+        ("APP_CHECK_PROJECT_NUMBER", "my-project"),
+        ("WEBHOOK_SECRET_SECRET", "webhook"),
+        ("RATE_LIMIT_PER_MINUTE", "-1"),
+        ("RATE_LIMIT_BURST", "0"),
+        ("REDIS_URL", "http://10.0.0.3:6379"),
+        ("FIREBASE_CERTS_URL", "ftp://certs"),
+        ("APP_CHECK_JWKS_URL", "not a url"),
+    ],
+)
+def test_caller_check_values_refused(variable: str, value: str) -> None:
+    assert problems(**{variable: value}).variables == [variable]
+
+
+def test_app_ids_need_the_project_number() -> None:
+    assert problems(APP_CHECK_APP_IDS="1:2:ios:3").variables == ["APP_CHECK_APP_IDS"]
 
 
 def test_several_problems_reported_together() -> None:
-    error = problems(ALLOWED_MODELS="other-model", REDIS_URL="redis://x", ALLOW_UNAUTHENTICATED="false")
-    assert set(error.variables) == {"ALLOWED_MODELS", "REDIS_URL", "ALLOW_UNAUTHENTICATED"}
+    error = problems(ALLOWED_MODELS="other-model", APP_CHECK_APP_IDS="1:2:ios:3", ALLOW_UNAUTHENTICATED="false")
+    assert set(error.variables) == {"ALLOWED_MODELS", "APP_CHECK_APP_IDS", "ALLOW_UNAUTHENTICATED"}
 
 
 def test_several_invalid_values_reported_together() -> None:
@@ -227,8 +267,8 @@ def test_several_invalid_values_reported_together() -> None:
 
 
 def test_invalid_value_and_rule_problems_reported_together() -> None:
-    error = problems(CLOUDFLARE_ACCOUNT_ID=None, FIREBASE_PROJECT_ID="my-project")
-    assert set(error.variables) == {"CLOUDFLARE_ACCOUNT_ID", "FIREBASE_PROJECT_ID"}
+    error = problems(CLOUDFLARE_ACCOUNT_ID=None, REDIS_URL="http://x", GEMINI_API_KEY=None)
+    assert set(error.variables) == {"CLOUDFLARE_ACCOUNT_ID", "REDIS_URL", "GEMINI_API_KEY_SECRET"}
 
 
 def test_config_error_message_never_quotes_secret_values() -> None:
