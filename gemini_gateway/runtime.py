@@ -69,7 +69,13 @@ def preload(environ: Mapping[str, str] | None = None) -> None:
 
 
 def _import_configured_checks(settings: Settings) -> None:
-    """Import what the configured checks use now, at start, not on the first request (~50-170 ms each)."""
+    """Import what the configuration uses now, at start, not on the first request.
+
+    The checks cost ~50-170 ms each and the Secret Manager client ~600 ms. Only
+    modules are loaded here (no client or channel: gunicorn forks after this).
+    """
+    if settings.gemini_api_key_secret:
+        import google.cloud.secretmanager  # noqa: F401
     if settings.firebase_project_id or settings.app_check_project_number:
         import jwt  # noqa: F401
 
