@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -114,7 +113,7 @@ async def handle(request: Request) -> Response:
 def _request_id(given: str | None) -> str:
     if given and _REQUEST_ID.match(given):
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 32 hex characters, like uuid4().hex, at a fraction of the cost
 
 
 def _server_timing(upstream_ms: float | None, total_ms: float, total_name: str = "total") -> str:
