@@ -39,11 +39,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .errors import ApiError, InvalidRequest, RateLimited, UpstreamError
-from .exchange import EventStream, Exchange, cancel_if_gone, json_response
+from .exchange import Exchange, cancel_if_gone, json_response
 from .generate import read_body
 from .normalize import Answer, MalformedAnswer, StreamTotals, Usage, read_answer
 from .payload import check_content_type, parse_json, validate
 from .runtime import get_runtime
+from .streaming import records_with_deltas, stream_response
 from .upstream import UpstreamAnswer, UpstreamStream
 
 __all__ = [
@@ -386,57 +387,36 @@ def _relay_stream(
     log_payloads: bool,
 ) -> Response:
     """Each upstream record re-emitted as it arrives; never buffered."""
-    status = {"code": 200}
+    sent = 0
 
-    def frame(record: Any, index: int) -> bytes:
+    def frame(record: Any) -> bytes:
         data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
         if sse:
             return b"data: " + data + b"\r\n\r\n"
-        return (b"[" if index == 0 else b",\r\n") + data
+        return (b"[" if sent == 0 else b",\r\n") + data
 
     async def records() -> AsyncIterator[bytes]:
+        nonlocal sent
         totals = StreamTotals()
-        sent = 0
-        try:
-            if stream is None:  # a gateway guardrail refused it before any record
-                guard = _guardrail_body(meta, model)
-                totals.add(read_answer(guard, require_candidate=False))
-                yield frame(guard, sent)
+        if stream is None:  # a gateway guardrail refused it before any record
+            guard = _guardrail_body(meta, model)
+            totals.add(read_answer(guard, require_candidate=False))
+            yield frame(guard)
+            sent += 1
+        else:
+            async for record, _ in records_with_deltas(stream, totals):
+                yield frame(record)
                 sent += 1
-            else:
-                async for record in stream:
-                    try:
-                        totals.add(read_answer(record, require_candidate=False))
-                    except MalformedAnswer as exc:
-                        raise UpstreamError(f"the upstream stream sent an unusable record: {exc}") from None
-                    yield frame(record, sent)
-                    sent += 1
-            answer = totals.result()
-            if answer.finish_reason is None:
-                raise UpstreamError("the upstream stream ended without a finish reason", retryable=True)
-            _account(exchange, meta, answer, log_payloads)
-            if not sse:
-                yield b"]" if sent else b"[]"
-        except ApiError as err:
-            exchange.fields.update(error_type=err.type, stream_error=True)
-            exchange.upstream_ms = meta.upstream_ms
-            error = google_error_body(err, exchange.request_id)
-            if sse:
-                yield frame(error, sent)
-            else:
-                yield (b"[" if sent == 0 else b",\r\n") + json.dumps(error, ensure_ascii=False).encode() + b"]"
-        except BaseException:
-            exchange.fields["error_type"] = "client_disconnected"
-            status["code"] = 499
-            raise
-        finally:
-            if stream is not None:
-                await stream.aclose()
-            if exchange.log_when_done is not None:
-                exchange.log_when_done(status["code"])
+        _account(exchange, meta, totals.result(), log_payloads)
+        if not sse:
+            yield b"]" if sent else b"[]"
+
+    def error_record(err: ApiError) -> bytes:
+        exchange.upstream_ms = meta.upstream_ms
+        return frame(google_error_body(err, exchange.request_id)) + (b"" if sse else b"]")
 
     media_type = "text/event-stream" if sse else "application/json"
-    return EventStream(records(), media_type=media_type, headers={"X-Accel-Buffering": "no"})
+    return stream_response(records(), exchange, stream, error_record, media_type)
 
 
 def _last_user_text(req: GeminiRequest) -> str:

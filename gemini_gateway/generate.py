@@ -10,16 +10,17 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from .errors import ApiError, InvalidRequest, UpstreamError, error_body
-from .exchange import ClientGone, EventStream, Exchange, cancel_if_gone, json_response
+from .exchange import ClientGone, Exchange, cancel_if_gone, json_response
 from .gemini_request import gateway_headers, to_gemini_body
 from .models import GenerateRequest
 from .normalize import Answer, MalformedAnswer, StreamTotals, Usage, parse_json_text, read_answer
 from .payload import check_content_type, check_declared_length, parse_json, read_limited, validate
 from .runtime import Runtime, get_runtime
 from .sse import encode_event
+from .streaming import records_with_deltas, stream_response
 from .upstream import UpstreamAnswer, UpstreamStream
 
-__all__ = ["generate", "read_body", "wants_event_stream"]
+__all__ = ["generate", "guardrail_answer", "read_body", "result_body", "wants_event_stream"]
 
 
 async def read_body(request: Request, runtime: Runtime) -> bytes:
@@ -61,7 +62,7 @@ async def generate(request: Request, exchange: Exchange) -> Response:
         return _event_stream(req, model, meta, stream, exchange, runtime)
     meta = await cancel_if_gone(request, runtime.gateway.generate(model, upstream_body, extra, exchange.started))
     if meta.blocked is not None:
-        answer = _guardrail_answer(meta)
+        answer = guardrail_answer(meta)
     else:
         try:
             answer = read_answer(meta.body)
@@ -102,7 +103,7 @@ def result_body(
     return result
 
 
-def _guardrail_answer(meta: UpstreamAnswer) -> Answer:
+def guardrail_answer(meta: UpstreamAnswer) -> Answer:
     reason = meta.blocked.reason if meta.blocked else None
     blocked = "GATEWAY_GUARDRAIL_RESPONSE" if reason == "2017" else "GATEWAY_GUARDRAIL_PROMPT"
     return Answer(finish_reason="blocked", blocked_reason=blocked)
@@ -117,43 +118,24 @@ def _event_stream(
     runtime: Runtime,
 ) -> Response:
     """`event: delta` per text piece as it arrives, then `done` (or `error`)."""
-    status = {"code": 200}
 
     async def events() -> AsyncIterator[bytes]:
         totals = StreamTotals()
-        try:
-            if stream is None:  # a gateway guardrail refused it before any record
-                totals.add(_guardrail_answer(meta))
-            else:
-                async for record in stream:
-                    try:
-                        delta = totals.add(read_answer(record, require_candidate=False))
-                    except MalformedAnswer as exc:
-                        raise UpstreamError(f"the upstream stream sent an unusable record: {exc}") from None
-                    if delta:
-                        yield encode_event("delta", {"text": delta})
-            answer = totals.result()
-            if stream is not None and answer.finish_reason is None:
-                raise UpstreamError("the upstream stream ended without a finish reason", retryable=True)
-            result = result_body(req, model, answer, meta, exchange)
-            if runtime.settings.log_payloads:
-                exchange.fields["answer"] = result["text"][:2000]
-            yield encode_event("done", result)
-        except ApiError as err:
-            exchange.fields["error_type"] = err.type
-            exchange.fields["stream_error"] = True
-            yield encode_event("error", error_body(err, exchange.request_id))
-        except BaseException:
-            exchange.fields["error_type"] = "client_disconnected"
-            status["code"] = 499
-            raise
-        finally:
-            if stream is not None:
-                await stream.aclose()
-            if exchange.log_when_done is not None:
-                exchange.log_when_done(status["code"])
+        if stream is None:  # a gateway guardrail refused it before any record
+            totals.add(guardrail_answer(meta))
+        else:
+            async for _, delta in records_with_deltas(stream, totals):
+                if delta:
+                    yield encode_event("delta", {"text": delta})
+        result = result_body(req, model, totals.result(), meta, exchange)
+        if runtime.settings.log_payloads:
+            exchange.fields["answer"] = result["text"][:2000]
+        yield encode_event("done", result)
 
-    return EventStream(events(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
+    def error_event(err: ApiError) -> bytes:
+        return encode_event("error", error_body(err, exchange.request_id))
+
+    return stream_response(events(), exchange, stream, error_event)
 
 
 def _last_user_text(req: GenerateRequest) -> str:

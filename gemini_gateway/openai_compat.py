@@ -50,14 +50,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .errors import ApiError, InvalidRequest, Problem, UpstreamError
-from .exchange import EventStream, Exchange, cancel_if_gone, json_response
+from .exchange import Exchange, cancel_if_gone, json_response
 from .gemini_request import gateway_headers, to_gemini_body
-from .generate import _guardrail_answer, read_body, result_body
+from .generate import guardrail_answer, read_body, result_body
 from .models import IMAGE_TYPES, CacheOptions, GenerateRequest
 from .normalize import MalformedAnswer, StreamTotals, read_answer
 from .payload import check_content_type, parse_json, validate
 from .runtime import Runtime, get_runtime
 from .settings import Settings
+from .streaming import records_with_deltas, stream_response
 
 __all__ = [
     "ChatCompletion",
@@ -675,7 +676,7 @@ async def chat_completions(request: Request, exchange: Exchange) -> Response:
         return _chunk_stream(chat, req, model, created, meta, stream, exchange, runtime)
     meta = await cancel_if_gone(request, runtime.gateway.generate(model, upstream_body, extra, exchange.started))
     if meta.blocked is not None:
-        answer = _guardrail_answer(meta)
+        answer = guardrail_answer(meta)
     else:
         try:
             answer = read_answer(meta.body)
@@ -698,52 +699,32 @@ def _chunk_stream(
     runtime: Runtime,
 ) -> Response:
     """Role chunk, a chunk per text piece as it arrives, the finish chunk, usage, `[DONE]`."""
-    status = {"code": 200}
     encode = _Chunks(exchange.request_id, model, created, chat.include_usage)
 
     async def chunks() -> AsyncIterator[bytes]:
         totals = StreamTotals()
-        try:
-            yield encode.delta({"role": "assistant", "content": ""})
-            if stream is None:  # a gateway guardrail refused it before any record
-                totals.add(_guardrail_answer(meta))
-            else:
-                async for record in stream:
-                    try:
-                        delta = totals.add(read_answer(record, require_candidate=False))
-                    except MalformedAnswer as exc:
-                        raise UpstreamError(f"the upstream stream sent an unusable record: {exc}") from None
-                    if delta:
-                        yield encode.delta({"content": delta})
-            answer = totals.result()
-            if stream is not None and answer.finish_reason is None:
-                raise UpstreamError("the upstream stream ended without a finish reason", retryable=True)
-            result = result_body(req, model, answer, meta, exchange)
-            if runtime.settings.log_payloads:
-                exchange.fields["answer"] = result["text"][:2000]
-            refusal = _refusal(result)
-            if refusal is not None:
-                yield encode.delta({"refusal": refusal})
-            yield encode.delta({}, finish_reason_of(result["finish_reason"]))
-            if chat.include_usage:
-                yield encode.usage(result["usage"])
-            yield _DONE
-        except ApiError as err:
-            exchange.fields["error_type"] = err.type
-            exchange.fields["stream_error"] = True
-            yield _data(openai_error_body(err, exchange.request_id))
-            yield _DONE
-        except BaseException:
-            exchange.fields["error_type"] = "client_disconnected"
-            status["code"] = 499
-            raise
-        finally:
-            if stream is not None:
-                await stream.aclose()
-            if exchange.log_when_done is not None:
-                exchange.log_when_done(status["code"])
+        yield encode.delta({"role": "assistant", "content": ""})
+        if stream is None:  # a gateway guardrail refused it before any record
+            totals.add(guardrail_answer(meta))
+        else:
+            async for _, delta in records_with_deltas(stream, totals):
+                if delta:
+                    yield encode.delta({"content": delta})
+        result = result_body(req, model, totals.result(), meta, exchange)
+        if runtime.settings.log_payloads:
+            exchange.fields["answer"] = result["text"][:2000]
+        refusal = _refusal(result)
+        if refusal is not None:
+            yield encode.delta({"refusal": refusal})
+        yield encode.delta({}, finish_reason_of(result["finish_reason"]))
+        if chat.include_usage:
+            yield encode.usage(result["usage"])
+        yield _DONE
 
-    return EventStream(chunks(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
+    def error_then_done(err: ApiError) -> bytes:
+        return _data(openai_error_body(err, exchange.request_id)) + _DONE
+
+    return stream_response(chunks(), exchange, stream, error_then_done)
 
 
 def _last_user_text(chat: ChatCompletionRequest) -> str:
