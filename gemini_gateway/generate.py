@@ -20,7 +20,15 @@ from .sse import encode_event
 from .streaming import records_with_deltas, stream_response
 from .upstream import UpstreamAnswer, UpstreamStream
 
-__all__ = ["generate", "guardrail_answer", "read_body", "result_body", "wants_event_stream"]
+__all__ = [
+    "complete_upstream",
+    "generate",
+    "guardrail_answer",
+    "open_upstream_stream",
+    "read_body",
+    "result_body",
+    "wants_event_stream",
+]
 
 
 async def read_body(request: Request, runtime: Runtime) -> bytes:
@@ -50,28 +58,44 @@ async def generate(request: Request, exchange: Exchange) -> Response:
     exchange.fields["model"] = model
     if model not in settings.allowed_models:
         raise InvalidRequest.for_field("model", f"must be one of: {', '.join(settings.allowed_models)}")
-    upstream_body = json.dumps(to_gemini_body(req), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-    extra = gateway_headers(req, caller=caller.identity)
     if settings.log_payloads:
         exchange.fields["prompt"] = (req.prompt or _last_user_text(req))[:2000]
     if req.stream or wants_event_stream(headers.get("accept")):
-        exchange.fields["stream"] = True
-        meta, stream = await cancel_if_gone(
-            request, runtime.gateway.open_stream(model, upstream_body, extra, exchange.started)
-        )
+        meta, stream = await open_upstream_stream(request, runtime, model, req, caller.identity, exchange)
         return _event_stream(req, model, meta, stream, exchange, runtime)
-    meta = await cancel_if_gone(request, runtime.gateway.generate(model, upstream_body, extra, exchange.started))
-    if meta.blocked is not None:
-        answer = guardrail_answer(meta)
-    else:
-        try:
-            answer = read_answer(meta.body)
-        except MalformedAnswer as exc:
-            raise UpstreamError(f"the upstream answer was not a usable Gemini response: {exc}") from None
+    answer, meta = await complete_upstream(request, runtime, model, req, caller.identity, exchange)
     result = result_body(req, model, answer, meta, exchange)
     if settings.log_payloads:
         exchange.fields["answer"] = result["text"][:2000]
     return json_response(result)
+
+
+def _upstream_call(req: GenerateRequest, caller: str) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(to_gemini_body(req), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return body, gateway_headers(req, caller=caller)
+
+
+async def complete_upstream(
+    request: Request, runtime: Runtime, model: str, req: GenerateRequest, caller: str, exchange: Exchange
+) -> tuple[Answer, UpstreamAnswer]:
+    """One whole answer for `req` (cancelled if the caller leaves), read into our terms."""
+    body, headers = _upstream_call(req, caller)
+    meta = await cancel_if_gone(request, runtime.gateway.generate(model, body, headers, exchange.started))
+    if meta.blocked is not None:
+        return guardrail_answer(meta), meta
+    try:
+        return read_answer(meta.body), meta
+    except MalformedAnswer as exc:
+        raise UpstreamError(f"the upstream answer was not a usable Gemini response: {exc}") from None
+
+
+async def open_upstream_stream(
+    request: Request, runtime: Runtime, model: str, req: GenerateRequest, caller: str, exchange: Exchange
+) -> tuple[UpstreamAnswer, UpstreamStream | None]:
+    """The upstream stream for `req`, opened up to its first record (cancelled if the caller leaves)."""
+    exchange.fields["stream"] = True
+    body, headers = _upstream_call(req, caller)
+    return await cancel_if_gone(request, runtime.gateway.open_stream(model, body, headers, exchange.started))
 
 
 def result_body(

@@ -49,12 +49,11 @@ from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .errors import ApiError, InvalidRequest, Problem, UpstreamError
-from .exchange import Exchange, cancel_if_gone, json_response
-from .gemini_request import gateway_headers, to_gemini_body
-from .generate import guardrail_answer, read_body, result_body
+from .errors import ApiError, InvalidRequest, Problem
+from .exchange import Exchange, json_response
+from .generate import complete_upstream, guardrail_answer, open_upstream_stream, read_body, result_body
 from .models import IMAGE_TYPES, CacheOptions, GenerateRequest
-from .normalize import MalformedAnswer, StreamTotals, read_answer
+from .normalize import StreamTotals
 from .payload import check_content_type, parse_json, validate
 from .runtime import Runtime, get_runtime
 from .settings import Settings
@@ -663,25 +662,13 @@ async def chat_completions(request: Request, exchange: Exchange) -> Response:
     model = resolve_model(chat.model, runtime.settings)
     exchange.fields["model"] = model
     req = to_generate_request(chat)
-    upstream_body = json.dumps(to_gemini_body(req), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-    extra = gateway_headers(req, caller=caller.identity)
     if runtime.settings.log_payloads:
         exchange.fields["prompt"] = _last_user_text(chat)[:2000]
     created = int(time.time())
     if req.stream:
-        exchange.fields["stream"] = True
-        meta, stream = await cancel_if_gone(
-            request, runtime.gateway.open_stream(model, upstream_body, extra, exchange.started)
-        )
+        meta, stream = await open_upstream_stream(request, runtime, model, req, caller.identity, exchange)
         return _chunk_stream(chat, req, model, created, meta, stream, exchange, runtime)
-    meta = await cancel_if_gone(request, runtime.gateway.generate(model, upstream_body, extra, exchange.started))
-    if meta.blocked is not None:
-        answer = guardrail_answer(meta)
-    else:
-        try:
-            answer = read_answer(meta.body)
-        except MalformedAnswer as exc:
-            raise UpstreamError(f"the upstream answer was not a usable Gemini response: {exc}") from None
+    answer, meta = await complete_upstream(request, runtime, model, req, caller.identity, exchange)
     result = result_body(req, model, answer, meta, exchange)
     if runtime.settings.log_payloads:
         exchange.fields["answer"] = result["text"][:2000]
