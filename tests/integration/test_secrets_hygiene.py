@@ -54,3 +54,28 @@ def test_logs_are_structured_for_cloud_logging(fn: Function) -> None:
     assert line["model"] == "gemini-2.5-flash" and line["caller"] == "ios-app"
     assert {"input_tokens", "output_tokens", "total_tokens", "latency_ms", "upstream_ms"} <= set(line)
     assert re.fullmatch(r"\d+\.\d{4}s", line["httpRequest"]["latency"])
+
+
+def test_no_secret_leaks_on_the_sdk_routes(start_function: Any, gateway: Gateway) -> None:
+    """The OpenAI and Gemini-native routes: client keys in other headers, errors in other shapes."""
+    fn: Function = start_function(LOG_PAYLOADS="false", GOOGLE_CLOUD_PROJECT="hygiene-sdk-routes")
+    key = CLIENT_KEYS["web"]
+    gemini_path = "/v1beta/models/gemini-2.5-flash:generateContent"
+    gemini_body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    chat_body = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
+    bodies = [
+        fn.post(gemini_body, key=None, path=gemini_path, headers={"x-goog-api-key": key}).text,
+        fn.post(gemini_body, key=None, path=gemini_path, headers={"x-goog-api-key": "wrong-sdk-key"}).text,
+        fn.post(chat_body, path="/v1/chat/completions", key=key).text,
+        fn.post(chat_body, path="/v1/chat/completions", key="wrong-sdk-key").text,
+    ]
+    gateway.faults({"status": 400, "debug_info": f"[ORIGINAL ERROR] key={GEMINI_KEY}"})
+    bodies.append(fn.post(gemini_body, key=None, path=gemini_path, headers={"x-goog-api-key": key}).text)
+    gateway.faults({"status": 400, "debug_info": f"[ORIGINAL ERROR] key={GEMINI_KEY}"})
+    bodies.append(fn.post(chat_body, path="/v1/chat/completions", key=key).text)
+    assert [r["headers"]["x-goog-api-key"] for r in gateway.requests()] == [GEMINI_KEY] * 4
+    logs = fn.server.output()
+    for text in [*bodies, logs]:
+        for secret in (GEMINI_KEY, key, "wrong-sdk-key"):
+            assert secret not in text, f"{secret} leaked"
+        assert "ORIGINAL ERROR" not in text and "Traceback" not in text
