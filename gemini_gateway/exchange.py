@@ -30,6 +30,7 @@ __all__ = [
 
 T = TypeVar("T")
 ErrorRenderer = Callable[[ApiError, str], dict[str, Any]]
+_WATCH_AFTER = 0.05
 
 
 class ClientGone(Exception):
@@ -63,10 +64,18 @@ def error_response(error: ApiError, exchange: Exchange) -> Response:
 
 
 async def cancel_if_gone(request: Request, work: Coroutine[Any, Any, T]) -> T:
-    """Run `work`, cancelling it if the caller disconnects: nothing runs for nobody."""
+    """Run `work`, cancelling it if the caller disconnects: nothing runs for nobody.
+
+    The disconnect watcher starts only if the work is still running after
+    `_WATCH_AFTER` seconds: a quick answer (a gateway cache hit) then costs a
+    timer, not a task, and a caller who left earlier is still noticed then,
+    since the server remembers the disconnect.
+    """
     task = asyncio.current_task()
     assert task is not None
+    loop = asyncio.get_running_loop()
     gone = False
+    watcher: asyncio.Task[None] | None = None
 
     async def watch() -> None:
         nonlocal gone
@@ -77,7 +86,11 @@ async def cancel_if_gone(request: Request, work: Coroutine[Any, Any, T]) -> T:
                 task.cancel()
                 return
 
-    watcher = asyncio.create_task(watch())
+    def start_watching() -> None:
+        nonlocal watcher
+        watcher = loop.create_task(watch())
+
+    timer = loop.call_later(_WATCH_AFTER, start_watching)
     try:
         return await work
     except asyncio.CancelledError:
@@ -86,7 +99,9 @@ async def cancel_if_gone(request: Request, work: Coroutine[Any, Any, T]) -> T:
             raise ClientGone() from None
         raise
     finally:
-        watcher.cancel()
+        timer.cancel()
+        if watcher is not None:
+            watcher.cancel()
 
 
 class EventStream(StreamingResponse):
