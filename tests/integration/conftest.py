@@ -8,7 +8,9 @@ google-cloud-secret-manager client talk to the emulators over sockets.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,35 @@ class Gateway:
     def stats(self) -> dict[str, Any]:
         return dict(self._http.get("/__emulator/stats").json())
 
+    def the_one_request_once_disconnected(self, timeout: float = 3.0) -> dict[str, Any]:
+        """The single recorded upstream request, once it shows the function hung up (or at timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = self.requests()
+            if (seen and seen[0]["disconnected"]) or time.monotonic() > deadline:
+                (one,) = seen
+                return one
+            time.sleep(0.05)
+
+
+def leave_midway(port: int, path: str, headers: Mapping[str, str], body: bytes, until: Callable[[bytes], bool]) -> None:
+    """Send a raw HTTP/1.1 POST, wait until `until()` is true of what arrived, then hang up."""
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\n{head}Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(request)
+        sock.settimeout(0.05)
+        received = b""
+        deadline = time.monotonic() + 5
+        while not until(received) and time.monotonic() < deadline:
+            try:
+                received += sock.recv(65536)
+            except TimeoutError:
+                continue
+
 
 class SecretManager:
     """The Secret Manager emulator, driven with the real client library."""
@@ -70,7 +101,9 @@ class SecretManager:
         self.host = f"127.0.0.1:{server.port}"
         self._stats = httpx.Client(base_url=f"http://127.0.0.1:{stats_port}", timeout=10)
         channel = grpc.insecure_channel(self.host)
-        self.client = secretmanager.SecretManagerServiceClient(transport=SecretManagerServiceGrpcTransport(channel=channel))
+        self.client = secretmanager.SecretManagerServiceClient(
+            transport=SecretManagerServiceGrpcTransport(channel=channel)
+        )
 
     def add_version(self, secret: str, value: str) -> str:
         version = self.client.add_secret_version(parent=secret, payload={"data": value.encode()})
@@ -89,7 +122,9 @@ def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def gateway(logs_dir: Path) -> Iterator[Gateway]:
     port = free_port()
-    server = start_server("ai-gateway", ["-m", "emulators.ai_gateway", "--port", str(port), "--key", GEMINI_KEY], port, logs_dir)
+    server = start_server(
+        "ai-gateway", ["-m", "emulators.ai_gateway", "--port", str(port), "--key", GEMINI_KEY], port, logs_dir
+    )
     yield Gateway(server)
     server.stop()
 
@@ -103,7 +138,16 @@ def secret_manager(logs_dir: Path) -> Iterator[SecretManager]:
         DENIED_SECRET: "never-served",
         **EXTRA_SECRETS,
     }
-    args = ["-m", "emulators.secret_manager", "--port", str(port), "--stats-port", str(stats_port), "--deny", DENIED_SECRET]
+    args = [
+        "-m",
+        "emulators.secret_manager",
+        "--port",
+        str(port),
+        "--stats-port",
+        str(stats_port),
+        "--deny",
+        DENIED_SECRET,
+    ]
     for name, value in seeds.items():
         args += ["--seed", f"{name}={value}"]
     server = start_server("secret-manager", args, port, logs_dir)
@@ -135,7 +179,9 @@ class Function:
         self.url = server.url
         self.http = httpx.Client(base_url=server.url, timeout=30)
 
-    def post(self, body: Any = None, *, key: str | None = CLIENT_KEYS["ios-app"], path: str = "/", **kw: Any) -> httpx.Response:
+    def post(
+        self, body: Any = None, *, key: str | None = CLIENT_KEYS["ios-app"], path: str = "/", **kw: Any
+    ) -> httpx.Response:
         headers = dict(kw.pop("headers", {}) or {})
         if key is not None:
             headers.setdefault("Authorization", f"Bearer {key}")
@@ -158,9 +204,7 @@ class Function:
 
 
 @pytest.fixture(scope="session")
-def start_function(
-    gateway: Gateway, secret_manager: SecretManager, logs_dir: Path
-) -> Iterator[Any]:
+def start_function(gateway: Gateway, secret_manager: SecretManager, logs_dir: Path) -> Iterator[Any]:
     """start_function(**env_overrides) → a Function; same overrides, same process."""
     started: dict[tuple[tuple[str, str | None], ...], Function] = {}
 

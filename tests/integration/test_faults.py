@@ -4,14 +4,13 @@ cancellation, secret caching and hundreds of calls in flight."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from typing import Any
 
 import aiohttp
 import pytest
 
-from .conftest import CLIENT_KEYS, GEMINI_KEY, PROJECT, Function, Gateway, SecretManager
+from .conftest import CLIENT_KEYS, GEMINI_KEY, PROJECT, Function, Gateway, SecretManager, leave_midway
 
 AUTH = {"Authorization": f"Bearer {CLIENT_KEYS['ios-app']}", "Content-Type": "application/json"}
 
@@ -113,24 +112,9 @@ def test_retries_stay_inside_the_deadline(start_function: Any, gateway: Gateway)
 
 def test_caller_disconnect_cancels_the_upstream_call(fn: Function, gateway: Gateway) -> None:
     gateway.faults({"delay": 5})
-    body = b'{"prompt": "going away"}'
-    request = (
-        f"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CLIENT_KEYS['ios-app']}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    with socket.create_connection(("127.0.0.1", fn.server.port)) as sock:
-        sock.sendall(request)
-        deadline = time.monotonic() + 5
-        while not gateway.requests() and time.monotonic() < deadline:
-            time.sleep(0.02)
-    closed_at = time.monotonic()
-    deadline = closed_at + 3
-    while time.monotonic() < deadline:
-        seen = gateway.requests()
-        if seen and seen[0]["disconnected"]:
-            break
-        time.sleep(0.05)
-    (seen_one,) = gateway.requests()
+    auth = {"Authorization": f"Bearer {CLIENT_KEYS['ios-app']}"}
+    leave_midway(fn.server.port, "/", auth, b'{"prompt": "going away"}', until=lambda _: bool(gateway.requests()))
+    seen_one = gateway.the_one_request_once_disconnected()
     assert seen_one["disconnected"] is True
     assert seen_one["ended"] - seen_one["started"] < 2, "cancelled promptly, long before the 5 s answer"
     assert any(e.get("error_type") == "client_disconnected" for e in fn.logs())
@@ -152,7 +136,9 @@ def test_key_rotation_without_restart(start_function: Any, gateway: Gateway, sec
     assert rotating.post({"prompt": "x"}).json()["gateway"]["attempts"] == 1
 
 
-def test_rejected_key_with_no_new_version_is_502(start_function: Any, gateway: Gateway, secret_manager: SecretManager) -> None:
+def test_rejected_key_with_no_new_version_is_502(
+    start_function: Any, gateway: Gateway, secret_manager: SecretManager
+) -> None:
     secret = f"{PROJECT}/secrets/gemini-leaky"
     leaky = start_function(GEMINI_API_KEY_SECRET=f"{secret}/versions/latest")
     r = leaky.post({"prompt": "x"})
@@ -178,6 +164,7 @@ def test_concurrent_first_requests_share_one_fetch(start_function: Any, secret_m
 
     async def burst() -> list[int]:
         async with aiohttp.ClientSession() as session:
+
             async def one() -> int:
                 async with session.post(fresh.url + "/", data=b'{"prompt": "x"}', headers=AUTH) as resp:
                     return resp.status
@@ -196,6 +183,7 @@ def test_hundreds_in_flight_on_one_instance(fn: Function, gateway: Gateway) -> N
     async def flood() -> list[tuple[int, str]]:
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
+
             async def one(i: int) -> tuple[int, str]:
                 body = f'{{"prompt": "question {i}"}}'.encode()
                 async with session.post(fn.url + "/", data=body, headers=AUTH) as resp:
@@ -208,6 +196,8 @@ def test_hundreds_in_flight_on_one_instance(fn: Function, gateway: Gateway) -> N
     results = asyncio.run(flood())
     elapsed = time.monotonic() - started
     assert [status for status, _ in results] == [200] * count
-    assert [text for _, text in results] == [f"Echo: question {i}" for i in range(count)], "every caller got its own answer"
+    assert [text for _, text in results] == [f"Echo: question {i}" for i in range(count)], (
+        "every caller got its own answer"
+    )
     assert gateway.stats()["max_in_flight"] >= count * 0.9, "held open at once, not queued"
     assert elapsed < 10

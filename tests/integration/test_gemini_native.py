@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from .conftest import CLIENT_KEYS, GEMINI_KEY, Function, Gateway
+from .conftest import CLIENT_KEYS, GEMINI_KEY, Function, Gateway, leave_midway
 
 KEY = CLIENT_KEYS["web"]
 MODEL = "gemini-2.5-flash"
@@ -32,7 +31,9 @@ _clients: dict[tuple[str, str, str | None], genai.Client] = {}
 def client(fn: Function, key: str = KEY, version: str | None = None) -> genai.Client:
     """One SDK client per (function, key, version), kept alive: a dropped Client closes its connection pool."""
     if (fn.url, key, version) not in _clients:
-        options = types.HttpOptions(base_url=fn.url, api_version=version) if version else types.HttpOptions(base_url=fn.url)
+        options = (
+            types.HttpOptions(base_url=fn.url, api_version=version) if version else types.HttpOptions(base_url=fn.url)
+        )
         _clients[fn.url, key, version] = genai.Client(api_key=key, http_options=options)
     return _clients[fn.url, key, version]
 
@@ -79,7 +80,9 @@ def test_stream_arrives_as_it_is_made(fn: Function, gateway: Gateway) -> None:
     gateway.faults({"stream_first_delay": 1.5, "text": "one two three four five six"})
     started = time.monotonic()
     stream = client(fn).models.generate_content_stream(
-        model=MODEL, contents="x", config=types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=0))
+        model=MODEL,
+        contents="x",
+        config=types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=0)),
     )
     first = next(iter(stream))
     assert first.text and time.monotonic() - started < 1.0, "the first chunk was held back"
@@ -88,7 +91,9 @@ def test_stream_arrives_as_it_is_made(fn: Function, gateway: Gateway) -> None:
 
 
 def test_thoughts_come_back_when_asked(fn: Function) -> None:
-    config = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(include_thoughts=True, thinking_budget=512))
+    config = types.GenerateContentConfig(
+        thinking_config=types.ThinkingConfig(include_thoughts=True, thinking_budget=512)
+    )
     response = client(fn).models.generate_content(model=MODEL, contents="why?", config=config)
     assert response.candidates and response.candidates[0].content and response.candidates[0].content.parts
     assert any(part.thought for part in response.candidates[0].content.parts)
@@ -223,22 +228,9 @@ def test_gateway_guardrails_look_like_geminis_own_refusals(fn: Function, gateway
 def test_caller_leaving_mid_stream_closes_the_upstream(fn: Function, gateway: Gateway) -> None:
     gateway.faults({"stream_first_delay": 5})
     body = b'{"contents": [{"parts": [{"text": "several words of prompt"}]}]}'
-    request = (
-        f"POST /v1beta/models/{MODEL}:streamGenerateContent?alt=sse HTTP/1.1\r\nHost: x\r\nx-goog-api-key: {KEY}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    with socket.create_connection(("127.0.0.1", fn.server.port)) as sock:
-        sock.sendall(request)
-        sock.settimeout(5)
-        received = b""
-        while b"data: " not in received:
-            received += sock.recv(65536)
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        (seen,) = gateway.requests()
-        if seen["disconnected"]:
-            break
-        time.sleep(0.05)
+    path = f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
+    leave_midway(fn.server.port, path, {"x-goog-api-key": KEY}, body, until=lambda received: b"data: " in received)
+    seen = gateway.the_one_request_once_disconnected()
     assert seen["disconnected"] is True
     assert seen["ended"] - seen["started"] < 2.5, "closed promptly, not after the 5 s pause"
 
@@ -250,7 +242,9 @@ def test_async_client(fn: Function) -> None:
     async def run() -> tuple[str | None, str]:
         aio = client(fn).aio
         whole = await aio.models.generate_content(model=MODEL, contents="async hello")
-        pieces = [c.text or "" async for c in await aio.models.generate_content_stream(model=MODEL, contents="async stream")]
+        pieces = [
+            c.text or "" async for c in await aio.models.generate_content_stream(model=MODEL, contents="async stream")
+        ]
         return whole.text, "".join(pieces)
 
     assert asyncio.run(run()) == ("Echo: async hello", "Echo: async stream")
@@ -347,7 +341,12 @@ def run_node(node: str, fn: Function, case: str, key: str = KEY) -> dict[str, An
 
 def test_node_sdk_plain_call(node_sdk: str, fn: Function, gateway: Gateway) -> None:
     result = run_node(node_sdk, fn, "plain")
-    assert result == {"ok": True, "text": "Echo: plain from node", "finishReason": "STOP", "totalTokens": result["totalTokens"]}
+    assert result == {
+        "ok": True,
+        "text": "Echo: plain from node",
+        "finishReason": "STOP",
+        "totalTokens": result["totalTokens"],
+    }
     assert result["totalTokens"] > 0
     seen = only_request(gateway)
     assert seen["headers"]["x-goog-api-key"] == GEMINI_KEY and KEY not in json.dumps(seen)
@@ -375,7 +374,11 @@ def test_legacy_node_sdk(node_sdk: str, fn: Function, gateway: Gateway) -> None:
     assert result == {"ok": True, "text": "Echo: legacy-plain from node", "finishReason": "STOP"}
     assert gateway.requests()[-1]["body"]["systemInstruction"]["role"] == "system"
     result = run_node(node_sdk, fn, "legacy-stream")
-    assert result["ok"] and result["finishReason"] == "STOP" and "".join(result["texts"]) == "Echo: legacy-stream from node"
+    assert (
+        result["ok"]
+        and result["finishReason"] == "STOP"
+        and "".join(result["texts"]) == "Echo: legacy-stream from node"
+    )
     result = run_node(node_sdk, fn, "legacy-plain", key="not-a-client-key")
     assert result["ok"] is False and result["status"] == 401
     assert all(r["headers"]["x-goog-api-key"] == GEMINI_KEY for r in gateway.requests())

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from typing import Any
 
 import aiohttp
 import pytest
 
-from .conftest import CLIENT_KEYS, Function, Gateway
+from .conftest import CLIENT_KEYS, Function, Gateway, leave_midway
 
 AUTH = {"Authorization": f"Bearer {CLIENT_KEYS['ios-app']}", "Content-Type": "application/json"}
 
@@ -83,9 +82,13 @@ def test_chunks_without_parts_give_no_delta(fn: Function, gateway: Gateway) -> N
 
 
 @pytest.mark.parametrize("fault", [{"stream_drop_after": 2}, {"stream_error_after": 2}])
-def test_upstream_failing_mid_stream_ends_with_an_error_event(fn: Function, gateway: Gateway, fault: dict[str, Any]) -> None:
+def test_upstream_failing_mid_stream_ends_with_an_error_event(
+    fn: Function, gateway: Gateway, fault: dict[str, Any]
+) -> None:
     gateway.faults(fault)
-    status, events = read_events(fn, {"prompt": "a longer prompt with several words in it", "stream": True, "thinking_budget": 0})
+    status, events = read_events(
+        fn, {"prompt": "a longer prompt with several words in it", "stream": True, "thinking_budget": 0}
+    )
     assert status == 200
     assert events[-1][0] == "error"
     error = events[-1][1]["error"]
@@ -112,22 +115,9 @@ def test_stream_is_retried_before_it_starts(fn: Function, gateway: Gateway) -> N
 def test_caller_leaving_mid_stream_closes_the_upstream(fn: Function, gateway: Gateway) -> None:
     gateway.faults({"stream_first_delay": 5})
     body = b'{"prompt": "several words of prompt", "stream": true, "thinking_budget": 0}'
-    request = (
-        f"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CLIENT_KEYS['ios-app']}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    with socket.create_connection(("127.0.0.1", fn.server.port)) as sock:
-        sock.sendall(request)
-        sock.settimeout(5)
-        received = b""
-        while b"event: delta" not in received:
-            received += sock.recv(65536)
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        (seen,) = gateway.requests()
-        if seen["disconnected"]:
-            break
-        time.sleep(0.05)
+    auth = {"Authorization": f"Bearer {CLIENT_KEYS['ios-app']}"}
+    leave_midway(fn.server.port, "/", auth, body, until=lambda received: b"event: delta" in received)
+    seen = gateway.the_one_request_once_disconnected()
     assert seen["disconnected"] is True
     assert seen["ended"] - seen["started"] < 2.5, "closed promptly, not after the 5 s pause"
 
@@ -139,11 +129,14 @@ def test_500_streams_open_at_once(fn: Function, gateway: Gateway) -> None:
 
     async def flood() -> list[tuple[int, str]]:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
             async def one(i: int) -> tuple[int, str]:
                 body = json.dumps({"prompt": f"stream {i}", "stream": True}).encode()
                 async with session.post(fn.url + "/", data=body, headers=AUTH) as resp:
                     text = (await resp.read()).decode()
-                    done = [line for line in text.split("\n") if line.startswith("data: ") and '"finish_reason"' in line]
+                    done = [
+                        line for line in text.split("\n") if line.startswith("data: ") and '"finish_reason"' in line
+                    ]
                     return resp.status, json.loads(done[-1][6:])["text"] if done else ""
 
             return await asyncio.gather(*[one(i) for i in range(count)])
