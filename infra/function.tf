@@ -7,12 +7,35 @@ locals {
     || (var.app_check_project_number != null && var.app_check_project_number != "")
   )
 
+  # Private function (IAM invoker only) with no in-code caller check: Cloud Run
+  # IAM is the caller check, so the function may serve whoever IAM let in.
+  # A public function never gets this default (var.public's validation already
+  # requires an in-code check, and var.allow_unauthenticated refuses true).
+  allow_unauthenticated = (
+    var.allow_unauthenticated != null
+    ? var.allow_unauthenticated
+    : !var.public && !local.caller_check_configured
+  )
+
+  # A gateway this configuration creates is authenticated unless the operator
+  # says otherwise: an open gateway serves anyone who knows the account id and
+  # gateway id, billed to the Gemini key behind it.
+  ai_gateway_authenticated = (
+    var.ai_gateway_authenticated != null
+    ? var.ai_gateway_authenticated
+    : var.manage_cloudflare_gateway
+  )
+
+  # MODEL_ALIASES: name=model pairs, in key order (stable plans).
+  model_aliases = join(",", [for name, model in var.model_aliases : "${name}=${model}"])
+
   # The gateway the function calls: the managed one when cloudflare.tf creates
   # it (so the function waits for it), else the existing one named by the
   # variable.
   ai_gateway_id = var.manage_cloudflare_gateway ? cloudflare_ai_gateway.this[0].id : var.ai_gateway_id
 
-  # The function's environment: names fixed by the contract (section 2 and 6).
+  # The function's environment: the names of the function's configuration
+  # (README, Configuration).
   # Optional entries only appear when set, so the function's own defaults apply
   # otherwise. Secrets are passed by version NAME; the function reads the
   # values itself (never secret_environment_variables).
@@ -24,11 +47,10 @@ locals {
       GEMINI_API_KEY_SECRET    = local.secret_version_names["gemini_api_key"]
       SECRET_CACHE_SECONDS     = tostring(var.secret_cache_seconds)
       DEFAULT_MODEL            = var.default_model
-      ALLOWED_MODELS           = join(",", var.allowed_models)
       MAX_REQUEST_BYTES        = tostring(var.max_request_bytes)
       UPSTREAM_TIMEOUT_SECONDS = tostring(var.upstream_timeout_seconds)
       UPSTREAM_MAX_ATTEMPTS    = tostring(var.upstream_max_attempts)
-      ALLOW_UNAUTHENTICATED    = var.allow_unauthenticated ? "true" : "false"
+      ALLOW_UNAUTHENTICATED    = local.allow_unauthenticated ? "true" : "false"
       RATE_LIMIT_PER_MINUTE    = tostring(var.rate_limit_per_minute)
       # Used to build Cloud Logging trace names (projects/P/traces/T).
       GOOGLE_CLOUD_PROJECT = var.project_id
@@ -37,9 +59,16 @@ locals {
     },
     var.ai_gateway_base_url != null ? { AI_GATEWAY_BASE_URL = var.ai_gateway_base_url } : {},
     length(var.allowed_origins) > 0 ? { ALLOWED_ORIGINS = join(",", var.allowed_origins) } : {},
-    var.ai_gateway_authenticated ? { AI_GATEWAY_TOKEN_SECRET = local.secret_version_names["ai_gateway_token"] } : {},
+    length(var.model_aliases) > 0 ? { MODEL_ALIASES = local.model_aliases } : {},
+    length(var.allowed_models) > 0 ? { ALLOWED_MODELS = join(",", var.allowed_models) } : {},
+    length(var.allowed_tools) > 0 ? { ALLOWED_TOOLS = join(",", var.allowed_tools) } : {},
+    var.max_output_tokens_limit != null ? { MAX_OUTPUT_TOKENS_LIMIT = tostring(var.max_output_tokens_limit) } : {},
+    var.daily_token_budget > 0 ? { DAILY_TOKEN_BUDGET = tostring(var.daily_token_budget) } : {},
+    var.body_read_timeout_seconds != null ? { BODY_READ_TIMEOUT_SECONDS = tostring(var.body_read_timeout_seconds) } : {},
+    local.ai_gateway_authenticated ? { AI_GATEWAY_TOKEN_SECRET = local.secret_version_names["ai_gateway_token"] } : {},
     var.enable_client_api_keys ? { CLIENT_API_KEYS_SECRET = local.secret_version_names["client_api_keys"] } : {},
     var.enable_webhook_secret ? { WEBHOOK_SECRET_SECRET = local.secret_version_names["webhook_secret"] } : {},
+    var.enable_caller_policies ? { CALLER_POLICIES_SECRET = local.secret_version_names["caller_policies"] } : {},
     var.firebase_project_id != null ? { FIREBASE_PROJECT_ID = var.firebase_project_id } : {},
     var.app_check_project_number != null ? { APP_CHECK_PROJECT_NUMBER = var.app_check_project_number } : {},
     length(var.app_check_app_ids) > 0 ? { APP_CHECK_APP_IDS = join(",", var.app_check_app_ids) } : {},

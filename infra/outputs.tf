@@ -19,7 +19,7 @@ output "build_service_account_email" {
 }
 
 output "secret_ids" {
-  description = "Secret Manager secrets created for the function, by logical name: add their values with `gcloud secrets versions add <secret_id> --data-file=-`."
+  description = "Secret Manager secrets created for the function, by logical name: add values with `gcloud secrets versions add <secret_id> --data-file=- --project <project>`, read them back with `gcloud secrets versions access latest --secret=<secret_id> --project=<project>`."
   value       = { for k, s in google_secret_manager_secret.this : k => s.secret_id }
 }
 
@@ -46,4 +46,14 @@ output "ai_gateway_id" {
 output "public" {
   description = "Whether allUsers may invoke the function."
   value       = var.public
+}
+
+output "allow_unauthenticated" {
+  description = "ALLOW_UNAUTHENTICATED as deployed: true means the function serves requests that pass no in-code caller check (a private function whose only gate is Cloud Run IAM)."
+  value       = local.allow_unauthenticated
+}
+
+output "ai_gateway_authenticated" {
+  description = "Whether the function sends an AI Gateway token (AI_GATEWAY_TOKEN_SECRET): the token secret must then hold the gateway's token."
+  value       = local.ai_gateway_authenticated
 }

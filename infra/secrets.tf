@@ -7,9 +7,10 @@ locals {
   # Logical name => secret id. The Gemini key always; the others when enabled.
   secret_ids = merge(
     { gemini_api_key = "${var.function_name}-gemini-api-key" },
-    var.ai_gateway_authenticated ? { ai_gateway_token = "${var.function_name}-ai-gateway-token" } : {},
+    local.ai_gateway_authenticated ? { ai_gateway_token = "${var.function_name}-ai-gateway-token" } : {},
     var.enable_client_api_keys ? { client_api_keys = "${var.function_name}-client-api-keys" } : {},
     var.enable_webhook_secret ? { webhook_secret = "${var.function_name}-webhook-secret" } : {},
+    var.enable_caller_policies ? { caller_policies = "${var.function_name}-caller-policies" } : {},
   )
 
   # Full version names handed to the function: projects/P/secrets/S/versions/V.
@@ -47,6 +48,7 @@ locals {
     ai_gateway_token = var.ai_gateway_token_value
     client_api_keys  = var.client_api_keys_value
     webhook_secret   = var.webhook_secret_value
+    caller_policies  = var.caller_policies_value
   }
 }
 

@@ -116,7 +116,7 @@ variable "available_memory" {
 
 variable "available_cpu" {
   type        = string
-  description = "vCPUs per instance. At least 1 is required for max_instance_request_concurrency > 1."
+  description = "vCPUs per instance. At least 1 is required for max_instance_request_concurrency > 1. More vCPUs also shorten a cold start (Python imports and TLS set-up are CPU-bound) and cost more per instance-second: 1 is plenty for a gateway that mostly waits on the upstream. google_cloudfunctions2_function has no startup-CPU-boost argument (DEPLOY.md, Cold starts)."
   default     = "1"
 
   validation {
@@ -138,7 +138,7 @@ variable "max_instance_request_concurrency" {
 
 variable "min_instance_count" {
   type        = number
-  description = "Instances kept warm (0 = scale to zero; 1 avoids cold starts at the price of an always-on instance)."
+  description = "Instances kept warm. 0 = scale to zero: no idle cost, but the first request after a quiet spell waits for a cold start (a few seconds). 1 keeps one instance warm, so callers rarely wait, and is billed for that instance's idle time around the clock (DEPLOY.md, Cold starts). One warm instance already serves max_instance_request_concurrency requests at once; more than 1 only helps when traffic bursts beyond that."
   default     = 0
 
   validation {
@@ -216,8 +216,13 @@ variable "public" {
 
 variable "allow_unauthenticated" {
   type        = bool
-  description = "Sets ALLOW_UNAUTHENTICATED=true: the function serves even with no caller check configured (only sensible when the function is private and IAM is the only gate)."
-  default     = false
+  description = "ALLOW_UNAUTHENTICATED: serve requests that pass no in-code caller check. Null (default) derives it: true for a private function (public = false) with no caller check configured, because Cloud Run IAM (invoker_members) is then the caller check; false otherwise. Set false to make a private function without caller checks refuse to serve (503). true is refused with public = true."
+  default     = null
+
+  validation {
+    condition     = var.allow_unauthenticated != true || !var.public
+    error_message = "allow_unauthenticated = true is only for a private function (public = false), where Cloud Run IAM checks every caller. A public function needs an in-code caller check instead."
+  }
 }
 
 # ---------------------------------------------------------------------------
@@ -257,8 +262,8 @@ variable "ai_gateway_base_url" {
 
 variable "ai_gateway_authenticated" {
   type        = bool
-  description = "The AI Gateway requires a token (cf-aig-authorization). Creates the token secret and sets AI_GATEWAY_TOKEN_SECRET."
-  default     = false
+  description = "The AI Gateway requires a token (cf-aig-authorization). Creates the token secret and sets AI_GATEWAY_TOKEN_SECRET. Null (default) = true when manage_cloudflare_gateway creates the gateway (an unauthenticated gateway serves anyone who knows the account and gateway ids, on your Gemini key), false for an existing gateway (set true if yours requires a token, as it should)."
+  default     = null
 }
 
 variable "gemini_api_version" {
@@ -274,28 +279,65 @@ variable "gemini_api_version" {
 
 variable "default_model" {
   type        = string
-  description = "Model used when a request names none."
-  default     = "gemini-2.5-flash"
+  description = "DEFAULT_MODEL: model used when a request names none. A current stable model: Google retires models (https://ai.google.dev/gemini-api/docs/deprecations); when it retires this one, change it here and map the old name in model_aliases."
+  default     = "gemini-3.8-flash"
 
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9.-]*$", var.default_model))
-    error_message = "default_model must be a Gemini model id such as gemini-2.5-flash."
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{0,127}$", var.default_model))
+    error_message = "default_model must be a Gemini model id such as gemini-3.8-flash."
+  }
+}
+
+variable "model_aliases" {
+  type        = map(string)
+  description = "MODEL_ALIASES: names callers may use => the model they get, e.g. { fast = \"gemini-3.5-flash-lite\", \"gemini-2.5-flash\" = \"gemini-3.8-flash\" }. Lets shipped apps say fast/smart, and keeps old app versions working when Google retires the model they name. Resolved once: a target must be a model, not another alias. Empty = no aliases (MODEL_ALIASES not set)."
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for name, model in var.model_aliases :
+      can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", name)) && can(regex("^[a-z0-9][a-z0-9.-]{0,127}$", model))
+    ])
+    error_message = "model_aliases names must be 1-64 letters, digits, '.', '_' or '-' (no '=', ',', ':', '/' or spaces), and targets Gemini model ids such as gemini-3.8-flash."
+  }
+
+  validation {
+    condition     = alltrue([for model in values(var.model_aliases) : !contains(keys(var.model_aliases), model)])
+    error_message = "model_aliases targets must be models, not other aliases (an alias is resolved once)."
   }
 }
 
 variable "allowed_models" {
   type        = list(string)
-  description = "Models callers may ask for. Must include default_model."
-  default     = ["gemini-2.5-flash"]
+  description = "ALLOWED_MODELS: the (resolved) models callers may get. Empty (default) = the function derives it: default_model plus every model_aliases target (ALLOWED_MODELS not set). A list must include default_model and every alias target."
+  default     = []
 
   validation {
-    condition     = length(var.allowed_models) > 0 && alltrue([for m in var.allowed_models : can(regex("^[a-z0-9][a-z0-9.-]*$", m))])
-    error_message = "allowed_models must be a non-empty list of Gemini model ids (no commas or spaces)."
+    condition     = alltrue([for m in var.allowed_models : can(regex("^[a-z0-9][a-z0-9.-]{0,127}$", m))])
+    error_message = "allowed_models entries must be Gemini model ids such as gemini-3.8-flash (no commas or spaces)."
   }
 
   validation {
-    condition     = contains(var.allowed_models, var.default_model)
-    error_message = "allowed_models must include default_model."
+    condition     = length(var.allowed_models) == 0 || contains(var.allowed_models, var.default_model)
+    error_message = "allowed_models must include default_model (or be empty to let the function derive it)."
+  }
+
+  validation {
+    condition     = length(var.allowed_models) == 0 || alltrue([for m in values(var.model_aliases) : contains(var.allowed_models, m)])
+    error_message = "allowed_models must include every model_aliases target (or be empty to let the function derive it)."
+  }
+}
+
+variable "allowed_tools" {
+  type        = list(string)
+  description = "ALLOWED_TOOLS: Gemini built-in tools callers may use, any of google_search, url_context, code_execution (each is billed on top of tokens). Empty (default) = none (ALLOWED_TOOLS not set). Function declarations are always allowed."
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for t in var.allowed_tools : contains(["google_search", "url_context", "code_execution"], t)
+    ]) && length(distinct(var.allowed_tools)) == length(var.allowed_tools)
+    error_message = "allowed_tools entries must be google_search, url_context or code_execution, each at most once."
   }
 }
 
@@ -326,15 +368,15 @@ variable "secret_cache_seconds" {
 
 variable "secret_versions" {
   type        = map(string)
-  description = "Pin secret versions instead of \"latest\", keyed by gemini_api_key, ai_gateway_token, client_api_keys or webhook_secret, e.g. { gemini_api_key = \"3\" }."
+  description = "Pin secret versions instead of \"latest\", keyed by gemini_api_key, ai_gateway_token, client_api_keys, webhook_secret or caller_policies, e.g. { gemini_api_key = \"3\" }."
   default     = {}
 
   validation {
     condition = alltrue([
       for k, v in var.secret_versions :
-      contains(["gemini_api_key", "ai_gateway_token", "client_api_keys", "webhook_secret"], k) && can(regex("^(latest|[1-9][0-9]*)$", v))
+      contains(["gemini_api_key", "ai_gateway_token", "client_api_keys", "webhook_secret", "caller_policies"], k) && can(regex("^(latest|[1-9][0-9]*)$", v))
     ])
-    error_message = "secret_versions keys must be gemini_api_key, ai_gateway_token, client_api_keys or webhook_secret, and values \"latest\" or a version number."
+    error_message = "secret_versions keys must be gemini_api_key, ai_gateway_token, client_api_keys, webhook_secret or caller_policies, and values \"latest\" or a version number."
   }
 }
 
@@ -369,6 +411,49 @@ variable "upstream_max_attempts" {
     condition     = var.upstream_max_attempts >= 1 && var.upstream_max_attempts <= 10 && floor(var.upstream_max_attempts) == var.upstream_max_attempts
     error_message = "upstream_max_attempts must be a whole number from 1 to 10."
   }
+}
+
+variable "body_read_timeout_seconds" {
+  type        = number
+  description = "BODY_READ_TIMEOUT_SECONDS: a request body not fully received in this time gets 408 and the connection is closed, so slow or stalled senders cannot hold an instance's slots. Null (default) = the function's default, 10 seconds."
+  default     = null
+
+  validation {
+    condition     = var.body_read_timeout_seconds == null || try(var.body_read_timeout_seconds >= 1 && var.body_read_timeout_seconds <= 300 && var.body_read_timeout_seconds <= var.timeout_seconds, false)
+    error_message = "body_read_timeout_seconds must be from 1 to 300 and <= timeout_seconds."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Spend control: output ceiling, daily token budgets, per-caller policies
+# ---------------------------------------------------------------------------
+
+variable "max_output_tokens_limit" {
+  type        = number
+  description = "MAX_OUTPUT_TOKENS_LIMIT: ceiling for a request's max_output_tokens on every route; a request naming none gets this value upstream, one above it gets 400. Null (default) = the function's default, 8192."
+  default     = null
+
+  validation {
+    condition     = var.max_output_tokens_limit == null || try(var.max_output_tokens_limit >= 1 && var.max_output_tokens_limit <= 65536 && floor(var.max_output_tokens_limit) == var.max_output_tokens_limit, false)
+    error_message = "max_output_tokens_limit must be a whole number from 1 to 65536."
+  }
+}
+
+variable "daily_token_budget" {
+  type        = number
+  description = "DAILY_TOKEN_BUDGET: tokens (usage total_tokens) each caller may spend per UTC day; past it the caller gets 429 until midnight UTC. Kept with the rate limits (per instance, or shared through redis_url). 0 (default) = off (DAILY_TOKEN_BUDGET not set). Per-caller overrides: enable_caller_policies."
+  default     = 0
+
+  validation {
+    condition     = var.daily_token_budget >= 0 && floor(var.daily_token_budget) == var.daily_token_budget
+    error_message = "daily_token_budget must be a whole number >= 0 (0 = off)."
+  }
+}
+
+variable "enable_caller_policies" {
+  type        = bool
+  description = "Per-caller policies (rate limits, daily token budgets, models, tools, output ceiling) from a JSON document in Secret Manager: creates the caller policies secret and sets CALLER_POLICIES_SECRET. Add the JSON with `gcloud secrets versions add` (DEPLOY.md); a new version is picked up without a redeploy."
+  default     = false
 }
 
 # ---------------------------------------------------------------------------
@@ -506,7 +591,7 @@ variable "gemini_api_key_value" {
 
 variable "ai_gateway_token_value" {
   type        = string
-  description = "AI Gateway token, used only when manage_secret_values and ai_gateway_authenticated are true (TF_VAR_ai_gateway_token_value)."
+  description = "AI Gateway token, used only when manage_secret_values is true and the gateway is authenticated (ai_gateway_authenticated, which defaults to true with manage_cloudflare_gateway) (TF_VAR_ai_gateway_token_value)."
   default     = null
   sensitive   = true
   ephemeral   = true
@@ -528,13 +613,21 @@ variable "webhook_secret_value" {
   ephemeral   = true
 }
 
+variable "caller_policies_value" {
+  type        = string
+  description = "Caller policies JSON document, used only when manage_secret_values and enable_caller_policies are true (TF_VAR_caller_policies_value=\"$(cat policies.json)\")."
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
 # ---------------------------------------------------------------------------
 # Optional: the Cloudflare side (cloudflare.tf)
 # ---------------------------------------------------------------------------
 
 variable "manage_cloudflare_gateway" {
   type        = bool
-  description = "Also create the AI Gateway (cloudflare_ai_gateway) with logging and a rate limit. Needs CLOUDFLARE_API_TOKEN with AI Gateway Edit permission. Default false: use an existing gateway."
+  description = "Also create the AI Gateway (cloudflare_ai_gateway) with logging, a rate limit and, unless ai_gateway_authenticated = false, authentication. Needs CLOUDFLARE_API_TOKEN with AI Gateway Edit permission. Default false: use an existing gateway."
   default     = false
 }
 

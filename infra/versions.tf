@@ -3,6 +3,19 @@ terraform {
   # 1.9: variable validations that refer to other variables (var.public).
   required_version = ">= 1.11"
 
+  # State is local (infra/terraform.tfstate, git-ignored) unless you enable a
+  # backend. For a team or CI, keep it in a GCS bucket of your own (versioned,
+  # not the function's source bucket), created once by hand:
+  #   gcloud storage buckets create gs://my-gcp-project-tfstate --location=us-central1 \
+  #     --uniform-bucket-level-access --public-access-prevention --project my-gcp-project
+  #   gcloud storage buckets update gs://my-gcp-project-tfstate --versioning --project my-gcp-project
+  # then uncomment, and run `terraform init -migrate-state` (DEPLOY.md):
+  #
+  # backend "gcs" {
+  #   bucket = "my-gcp-project-tfstate"
+  #   prefix = "gemini-gateway"
+  # }
+
   required_providers {
     google = {
       source  = "hashicorp/google"

@@ -1,4 +1,4 @@
-"""infra/: what the caller checks and shared rate limits need (contract section 6).
+"""infra/: what the caller checks and shared rate limits need (README, Callers).
 
 The checks' variables and the public-needs-a-check rule are covered in
 test_terraform.py; here: a Memorystore REDIS_URL is only reachable through a

@@ -9,8 +9,9 @@ import pytest
 
 from tests.infra.conftest import INFRA, TF_FILES, hcl_regexes, parse_file, single, walk
 
-# Contract sections 2 and 6 (+ GOOGLE_CLOUD_PROJECT for trace names and the
-# framework's LOG_EXECUTION_ID): the only names the function may be given.
+# The function's configuration (README, Configuration and Callers) plus
+# GOOGLE_CLOUD_PROJECT for trace names and the framework's LOG_EXECUTION_ID:
+# the only names the function may be given.
 ALLOWED_ENV = {
     "CLOUDFLARE_ACCOUNT_ID",
     "AI_GATEWAY_ID",
@@ -20,7 +21,13 @@ ALLOWED_ENV = {
     "AI_GATEWAY_TOKEN_SECRET",
     "SECRET_CACHE_SECONDS",
     "DEFAULT_MODEL",
+    "MODEL_ALIASES",
     "ALLOWED_MODELS",
+    "ALLOWED_TOOLS",
+    "MAX_OUTPUT_TOKENS_LIMIT",
+    "DAILY_TOKEN_BUDGET",
+    "CALLER_POLICIES_SECRET",
+    "BODY_READ_TIMEOUT_SECONDS",
     "ALLOWED_ORIGINS",
     "MAX_REQUEST_BYTES",
     "UPSTREAM_TIMEOUT_SECONDS",
@@ -161,9 +168,10 @@ def test_gemini_secret_always_exists_and_optional_ones_are_gated(config):
     ids = config.locals["secret_ids"]
     assert ids.startswith("${merge({gemini_api_key = ")
     for key, flag in (
-        ("ai_gateway_token", "var.ai_gateway_authenticated"),
+        ("ai_gateway_token", "local.ai_gateway_authenticated"),
         ("client_api_keys", "var.enable_client_api_keys"),
         ("webhook_secret", "var.enable_webhook_secret"),
+        ("caller_policies", "var.enable_caller_policies"),
     ):
         assert f"{flag} ? {{{key} = " in ids, key
     secret = config.resource("google_secret_manager_secret", "this").body
@@ -322,14 +330,17 @@ def _env_keys(config) -> set[str]:
     return set(re.findall(r"\b([A-Z][A-Z0-9_]*) = ", config.locals["function_env"]))
 
 
-def test_function_env_names_are_contract_names(config):
+def test_function_env_names_are_the_functions_names(config):
     keys = _env_keys(config)
-    assert keys <= ALLOWED_ENV, f"not in the contract: {sorted(keys - ALLOWED_ENV)}"
+    assert keys <= ALLOWED_ENV, f"not a name the function reads: {sorted(keys - ALLOWED_ENV)}"
     assert keys >= ALWAYS_SET_ENV
     assert "ENTRY_POINT" not in keys and "GEMINI_API_KEY" not in keys
+    # Literal values are for local development only: Terraform passes secret names.
+    for literal in ("CALLER_POLICIES", "CLIENT_API_KEYS", "WEBHOOK_SECRET", "AI_GATEWAY_TOKEN"):
+        assert literal not in keys, literal
     env = config.locals["function_env"]
     assert 'LOG_EXECUTION_ID = "true"' in env
-    assert 'ALLOW_UNAUTHENTICATED = var.allow_unauthenticated ? "true" : "false"' in env
+    assert 'ALLOW_UNAUTHENTICATED = local.allow_unauthenticated ? "true" : "false"' in env
     assert 'GEMINI_API_KEY_SECRET = local.secret_version_names["gemini_api_key"]' in env
     assert "GOOGLE_CLOUD_PROJECT = var.project_id" in env
 
@@ -338,7 +349,14 @@ def test_optional_env_entries_only_when_set(config):
     env = config.locals["function_env"]
     for key, guard in (
         ("AI_GATEWAY_BASE_URL", "var.ai_gateway_base_url != null"),
-        ("AI_GATEWAY_TOKEN_SECRET", "var.ai_gateway_authenticated"),
+        ("AI_GATEWAY_TOKEN_SECRET", "local.ai_gateway_authenticated"),
+        ("CALLER_POLICIES_SECRET", "var.enable_caller_policies"),
+        ("MODEL_ALIASES", "length(var.model_aliases) > 0"),
+        ("ALLOWED_MODELS", "length(var.allowed_models) > 0"),
+        ("ALLOWED_TOOLS", "length(var.allowed_tools) > 0"),
+        ("MAX_OUTPUT_TOKENS_LIMIT", "var.max_output_tokens_limit != null"),
+        ("DAILY_TOKEN_BUDGET", "var.daily_token_budget > 0"),
+        ("BODY_READ_TIMEOUT_SECONDS", "var.body_read_timeout_seconds != null"),
         ("CLIENT_API_KEYS_SECRET", "var.enable_client_api_keys"),
         ("WEBHOOK_SECRET_SECRET", "var.enable_webhook_secret"),
         ("FIREBASE_PROJECT_ID", "var.firebase_project_id != null"),
@@ -435,7 +453,7 @@ def test_numeric_validations_mention_their_bounds(config):
     )
     assert 'contains(["python312", "python313"], var.runtime)' in v["runtime"]["validation"][0]["condition"]
     conds = " ".join(x["condition"] for x in v["allowed_models"]["validation"])
-    assert "length(var.allowed_models) > 0" in conds and "contains(var.allowed_models, var.default_model)" in conds
+    assert "length(var.allowed_models) == 0 || contains(var.allowed_models, var.default_model)" in conds
 
 
 # --- storage, APIs, Cloudflare -------------------------------------------------------------------
@@ -454,7 +472,17 @@ def test_source_bucket_is_hardened(config):
 def test_apis_stay_enabled_on_destroy(config):
     apis = config.resource("google_project_service", "apis").body
     assert apis["disable_on_destroy"] is False
-    for api in ("cloudfunctions", "run", "cloudbuild", "artifactregistry", "secretmanager", "storage", "iam"):
+    for api in (
+        "cloudfunctions",
+        "run",
+        "cloudbuild",
+        "artifactregistry",
+        "secretmanager",
+        "storage",
+        "iam",
+        # google_project_iam_member calls the Resource Manager API.
+        "cloudresourcemanager",
+    ):
         assert f'"{api}.googleapis.com"' in apis["for_each"], api
 
 
@@ -466,7 +494,7 @@ def test_cloudflare_gateway_is_opt_in(config):
     assert gw.body["count"] == "${var.manage_cloudflare_gateway ? 1 : 0}"
     assert config.variables["manage_cloudflare_gateway"]["default"] is False
     assert gw.body["account_id"] == "${var.cloudflare_account_id}"
-    assert gw.body["authentication"] == "${var.ai_gateway_authenticated}"
+    assert gw.body["authentication"] == "${local.ai_gateway_authenticated}"
     assert (
         config.locals["ai_gateway_id"]
         == "${var.manage_cloudflare_gateway ? cloudflare_ai_gateway.this[0].id : var.ai_gateway_id}"

@@ -65,6 +65,10 @@ output "env" {
 output "secret_ids" {
   value = local.secret_ids
 }
+
+output "secret_versions_created" {
+  value = keys(terraform_data.secret_version)
+}
 """
     )
 
@@ -87,34 +91,49 @@ def _run(harness: Path, command: str, variables: dict, state: str = "") -> subpr
     return subprocess.run(args, cwd=harness, env=env, capture_output=True, text=True, timeout=60)
 
 
-def _env(harness: Path, variables: dict, name: str) -> dict[str, str]:
+def _outputs(harness: Path, variables: dict, name: str) -> dict:
     res = _run(harness, "apply", variables, state=f"{name}.tfstate")
     assert res.returncode == 0, res.stdout + res.stderr
     out = subprocess.run(
-        [TERRAFORM, "output", f"-state={harness / f'{name}.tfstate'}", "-json", "env"],
+        [TERRAFORM, "output", f"-state={harness / f'{name}.tfstate'}", "-json"],
         cwd=harness,
         capture_output=True,
         text=True,
         env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull},
         check=True,
     )
-    return json.loads(out.stdout)
+    return {k: v["value"] for k, v in json.loads(out.stdout).items()}
+
+
+def _env(harness: Path, variables: dict, name: str) -> dict[str, str]:
+    return _outputs(harness, variables, name)["env"]
 
 
 def test_default_environment(harness):
     env = _env(harness, {}, "defaults")
     assert set(env) <= ALLOWED_ENV
     assert env["GEMINI_API_KEY_SECRET"] == "projects/my-project-1/secrets/gemini-gateway-gemini-api-key/versions/latest"
-    assert env["ALLOW_UNAUTHENTICATED"] == "false"
+    # Private (IAM invoker only) with no in-code caller check: IAM is the
+    # check, so a first deploy answers the identity-token curl of DEPLOY.md.
+    assert env["ALLOW_UNAUTHENTICATED"] == "true"
     assert env["LOG_EXECUTION_ID"] == "true"
     assert env["GOOGLE_CLOUD_PROJECT"] == "my-project-1"
     assert env["AI_GATEWAY_ID"] == "my-gateway"
+    assert env["DEFAULT_MODEL"] == "gemini-3.8-flash"
+    # Unset optional settings leave the function's own defaults in force.
     for optional in (
         "AI_GATEWAY_BASE_URL",
         "ALLOWED_ORIGINS",
         "AI_GATEWAY_TOKEN_SECRET",
         "CLIENT_API_KEYS_SECRET",
         "REDIS_URL",
+        "MODEL_ALIASES",
+        "ALLOWED_MODELS",
+        "ALLOWED_TOOLS",
+        "MAX_OUTPUT_TOKENS_LIMIT",
+        "DAILY_TOKEN_BUDGET",
+        "CALLER_POLICIES_SECRET",
+        "BODY_READ_TIMEOUT_SECONDS",
     ):
         assert optional not in env
 
@@ -131,7 +150,13 @@ def test_everything_enabled(harness):
             "app_check_project_number": "123456789012",
             "app_check_app_ids": ["1:1:ios:a", "1:1:web:b"],
             "allowed_origins": ["https://app.example.com", "http://localhost:3000"],
-            "allowed_models": ["gemini-2.5-flash", "gemini-2.5-pro"],
+            "model_aliases": {"gemini-2.5-flash": "gemini-3.8-flash", "fast": "gemini-3.5-flash-lite"},
+            "allowed_models": ["gemini-3.8-flash", "gemini-3.5-flash-lite", "gemini-3.8-pro"],
+            "allowed_tools": ["google_search", "url_context"],
+            "max_output_tokens_limit": 4096,
+            "daily_token_budget": 200000,
+            "enable_caller_policies": True,
+            "body_read_timeout_seconds": 5,
             "rate_limit_per_minute": 60,
             "rate_limit_burst": 10,
             "redis_url": "redis://10.0.0.3:6379",
@@ -144,7 +169,16 @@ def test_everything_enabled(harness):
     assert set(env) == ALLOWED_ENV
     assert env["GEMINI_API_KEY_SECRET"].endswith("/secrets/gemini-gateway-gemini-api-key/versions/3")
     assert env["AI_GATEWAY_TOKEN_SECRET"].endswith("/secrets/gemini-gateway-ai-gateway-token/versions/latest")
-    assert env["ALLOWED_MODELS"] == "gemini-2.5-flash,gemini-2.5-pro"
+    assert env["ALLOWED_MODELS"] == "gemini-3.8-flash,gemini-3.5-flash-lite,gemini-3.8-pro"
+    # Key order (stable plans); resolved once, so no chains.
+    assert env["MODEL_ALIASES"] == "fast=gemini-3.5-flash-lite,gemini-2.5-flash=gemini-3.8-flash"
+    assert env["ALLOWED_TOOLS"] == "google_search,url_context"
+    assert env["MAX_OUTPUT_TOKENS_LIMIT"] == "4096"
+    assert env["DAILY_TOKEN_BUDGET"] == "200000"
+    assert env["BODY_READ_TIMEOUT_SECONDS"] == "5"
+    assert env["CALLER_POLICIES_SECRET"].endswith("/secrets/gemini-gateway-caller-policies/versions/latest")
+    # Public with caller checks: never served without one.
+    assert env["ALLOW_UNAUTHENTICATED"] == "false"
     assert env["ALLOWED_ORIGINS"] == "https://app.example.com,http://localhost:3000"
     assert env["APP_CHECK_APP_IDS"] == "1:1:ios:a,1:1:web:b"
 
@@ -170,8 +204,32 @@ def test_public_with_one_caller_check_plans(harness, check):
         ({"public": True}, "public = true needs at least one caller check"),
         ({"public": True, "allow_unauthenticated": True}, "public = true needs at least one caller check"),
         ({"invoker_members": ["allUsers"]}, "invoker_members entries must be IAM members"),
-        ({"allowed_models": ["gemini-2.5-pro"]}, "allowed_models must include default_model"),
-        ({"allowed_models": []}, "allowed_models must be a non-empty list"),
+        ({"allowed_models": ["gemini-3.8-pro"]}, "allowed_models must include default_model"),
+        ({"allowed_models": ["gemini 3"]}, "allowed_models entries must be Gemini model ids"),
+        (
+            {"allowed_models": ["gemini-3.8-flash"], "model_aliases": {"fast": "gemini-3.5-flash-lite"}},
+            "allowed_models must include every model_aliases target",
+        ),
+        ({"default_model": "Gemini 3"}, "default_model must be a Gemini model id"),
+        ({"model_aliases": {"a=b": "gemini-3.8-flash"}}, "model_aliases names must be"),
+        ({"model_aliases": {"fast": "gemini-3.8-flash,x"}}, "model_aliases names must be"),
+        ({"model_aliases": {"fast": "smart", "smart": "gemini-3.8-flash"}}, "targets must be models, not other aliases"),
+        ({"allowed_tools": ["web_search"]}, "allowed_tools entries must be"),
+        ({"allowed_tools": ["url_context", "url_context"]}, "allowed_tools entries must be"),
+        ({"max_output_tokens_limit": 0}, "max_output_tokens_limit must be a whole number from 1 to 65536"),
+        ({"max_output_tokens_limit": 65537}, "max_output_tokens_limit must be a whole number from 1 to 65536"),
+        ({"max_output_tokens_limit": 1.5}, "max_output_tokens_limit must be a whole number from 1 to 65536"),
+        ({"daily_token_budget": -1}, "daily_token_budget must be a whole number >= 0"),
+        ({"body_read_timeout_seconds": 0}, "body_read_timeout_seconds must be from 1 to 300"),
+        (
+            {"body_read_timeout_seconds": 120, "timeout_seconds": 60, "upstream_timeout_seconds": 30},
+            "body_read_timeout_seconds must be from 1 to 300 and <= timeout_seconds",
+        ),
+        (
+            {"public": True, "enable_client_api_keys": True, "allow_unauthenticated": True},
+            "allow_unauthenticated = true is only for a private function",
+        ),
+        ({"secret_versions": {"caller_policy": "1"}}, "secret_versions keys must be"),
         ({"allowed_origins": ["https://app.example.com/"]}, "allowed_origins entries must be"),
         ({"function_name": "Gemini"}, "function_name must be 1-63 characters"),
         ({"function_name": "a-very-long-function-name-for-ids"}, "Service account ids are 6-30 characters"),
@@ -190,3 +248,53 @@ def test_invalid_values_fail_at_plan_time(harness, variables, message):
     res = _run(harness, "plan", variables)
     assert res.returncode != 0
     assert message in " ".join((res.stdout + res.stderr).split())
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({}, "true"),  # private, no in-code check: IAM is the check
+        ({"allow_unauthenticated": False}, "false"),  # the operator insists on an in-code check
+        ({"enable_client_api_keys": True}, "false"),
+        ({"firebase_project_id": "my-firebase"}, "false"),
+        ({"public": True, "enable_webhook_secret": True}, "false"),
+        ({"public": True, "app_check_project_number": "123456789012"}, "false"),
+    ],
+    ids=lambda x: json.dumps(x)[:40],
+)
+def test_allow_unauthenticated_follows_the_private_default(harness, variables, expected):
+    env = _env(harness, variables, "anon-" + re.sub(r"\W+", "-", json.dumps(variables)))
+    assert env["ALLOW_UNAUTHENTICATED"] == expected
+
+
+@pytest.mark.parametrize(
+    ("variables", "authenticated"),
+    [
+        ({}, False),  # an existing gateway: the operator says
+        ({"ai_gateway_authenticated": True}, True),
+        ({"manage_cloudflare_gateway": True}, True),  # a gateway we create is closed by default
+        ({"manage_cloudflare_gateway": True, "ai_gateway_authenticated": False}, False),
+    ],
+    ids=lambda x: json.dumps(x)[:40],
+)
+def test_gateway_token_follows_gateway_authentication(harness, variables, authenticated):
+    out = _outputs(harness, {**variables, "manage_secret_values": True}, "gw-" + re.sub(r"\W+", "-", json.dumps(variables)))
+    assert ("AI_GATEWAY_TOKEN_SECRET" in out["env"]) is authenticated
+    assert ("ai_gateway_token" in out["secret_ids"]) is authenticated
+    assert ("ai_gateway_token" in out["secret_versions_created"]) is authenticated
+    if authenticated:
+        assert out["env"]["AI_GATEWAY_TOKEN_SECRET"].endswith("/secrets/gemini-gateway-ai-gateway-token/versions/latest")
+
+
+def test_caller_policies_secret_is_created_like_the_others(harness):
+    out = _outputs(
+        harness,
+        {"enable_caller_policies": True, "manage_secret_values": True, "secret_versions": {"caller_policies": "2"}},
+        "policies",
+    )
+    assert out["secret_ids"]["caller_policies"] == "gemini-gateway-caller-policies"
+    assert "caller_policies" in out["secret_versions_created"]
+    assert out["env"]["CALLER_POLICIES_SECRET"] == (
+        "projects/my-project-1/secrets/gemini-gateway-caller-policies/versions/2"
+    )
+    assert "CALLER_POLICIES" not in out["env"]
