@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import contextlib
 import copy
 import json
@@ -45,14 +47,23 @@ RECORD_LIMIT = 5000
 CACHE_LIMIT = 10000
 """Cached answers kept before the cache is emptied."""
 
+SIGNATURE_LIMIT = 10000
+"""Thought signatures remembered (oldest forgotten) so replayed ones validate without unbounded memory."""
+
 POLL_SECONDS = 0.02
 """How often a sleeping request checks whether its client went away."""
 
 JSON_CT = "application/json; charset=UTF-8"
 SSE_CT = "text/event-stream"
-_ACTIONS = ("generateContent", "streamGenerateContent")
+_ACTIONS = ("generateContent", "streamGenerateContent", "countTokens")
 _VERSIONS = ("v1", "v1beta")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_MODEL_MAJOR = re.compile(r"gemini-(\d+)")
+_FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
+THINKING_LEVELS = ("THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH")
+FUNCTION_CALLING_MODES = ("MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED")
+DUMMY_SIGNATURES = frozenset({b"skip_thought_signature_validator", b"context_engineering_is_the_way_to_go"})
+"""Values Google documents as accepted in place of a real signature (plain or base64)."""
 
 NO_ROUTE_BODY = b'{"success":false,"errors":[{"code":7000,"message":"No route for that URI"}]}'
 MISSING_KEY_MESSAGE = (
@@ -64,6 +75,15 @@ OVERLOADED_MESSAGE = "The model is overloaded. Please try again later."
 QUOTA_MESSAGE = (
     "You exceeded your current quota, please check your plan and billing details. "
     "For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
+)
+BOTH_THINKING_MESSAGE = "You can only set only one of thinking budget and thinking level."
+THINKING_LEVEL_MESSAGE = "Thinking level is not supported for this model."
+CORRUPTED_SIGNATURE_MESSAGE = "Corrupted thought signature."
+MISSING_SIGNATURE_MESSAGE = (
+    "Function call is missing a thought_signature in functionCall parts. This is required for tools to work "
+    "correctly, and missing thought_signature may lead to degraded model performance. Additional data, "
+    "function call `default_api:{name}` , position {position}. Please refer to "
+    "https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
 )
 MALFORMED_BODY = b'{"candidates": [{"content": {"parts": [{"text": "trunc'
 
@@ -195,6 +215,7 @@ class EmulatorState:
     faults: deque[dict[str, Any]] = field(default_factory=deque)
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECORD_LIMIT))
     cache: dict[tuple[str, bytes, str], bytes] = field(default_factory=dict)
+    signatures: dict[bytes, None] = field(default_factory=dict)
     watcher: _DisconnectWatcher = field(default_factory=_DisconnectWatcher)
     total: int = 0
     in_flight: int = 0
@@ -208,8 +229,22 @@ class EmulatorState:
         self.faults.clear()
         self.requests.clear()
         self.cache.clear()
+        self.signatures.clear()
         self.total = 0
         self.max_in_flight = self.in_flight
+
+    def issue_signature(self) -> str:
+        """A fresh opaque thought signature, remembered so a replay of it validates."""
+        raw = secrets.token_bytes(random.randint(64, 200))
+        self.signatures[raw] = None
+        while len(self.signatures) > SIGNATURE_LIMIT:
+            del self.signatures[next(iter(self.signatures))]
+        return base64.b64encode(raw).decode()
+
+    def knows_signature(self, value: str) -> bool:
+        """True for a signature this emulator issued or one of Google's documented dummy values."""
+        raw = _b64decode(value)
+        return value.encode() in DUMMY_SIGNATURES or raw in DUMMY_SIGNATURES or raw in self.signatures
 
 
 _STATE_KEY: web.AppKey[EmulatorState] = web.AppKey("emulator_state", EmulatorState)
@@ -235,6 +270,15 @@ def _log_id() -> str:
 def _response_id() -> str:
     """22 url-safe chars, like Gemini's responseId."""
     return secrets.token_urlsafe(16)[:22]
+
+
+def _b64decode(value: str) -> bytes | None:
+    """Bytes of a proto `bytes` field as JSON carries it: standard or url-safe base64, padding optional."""
+    padded = value + "=" * (-len(value) % 4)
+    for altchars in (None, b"-_"):
+        with contextlib.suppress(binascii.Error, ValueError):
+            return base64.b64decode(padded, altchars=altchars, validate=True)
+    return None
 
 
 def _tokens(text: str) -> int:
@@ -359,6 +403,8 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
             for part in content.get("parts") or []:
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
                     chars += len(part["text"])
+                elif isinstance(part, dict) and ("functionCall" in part or "functionResponse" in part):
+                    chars += len(json.dumps(part.get("functionCall") or part.get("functionResponse")))
                 elif isinstance(part, dict):
                     chars += 1032  # an image or file costs a fixed-ish amount (258 tokens)
     return chars // 4 + 1
@@ -378,9 +424,14 @@ def _sample_for(schema: Any) -> Any:
 
 
 def _answer_text(body: dict[str, Any], fault: dict[str, Any]) -> str:
+    """Fault text, else JSON when asked for, else the tool result or an echo of the last text."""
     if isinstance(fault.get("text"), str):
         return str(fault["text"])
-    echo = ("Echo: " + _last_text(body))[:200]
+    result = _last_function_response(body)
+    if result is not None:
+        echo = ("Result: " + json.dumps(result.get("response"), ensure_ascii=False, separators=(",", ":")))[:200]
+    else:
+        echo = ("Echo: " + _last_text(body))[:200]
     config = body.get("generationConfig") or {}
     if config.get("responseMimeType") == "application/json":
         schema = config.get("responseJsonSchema") or config.get("responseSchema")
@@ -390,10 +441,213 @@ def _answer_text(body: dict[str, Any], fault: dict[str, Any]) -> str:
     return echo
 
 
+def _major(model: str) -> int | None:
+    """The model family's major version (`gemini-3.5-flash` → 3); None for names without one."""
+    match = _MODEL_MAJOR.match(model)
+    return int(match.group(1)) if match else None
+
+
+def _gemini3(model: str) -> bool:
+    """Gemini 3+ rules (thought signatures) apply; unknown names stay lenient."""
+    major = _major(model)
+    return major is not None and major >= 3
+
+
+def _thinking_config(body: dict[str, Any]) -> dict[str, Any]:
+    config = body.get("generationConfig")
+    thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
+    return thinking if isinstance(thinking, dict) else {}
+
+
 def _thinking(body: dict[str, Any]) -> bool:
-    config = body.get("generationConfig") or {}
-    thinking = config.get("thinkingConfig") or {} if isinstance(config, dict) else {}
-    return not (isinstance(thinking, dict) and thinking.get("thinkingBudget") == 0)
+    """Whether the model thinks (and bills thoughtsTokenCount): off only at budget 0 or level MINIMAL."""
+    thinking = _thinking_config(body)
+    level = thinking.get("thinkingLevel")
+    return not (thinking.get("thinkingBudget") == 0 or (isinstance(level, str) and level.upper() == "MINIMAL"))
+
+
+def _include_thoughts(body: dict[str, Any]) -> bool:
+    """Gemini sends thought summaries only when asked; thinking happens (and is billed) either way."""
+    return _thinking_config(body).get("includeThoughts") is True
+
+
+def _thinking_error(body: dict[str, Any], model: str) -> str | None:
+    thinking = _thinking_config(body)
+    level = thinking.get("thinkingLevel")
+    if level is None:
+        return None
+    if thinking.get("thinkingBudget") is not None:
+        return BOTH_THINKING_MESSAGE
+    if not isinstance(level, str) or level.upper() not in THINKING_LEVELS:
+        return (
+            "Invalid value at 'generation_config.thinking_config.thinking_level' "
+            f"(type.googleapis.com/google.ai.generativelanguage.v1beta.ThinkingConfig.ThinkingLevel), {json.dumps(level)}"
+        )
+    major = _major(model)
+    if major is not None and major < 3:
+        return THINKING_LEVEL_MESSAGE
+    return None
+
+
+# --------------------------------------------------------------------------- function calling
+
+
+@dataclass
+class _Tools:
+    """The function-calling part of a request: declared functions and how the model may use them."""
+
+    declarations: list[dict[str, Any]]
+    mode: str
+    allowed: list[str]
+
+    def callable(self) -> list[dict[str, Any]]:
+        """Declarations the model may call; allowedFunctionNames narrows them."""
+        if not self.allowed:
+            return self.declarations
+        return [d for d in self.declarations if d["name"] in self.allowed]
+
+
+def _tools(body: dict[str, Any]) -> _Tools | str:
+    """Parse `tools` and `toolConfig`; a string is the INVALID_ARGUMENT message.
+
+    Built-in tools (googleSearch, urlContext, codeExecution, ...) are accepted
+    and ignored: the emulator has nothing to search or run.
+    """
+    tools = body.get("tools") or []
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        return INVALID_ARGUMENT_MESSAGE
+    declarations: list[dict[str, Any]] = []
+    for i, tool in enumerate(tools):
+        found = tool.get("functionDeclarations") or []
+        if not isinstance(found, list):
+            return INVALID_ARGUMENT_MESSAGE
+        for j, declaration in enumerate(found):
+            name = declaration.get("name") if isinstance(declaration, dict) else None
+            if not isinstance(name, str) or not _FUNCTION_NAME.fullmatch(name):
+                return (
+                    f"* GenerateContentRequest.tools[{i}].function_declarations[{j}].name: Invalid function name. "
+                    "Must start with a letter or an underscore. Must be alphameric (a-z, A-Z, 0-9), underscores "
+                    "(_), dots (.), colons (:), or dashes (-), with a maximum length of 64.\n"
+                )
+            declarations.append(declaration)
+    tool_config = body.get("toolConfig") or {}
+    calling = tool_config.get("functionCallingConfig") or {} if isinstance(tool_config, dict) else None
+    if not isinstance(calling, dict):
+        return INVALID_ARGUMENT_MESSAGE
+    mode = str(calling.get("mode") or "AUTO").upper()
+    allowed = calling.get("allowedFunctionNames") or []
+    if mode not in FUNCTION_CALLING_MODES or not isinstance(allowed, list):
+        return INVALID_ARGUMENT_MESSAGE
+    return _Tools(declarations, "AUTO" if mode == "MODE_UNSPECIFIED" else mode, [str(a) for a in allowed])
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    parts = content.get("parts") if isinstance(content, dict) else None
+    return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
+
+
+def _is_user(content: Any) -> bool:
+    """Google treats a content without a role as the user's."""
+    return isinstance(content, dict) and content.get("role") in (None, "", "user")
+
+
+def _is_user_text(content: Any) -> bool:
+    """A user turn with text: where Gemini's "current turn" for thought signatures starts."""
+    return _is_user(content) and any(isinstance(p.get("text"), str) for p in _parts(content))
+
+
+def _last_function_response(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The first functionResponse of the last content, when that content is the user's."""
+    last = (body.get("contents") or [None])[-1]
+    if not _is_user(last):
+        return None
+    for part in _parts(last):
+        response = part.get("functionResponse")
+        if isinstance(response, dict):
+            return response
+    return None
+
+
+def _new_call_id() -> str:
+    return secrets.token_hex(4)
+
+
+def _planned_calls(body: dict[str, Any], tools: _Tools, fault: dict[str, Any]) -> list[dict[str, Any]]:
+    """The functionCall objects to answer with: scripted by the fault, else one call when a call is due.
+
+    Why always call: a real model in AUTO mode decides; a test needs to know.
+    """
+    scripted = fault.get("function_calls")
+    if isinstance(scripted, list):
+        return [
+            {"name": str(c.get("name")), "args": dict(c.get("args") or {}), "id": str(c.get("id") or _new_call_id())}
+            for c in scripted
+            if isinstance(c, dict)
+        ]
+    callable_ = tools.callable()
+    last = (body.get("contents") or [None])[-1]
+    if tools.mode == "NONE" or not callable_ or not _is_user_text(last) or _last_function_response(body):
+        return []
+    declaration = callable_[0]
+    schema = declaration.get("parametersJsonSchema") or declaration.get("parameters")
+    args = _sample_for(schema) if isinstance(schema, dict) else {}
+    return [{"name": declaration["name"], "args": args if isinstance(args, dict) else {}, "id": _new_call_id()}]
+
+
+def _call_parts(calls: list[dict[str, Any]], model: str, state: EmulatorState) -> list[dict[str, Any]]:
+    """Parts for calls; on Gemini 3+ the first one carries the thought signature, as Gemini sends it."""
+    parts: list[dict[str, Any]] = [{"functionCall": call} for call in calls]
+    if parts and _gemini3(model):
+        parts[0]["thoughtSignature"] = state.issue_signature()
+    return parts
+
+
+def _contents_error(body: dict[str, Any], model: str, state: EmulatorState) -> str | None:
+    """Proto-level checks on every part, then Gemini 3's thought-signature rule; None when valid."""
+    contents: list[Any] = body["contents"]
+    for i, content in enumerate(contents):
+        for j, part in enumerate(_parts(content)):
+            error = _part_error(part, f"contents[{i}].parts[{j}]")
+            if error:
+                return error
+    if not _gemini3(model):
+        return None
+    start = max((i for i, c in enumerate(contents) if _is_user_text(c)), default=-1)
+    for i, content in enumerate(contents):
+        if not isinstance(content, dict) or content.get("role") != "model":
+            continue
+        calls = [p for p in _parts(content) if isinstance(p.get("functionCall"), dict)]
+        signatures = [p["thoughtSignature"] for p in _parts(content) if isinstance(p.get("thoughtSignature"), str)]
+        if any(not state.knows_signature(s) for s in signatures):
+            return CORRUPTED_SIGNATURE_MESSAGE
+        if i > start and calls and not calls[0].get("thoughtSignature"):
+            return MISSING_SIGNATURE_MESSAGE.format(name=calls[0]["functionCall"].get("name"), position=i + 1)
+    return None
+
+
+def _part_error(part: dict[str, Any], where: str) -> str | None:
+    """What Google's JSON → proto parser rejects in a part."""
+    signature = part.get("thoughtSignature")
+    if signature is not None and (not isinstance(signature, str) or _b64decode(signature) is None):
+        return f"Invalid value at '{where}.thought_signature' (TYPE_BYTES), Base64 decoding failed for {json.dumps(signature)}"
+    call = part.get("functionCall")
+    if call is not None:
+        if not isinstance(call, dict) or not isinstance(call.get("args", {}), dict):
+            return f"Invalid value at '{where}.function_call' (type.googleapis.com/google.protobuf.Struct)"
+        if "thoughtSignature" in call:
+            return (
+                f"Invalid JSON payload received. Unknown name \"thoughtSignature\" at '{where}.function_call': "
+                "Cannot find field."
+            )
+    response = part.get("functionResponse")
+    if response is not None:
+        value = response.get("response") if isinstance(response, dict) else response
+        if not isinstance(value, dict):
+            return (
+                f"Invalid value at '{where}.function_response.response' "
+                f"(type.googleapis.com/google.protobuf.Struct), {json.dumps(value)}"
+            )
+    return None
 
 
 def _usage(prompt: int, candidates: int, thoughts: int) -> dict[str, Any]:
@@ -432,15 +686,24 @@ class _Answer:
     response_id: str
     prompt_tokens: int
     thought: str | None
+    """The thought summary part, sent only when asked for (includeThoughts or the `thoughts` fault)."""
+    thoughts_tokens: int
+    """Billed whenever the model thinks, whether or not a summary is sent."""
     text: str
     finish_reason: str
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    """functionCall parts (signature included), after any text; a call answer has text only if scripted."""
 
     @property
     def content_withheld(self) -> bool:
         return self.finish_reason == "SAFETY"
 
+    @property
+    def candidates_tokens(self) -> int:
+        calls = _tokens(json.dumps([p["functionCall"] for p in self.calls])) if self.calls else 0
+        return (_tokens(self.text) if self.text or not self.calls else 0) + calls
+
     def whole(self) -> dict[str, Any]:
-        thoughts = _tokens(self.thought) if self.thought else 0
         parts: list[dict[str, Any]] = []
         if self.thought:
             parts.append({"text": self.thought, "thought": True})
@@ -449,15 +712,16 @@ class _Answer:
             candidate = {"finishReason": self.finish_reason, "index": 0, "safetyRatings": _SAFETY_RATINGS}
             candidates = 0
         else:
-            parts.append({"text": self.text})
+            if self.text or not self.calls:
+                parts.append({"text": self.text})
+            parts.extend(self.calls)
             candidate = {"content": {"parts": parts, "role": "model"}, "finishReason": self.finish_reason, "index": 0}
-            candidates = _tokens(self.text)
-        return self._wrap([candidate], _usage(self.prompt_tokens, candidates, thoughts))
+            candidates = self.candidates_tokens
+        return self._wrap([candidate], _usage(self.prompt_tokens, candidates, self.thoughts_tokens))
 
     def chunks(self) -> Iterator[dict[str, Any]]:
-        thoughts = 0
+        thoughts = self.thoughts_tokens
         if self.thought:
-            thoughts = _tokens(self.thought)
             part = {"text": self.thought, "thought": True}
             yield self._wrap(
                 [{"content": {"parts": [part], "role": "model"}, "index": 0}], _usage(self.prompt_tokens, 0, thoughts)
@@ -466,11 +730,11 @@ class _Answer:
             candidate = {"finishReason": self.finish_reason, "index": 0, "safetyRatings": _SAFETY_RATINGS}
             yield self._wrap([candidate], _usage(self.prompt_tokens, 0, thoughts))
             return
-        pieces = _split_words(self.text)
+        pieces = _split_words(self.text) if self.text or not self.calls else []
         so_far = ""
         for i, piece in enumerate(pieces):
             so_far += piece
-            last = i == len(pieces) - 1
+            last = i == len(pieces) - 1 and not self.calls
             candidate = {"content": {"parts": [{"text": piece}], "role": "model"}, "index": 0}
             if last:
                 candidate = {
@@ -480,6 +744,11 @@ class _Answer:
                 }
             count = _tokens(self.text) if last else min(_tokens(so_far), _tokens(self.text))
             yield self._wrap([candidate], _usage(self.prompt_tokens, count, thoughts))
+        if self.calls:
+            # Gemini streams function calls whole: every call (and the signature) in one chunk.
+            content = {"parts": self.calls, "role": "model"}
+            candidate = {"content": content, "finishReason": self.finish_reason, "index": 0}
+            yield self._wrap([candidate], _usage(self.prompt_tokens, self.candidates_tokens, thoughts))
 
     def _wrap(self, candidates: list[dict[str, Any]], usage: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -585,7 +854,7 @@ async def _answer(
     key = headers.get("x-goog-api-key", "")
     cache_key: tuple[str, bytes, str] | None = None
     if (
-        not stream
+        action == "generateContent"
         and not fault
         and "cf-aig-cache-ttl" in headers
         and headers.get("cf-aig-skip-cache", "").lower() != "true"
@@ -610,12 +879,17 @@ async def _answer(
         if done is not None:
             return done
 
-    contents = body.get("contents") if isinstance(body, dict) else None
-    if not isinstance(contents, list) or not contents:
-        return _json_response(
-            400, {"error": {"code": 400, "message": INVALID_ARGUMENT_MESSAGE, "status": "INVALID_ARGUMENT"}}
-        )
+    if action == "countTokens":
+        return _count_tokens(body)
+    if not _has_contents(body):
+        return _invalid_argument()
     assert isinstance(body, dict)
+    tools = _tools(body)
+    if isinstance(tools, str):
+        return _invalid_argument(tools)
+    error = _thinking_error(body, model) or _contents_error(body, model, state)
+    if error:
+        return _invalid_argument(error)
 
     special = _special_body(fault, body, model)
     if special is not None:
@@ -623,14 +897,7 @@ async def _answer(
             return await _stream(request, record, [special], fault, config.stream_delay)
         return _json_response(200, special)
 
-    answer = _Answer(
-        model=model,
-        response_id=_response_id(),
-        prompt_tokens=_prompt_tokens(body),
-        thought=THOUGHT_TEXT if _thinking(body) else None,
-        text=_answer_text(body, fault),
-        finish_reason=str(fault.get("finish_reason") or "STOP"),
-    )
+    answer = _make_answer(body, model, fault, tools, state)
     if stream:
         return await _stream(request, record, answer.chunks(), fault, config.stream_delay)
     data = _dumps(answer.whole())
@@ -639,6 +906,50 @@ async def _answer(
             state.cache.clear()  # crude, but keeps benchmarks with unique bodies bounded
         state.cache[cache_key] = data
     return web.Response(body=data, headers=_model_headers())
+
+
+def _has_contents(body: Any) -> bool:
+    contents = body.get("contents") if isinstance(body, dict) else None
+    return isinstance(contents, list) and bool(contents)
+
+
+def _invalid_argument(message: str = INVALID_ARGUMENT_MESSAGE) -> web.Response:
+    return _json_response(400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}})
+
+
+def _make_answer(
+    body: dict[str, Any], model: str, fault: dict[str, Any], tools: _Tools, state: EmulatorState
+) -> _Answer:
+    thinking = _thinking(body)
+    show_thought = bool(fault.get("thoughts")) or (thinking and _include_thoughts(body))
+    calls = _call_parts(_planned_calls(body, tools, fault), model, state)
+    if calls:
+        text = str(fault["text"]) if isinstance(fault.get("text"), str) else ""
+    else:
+        text = _answer_text(body, fault)
+    return _Answer(
+        model=model,
+        response_id=_response_id(),
+        prompt_tokens=_prompt_tokens(body),
+        thought=THOUGHT_TEXT if show_thought else None,
+        thoughts_tokens=_tokens(THOUGHT_TEXT) if thinking or show_thought else 0,
+        text=text,
+        finish_reason=str(fault.get("finish_reason") or "STOP"),
+        calls=calls,
+    )
+
+
+def _count_tokens(body: Any) -> web.Response:
+    """`:countTokens` takes `contents` or a whole `generateContentRequest`, never both."""
+    if not isinstance(body, dict) or ("contents" in body) == ("generateContentRequest" in body):
+        return _invalid_argument()
+    request = body.get("generateContentRequest", body)
+    if not _has_contents(request):
+        return _invalid_argument()
+    total = _prompt_tokens(request)
+    return _json_response(
+        200, {"totalTokens": total, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]}
+    )
 
 
 async def _apply_fault(

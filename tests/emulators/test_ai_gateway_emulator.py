@@ -8,6 +8,7 @@ nothing.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import time
@@ -61,7 +62,7 @@ def _texts(response: dict[str, Any], thought: bool = False) -> str:
 
 def test_generate_matches_example_shape(gateway: Gateway) -> None:
     example = json.loads((EXAMPLES / "generate-content-response.json").read_text())
-    r = _generate(gateway)
+    r = _generate(gateway, _body(thinkingConfig={"includeThoughts": True}))
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json; charset=UTF-8"
     assert LOG_ID.match(r.headers["cf-aig-log-id"])
@@ -85,6 +86,19 @@ def test_generate_matches_example_shape(gateway: Gateway) -> None:
     assert data["modelVersion"] == MODEL
     assert len(data["responseId"]) == 22
     assert _generate(gateway).json()["responseId"] != data["responseId"]
+
+
+def test_thoughts_only_when_asked_but_always_billed(gateway: Gateway) -> None:
+    data = _generate(gateway).json()
+    assert data["candidates"][0]["content"]["parts"] == [{"text": "Echo: Where is Google based?"}]
+    assert data["usageMetadata"]["thoughtsTokenCount"] > 0
+    gateway.faults({"thoughts": True})
+    forced = _generate(gateway, _body("hi", thinkingConfig={"thinkingBudget": 0})).json()
+    assert forced["candidates"][0]["content"]["parts"][0]["thought"] is True
+    assert _texts(forced) == "Echo: hi" and forced["usageMetadata"]["thoughtsTokenCount"] > 0
+    asked = _generate(gateway, _body(thinkingConfig={"includeThoughts": True, "thinkingBudget": 0})).json()
+    assert "thoughtsTokenCount" not in asked["usageMetadata"]
+    assert [p.get("thought") for p in asked["candidates"][0]["content"]["parts"]] == [None]
 
 
 def test_second_key_v1_and_echo_truncation(gateway: Gateway) -> None:
@@ -113,7 +127,7 @@ def test_real_base_url_with_v1_prefix(gateway: Gateway) -> None:
 
 
 def test_thinking_budget_zero_drops_thought(gateway: Gateway) -> None:
-    data = _generate(gateway, _body("hi", thinkingConfig={"thinkingBudget": 0})).json()
+    data = _generate(gateway, _body("hi", thinkingConfig={"thinkingBudget": 0, "includeThoughts": True})).json()
     parts = data["candidates"][0]["content"]["parts"]
     assert parts == [{"text": "Echo: hi"}]
     assert "thoughtsTokenCount" not in data["usageMetadata"]
@@ -151,7 +165,8 @@ def test_json_mode_without_schema(gateway: Gateway) -> None:
 
 def test_sse_stream_framing_usage_and_finish(gateway: Gateway) -> None:
     text = "Tell me a fairly long story about the sky and why it looks blue at noon"
-    r = gateway.client.post(gateway.model_url("streamGenerateContent") + "?alt=sse", json=_body(text), headers=AUTH)
+    body = _body(text, thinkingConfig={"includeThoughts": True})
+    r = gateway.client.post(gateway.model_url("streamGenerateContent") + "?alt=sse", json=body, headers=AUTH)
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/event-stream")
     assert LOG_ID.match(r.headers["cf-aig-log-id"])
@@ -186,11 +201,12 @@ def test_sse_stream_is_really_streamed(gateway: Gateway) -> None:
     url = gateway.model_url("streamGenerateContent") + "?alt=sse"
     start = time.monotonic()
     arrivals = []
-    with gateway.client.stream("POST", url, json=_body("one two three four"), headers=AUTH) as r:
+    body = _body("one two three four", thinkingConfig={"includeThoughts": True})
+    with gateway.client.stream("POST", url, json=body, headers=AUTH) as r:
         for _ in r.iter_raw():
             arrivals.append(time.monotonic() - start)
     assert arrivals[0] < 0.25
-    assert arrivals[-1] >= 0.9  # thought + 4 word chunks, 0.3 s apart
+    assert arrivals[-1] >= 0.9  # thought + 3 text chunks, 0.3 s apart
 
 
 def test_json_array_stream(gateway: Gateway) -> None:
@@ -201,7 +217,7 @@ def test_json_array_stream(gateway: Gateway) -> None:
     assert b"},\r\n{" in r.content
     chunks = json.loads(r.content)
     assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
-    assert "".join(_texts(c) for c in chunks[1:]) == "Echo: a b c d"
+    assert "".join(_texts(c) for c in chunks) == "Echo: a b c d"
 
 
 # --------------------------------------------------------------------------- auth and validation
@@ -279,7 +295,7 @@ def test_invalid_body_is_400(gateway: Gateway, body: Any) -> None:
     ("method", "path"),
     [
         ("POST", "/a/g/google-ai-studio/v2/models/m:generateContent"),
-        ("POST", "/a/g/google-ai-studio/v1beta/models/m:countTokens"),
+        ("POST", "/a/g/google-ai-studio/v1beta/models/m:embedContent"),
         ("POST", "/a/g/workers-ai/v1beta/models/m:generateContent"),
         ("GET", "/a/g/google-ai-studio/v1beta/models/m:generateContent"),
         ("GET", "/"),
@@ -580,3 +596,267 @@ def test_cache_hit(gateway: Gateway) -> None:
     assert no_ttl.headers["cf-aig-cache-status"] == "MISS"
     gateway.faults({"status": 503})
     assert _generate(gateway, headers=cached).status_code == 503  # a queued fault wins over the cache
+
+
+# --------------------------------------------------------------------------- Gemini 3: thinking config, tools, countTokens
+
+GEMINI3 = "gemini-3.8-flash"
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "parametersJsonSchema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city"],
+    },
+}
+CLOCK = {"name": "get_time", "parameters": {"type": "OBJECT", "properties": {"zone": {"type": "STRING"}}}}
+TOOLS = [{"functionDeclarations": [WEATHER, CLOCK]}, {"googleSearch": {}}, {"urlContext": {}}, {"codeExecution": {}}]
+MISSING_SIGNATURE = (
+    "Function call is missing a thought_signature in functionCall parts. This is required for tools to work "
+    "correctly, and missing thought_signature may lead to degraded model performance. Additional data, "
+    "function call `default_api:get_weather` , position 2. Please refer to "
+    "https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+)
+
+
+def _tool_body(text: str = "Weather in Paris?", **extra: Any) -> dict[str, Any]:
+    return {**_body(text), "tools": TOOLS, **extra}
+
+
+def _parts(response: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(response["candidates"][0]["content"]["parts"])
+
+
+def _calls(response: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in _parts(response) if "functionCall" in p]
+
+
+def _error(r: httpx.Response) -> str:
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == 400 and error["status"] == "INVALID_ARGUMENT"
+    return str(error["message"])
+
+
+def _follow_up(request: dict[str, Any], answer: dict[str, Any], result: Any = None) -> dict[str, Any]:
+    """The next request of a tool loop: the model's turn replayed, then one functionResponse per call."""
+    responses = [
+        {"functionResponse": {"name": c["functionCall"]["name"], "id": c["functionCall"]["id"], "response": result}}
+        for c in _calls(answer)
+    ]
+    contents = [*request["contents"], answer["candidates"][0]["content"], {"role": "user", "parts": responses}]
+    return {**request, "contents": contents}
+
+
+@pytest.mark.parametrize("model", ["gemini-3.8-flash", "gemini-3.5-flash-lite", "gemini-2.5-flash", "gemini-3-pro"])
+def test_any_model_name_is_accepted(gateway: Gateway, model: str) -> None:
+    r = _generate(gateway, model=model)
+    assert r.status_code == 200 and r.json()["modelVersion"] == model
+
+
+def test_thinking_level_on_gemini3(gateway: Gateway) -> None:
+    high = _generate(gateway, _body(thinkingConfig={"thinkingLevel": "high"}), model=GEMINI3).json()
+    assert high["usageMetadata"]["thoughtsTokenCount"] > 0
+    minimal = _generate(gateway, _body(thinkingConfig={"thinkingLevel": "MINIMAL"}), model=GEMINI3).json()
+    assert "thoughtsTokenCount" not in minimal["usageMetadata"]
+    r = _generate(gateway, _body(thinkingConfig={"thinkingLevel": "ULTRA"}), model=GEMINI3)
+    assert "thinking_level" in _error(r)
+
+
+def test_thinking_level_and_budget_together_is_400(gateway: Gateway) -> None:
+    body = _body(thinkingConfig={"thinkingLevel": "LOW", "thinkingBudget": 1024})
+    assert (
+        _error(_generate(gateway, body, model=GEMINI3))
+        == "You can only set only one of thinking budget and thinking level."
+    )
+
+
+def test_thinking_level_before_gemini3_is_400(gateway: Gateway) -> None:
+    r = _generate(gateway, _body(thinkingConfig={"thinkingLevel": "LOW"}), model="gemini-2.5-flash")
+    assert _error(r) == "Thinking level is not supported for this model."
+    assert _generate(gateway, _body(thinkingConfig={"thinkingBudget": 512}), model=GEMINI3).status_code == 200
+
+
+def test_default_function_call_on_gemini3(gateway: Gateway) -> None:
+    r = _generate(gateway, _tool_body(), model=GEMINI3)
+    assert r.status_code == 200
+    data = r.json()
+    (part,) = _parts(data)
+    assert part.keys() == {"functionCall", "thoughtSignature"}
+    call = part["functionCall"]
+    assert call.keys() == {"name", "args", "id"}
+    assert call["name"] == "get_weather" and call["args"] == {"city": "example", "days": 1}
+    assert re.fullmatch(r"[0-9a-f]{8}", call["id"])
+    assert 64 <= len(base64.b64decode(part["thoughtSignature"], validate=True)) <= 200
+    assert data["candidates"][0]["finishReason"] == "STOP"
+    usage = data["usageMetadata"]
+    assert usage["candidatesTokenCount"] > 0
+    assert (
+        usage["totalTokenCount"]
+        == usage["promptTokenCount"] + usage["candidatesTokenCount"] + usage["thoughtsTokenCount"]
+    )
+    again = _generate(gateway, _tool_body(), model=GEMINI3).json()
+    assert _parts(again)[0]["thoughtSignature"] != part["thoughtSignature"]
+
+
+def test_function_call_on_gemini25_has_no_signature(gateway: Gateway) -> None:
+    data = _generate(gateway, _tool_body(), model="gemini-2.5-flash").json()
+    (part,) = _parts(data)
+    assert part.keys() == {"functionCall"} and part["functionCall"]["name"] == "get_weather"
+
+
+def test_function_calling_modes(gateway: Gateway) -> None:
+    def config(mode: str, *allowed: str) -> dict[str, Any]:
+        calling: dict[str, Any] = {"mode": mode}
+        if allowed:
+            calling["allowedFunctionNames"] = list(allowed)
+        return {"functionCallingConfig": calling}
+
+    anyone = _generate(gateway, _tool_body(toolConfig=config("ANY", "get_time")), model=GEMINI3).json()
+    (call,) = _calls(anyone)
+    assert call["functionCall"]["name"] == "get_time" and call["functionCall"]["args"] == {"zone": "example"}
+    validated = _generate(gateway, _tool_body(toolConfig=config("VALIDATED")), model=GEMINI3).json()
+    assert _calls(validated)[0]["functionCall"]["name"] == "get_weather"
+    none = _generate(gateway, _tool_body("hi", toolConfig=config("none")), model=GEMINI3).json()
+    assert _parts(none) == [{"text": "Echo: hi"}]
+    assert _generate(gateway, _tool_body(toolConfig=config("SOMETIMES")), model=GEMINI3).status_code == 400
+    builtin_only = {**_body("hi"), "tools": [{"googleSearch": {}}, {"codeExecution": {}}]}
+    assert _parts(_generate(gateway, builtin_only, model=GEMINI3).json()) == [{"text": "Echo: hi"}]
+
+
+def test_invalid_function_name_is_400(gateway: Gateway) -> None:
+    body = {**_body(), "tools": [{"functionDeclarations": [{"name": "9 lives"}]}]}
+    assert "function_declarations[0].name: Invalid function name" in _error(_generate(gateway, body))
+
+
+def test_scripted_parallel_calls_carry_one_signature(gateway: Gateway) -> None:
+    scripted = [{"name": "get_weather", "args": {"city": "Paris"}}, {"name": "get_weather", "args": {"city": "Rome"}}]
+    gateway.faults({"function_calls": scripted, "text": "Checking both."})
+    data = _generate(gateway, _body("no tools declared"), model=GEMINI3).json()
+    text, first, second = _parts(data)
+    assert text == {"text": "Checking both."}
+    assert "thoughtSignature" in first and "thoughtSignature" not in second
+    assert [first["functionCall"]["args"], second["functionCall"]["args"]] == [{"city": "Paris"}, {"city": "Rome"}]
+    assert first["functionCall"]["id"] != second["functionCall"]["id"]
+    assert data["candidates"][0]["finishReason"] == "STOP"
+    follow = _generate(gateway, _follow_up(_body("no tools declared"), data, {"temp": 20}), model=GEMINI3)
+    assert _texts(follow.json()) == 'Result: {"temp":20}'
+
+
+def test_streamed_function_calls_arrive_whole(gateway: Gateway) -> None:
+    body = _tool_body(generationConfig={"thinkingConfig": {"includeThoughts": True}})
+    scripted = [{"name": "get_weather", "args": {"city": "Paris"}}, {"name": "get_time", "args": {}}]
+    gateway.faults({"function_calls": scripted, "text": "Let me look that up for you."})
+    r = gateway.client.post(
+        gateway.model_url("streamGenerateContent", model=GEMINI3) + "?alt=sse", json=body, headers=AUTH
+    )
+    events = _sse_events(r.content)
+    assert _parts(events[0])[0]["thought"] is True
+    with_calls = [e for e in events if _calls(e)]
+    assert with_calls == [events[-1]]
+    first, second = _parts(events[-1])
+    assert "thoughtSignature" in first and "thoughtSignature" not in second
+    assert [first["functionCall"]["name"], second["functionCall"]["name"]] == ["get_weather", "get_time"]
+    assert events[-1]["candidates"][0]["finishReason"] == "STOP"
+    assert all("finishReason" not in e["candidates"][0] for e in events[:-1])
+    assert "".join(_texts(e) for e in events[1:-1]) == "Let me look that up for you."
+    usage = events[-1]["usageMetadata"]
+    assert (
+        usage["totalTokenCount"]
+        == usage["promptTokenCount"] + usage["candidatesTokenCount"] + usage["thoughtsTokenCount"]
+    )
+    # default call, JSON-array stream: one chunk
+    chunks = gateway.client.post(
+        gateway.model_url("streamGenerateContent", model=GEMINI3), json=_tool_body(), headers=AUTH
+    ).json()
+    assert len(chunks) == 1 and _calls(chunks[0])[0]["thoughtSignature"]
+
+
+def test_function_response_turn_gets_text(gateway: Gateway) -> None:
+    request = _tool_body()
+    answer = _generate(gateway, request, model=GEMINI3).json()
+    follow = _follow_up(request, answer, {"forecast": "sunny", "high": 24})
+    data = _generate(gateway, follow, model=GEMINI3).json()
+    assert _parts(data) == [{"text": 'Result: {"forecast":"sunny","high":24}'}]
+    assert data["candidates"][0]["finishReason"] == "STOP"
+    long = _generate(gateway, _follow_up(request, answer, {"text": "x" * 500}), model=GEMINI3).json()
+    assert len(_texts(long)) == 200
+    streamed = gateway.client.post(
+        gateway.model_url("streamGenerateContent", model=GEMINI3) + "?alt=sse", json=follow, headers=AUTH
+    )
+    assert "".join(_texts(e) for e in _sse_events(streamed.content)) == 'Result: {"forecast":"sunny","high":24}'
+
+
+def test_function_response_must_be_an_object(gateway: Gateway) -> None:
+    request = _tool_body()
+    answer = _generate(gateway, request, model=GEMINI3).json()
+    message = _error(_generate(gateway, _follow_up(request, answer, "sunny"), model=GEMINI3))
+    assert message.startswith("Invalid value at 'contents[2].parts[0].function_response.response'")
+
+
+def test_missing_thought_signature_is_400_on_gemini3(gateway: Gateway) -> None:
+    request = _tool_body()
+    answer = _generate(gateway, request, model=GEMINI3).json()
+    follow = _follow_up(request, answer, {"ok": True})
+    del follow["contents"][1]["parts"][0]["thoughtSignature"]
+    assert _error(_generate(gateway, follow, model=GEMINI3)) == MISSING_SIGNATURE
+    # an earlier turn (before the latest user text) is not checked
+    older = {
+        **follow,
+        "contents": [*follow["contents"], {"role": "model", "parts": [{"text": "Sunny."}]}, *_body()["contents"]],
+    }
+    assert _generate(gateway, older, model=GEMINI3).status_code == 200
+    # Google's documented dummy values pass, plain or base64
+    for dummy in ("skip_thought_signature_validator", base64.b64encode(b"skip_thought_signature_validator").decode()):
+        follow["contents"][1]["parts"][0]["thoughtSignature"] = dummy
+        assert _generate(gateway, follow, model=GEMINI3).status_code == 200
+
+
+def test_corrupted_thought_signature_is_400(gateway: Gateway) -> None:
+    request = _tool_body()
+    answer = _generate(gateway, request, model=GEMINI3).json()
+    follow = _follow_up(request, answer, {"ok": True})
+    part = follow["contents"][1]["parts"][0]
+    part["thoughtSignature"] = part["thoughtSignature"].rstrip("=")  # re-encoded without padding: still ours
+    assert _generate(gateway, follow, model=GEMINI3).status_code == 200
+    part["thoughtSignature"] = base64.b64encode(b"\0" * 100).decode()
+    assert _error(_generate(gateway, follow, model=GEMINI3)) == "Corrupted thought signature."
+    part["thoughtSignature"] = "not base64!"
+    assert "Base64 decoding failed" in _error(_generate(gateway, follow, model=GEMINI3))
+    part.pop("thoughtSignature")
+    part["functionCall"]["thoughtSignature"] = "c2ln"  # Google's proto has no such field inside functionCall
+    assert 'Unknown name "thoughtSignature"' in _error(_generate(gateway, follow, model=GEMINI3))
+
+
+def test_gemini25_does_not_check_signatures(gateway: Gateway) -> None:
+    request = _tool_body()
+    answer = _generate(gateway, request, model="gemini-2.5-flash").json()
+    follow = _follow_up(request, answer, {"ok": True})
+    assert _generate(gateway, follow, model="gemini-2.5-flash").status_code == 200
+    follow["contents"][1]["parts"][0]["thoughtSignature"] = base64.b64encode(b"never issued").decode()
+    assert _generate(gateway, follow, model="gemini-2.5-flash").status_code == 200
+
+
+def test_count_tokens(gateway: Gateway) -> None:
+    url = gateway.model_url("countTokens", model=GEMINI3)
+    plain = gateway.client.post(url, json={"contents": _body("x" * 40)["contents"]}, headers=AUTH)
+    assert plain.status_code == 200 and plain.headers["content-type"] == "application/json; charset=UTF-8"
+    assert plain.json() == {"totalTokens": 11, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 11}]}
+    wrapped = {
+        "generateContentRequest": {
+            "model": f"models/{GEMINI3}",
+            **_body("x" * 40),
+            "systemInstruction": {"parts": [{"text": "y" * 40}]},
+        }
+    }
+    assert gateway.client.post(url, json=wrapped, headers=AUTH).json()["totalTokens"] == 21
+    both = {"contents": _body()["contents"], **wrapped}
+    assert _error(gateway.client.post(url, json=both, headers=AUTH))
+    assert _error(gateway.client.post(url, json={}, headers=AUTH))
+    assert gateway.client.post(url, json=both).status_code == 403
+    gateway.faults({"status": 429})
+    assert gateway.client.post(url, json={"contents": _body()["contents"]}, headers=AUTH).status_code == 429
+    recorded = gateway.requests()
+    assert recorded[0]["path"].endswith(f"/models/{GEMINI3}:countTokens") and recorded[0]["status"] == 200
+    assert recorded[-1]["fault"] == {"status": 429}

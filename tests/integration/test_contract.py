@@ -29,6 +29,7 @@ def error_of(response: httpx.Response, status: int, kind: str) -> dict[str, Any]
 
 
 def test_prompt_answer_is_normalised(fn: Function, gateway: Gateway) -> None:
+    gateway.faults({"thoughts": True})  # a thought part comes back; it must not reach `text`
     r = fn.post({"prompt": "What is Cloudflare?"})
     assert r.status_code == 200, r.text
     body = r.json()

@@ -35,6 +35,7 @@ def read_events(fn: Function, body: dict[str, Any], **kw: Any) -> tuple[int, lis
 
 
 def test_stream_deltas_then_done(fn: Function, gateway: Gateway) -> None:
+    gateway.faults({"thoughts": True})  # a thought chunk comes first; it must not become a delta
     status, events = read_events(fn, {"prompt": "tell me a story about the sea", "stream": True})
     assert status == 200
     names = [e[0] for e in events]
@@ -74,7 +75,7 @@ def test_blocked_prompt_in_a_stream(fn: Function, gateway: Gateway) -> None:
 
 
 def test_chunks_without_parts_give_no_delta(fn: Function, gateway: Gateway) -> None:
-    gateway.faults({"finish_reason": "SAFETY"})
+    gateway.faults({"finish_reason": "SAFETY", "thoughts": True})
     status, events = read_events(fn, {"prompt": "x", "stream": True})
     assert status == 200
     assert [e[0] for e in events] == ["done"], "thought-only and empty chunks send nothing"
