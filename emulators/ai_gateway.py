@@ -5,6 +5,9 @@ speaks the real wire format (paths, headers, error bodies, SSE framing with
 CRLF, mid-stream errors) without a network, a Google key or a Cloudflare
 account. Behaviour is deterministic by default and bent per request through
 a FIFO queue of faults set over a small JSON control API (`/__emulator/...`).
+It follows the current (Gemini 3) API closely enough that clients fail here
+the way they would fail against Google: thinkingLevel rules, function calls
+whose thought signatures must be replayed, countTokens.
 
 Run: ``python -m emulators.ai_gateway --port 8787 [--key K]... [--gateway-token T]``
 """
