@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Offline checks of the Terraform in infra/ (no registry, no cloud access):
 #   1. terraform fmt -check   (skipped with a message when terraform is absent)
+#   1b. terraform validate    (offline: schema-only providers, infra/validate/run.sh;
+#                              skipped with a message when terraform is absent)
 #   2. checkov, terraform + secrets frameworks, zero failed checks
 #      (own venv .venv-checkov: checkov's bc-python-hcl2 would shadow python-hcl2)
 #   3. pytest tests/infra     (python-hcl2 invariants, archive contents, and a
 #      provider-less terraform plan of the variables when terraform exists)
 # Prints one summary line per step; exits non-zero if any step fails.
-# `terraform init/validate` are not run: they need the provider registry.
+# `terraform init` is not run: it needs the provider registry.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +34,19 @@ if command -v terraform >/dev/null 2>&1; then
   fi
 else
   say "fmt:     terraform not installed: fmt check skipped"
+fi
+
+# --- 1b. terraform validate (schema-only providers, no registry) -------------
+if command -v terraform >/dev/null 2>&1; then
+  if bash infra/validate/run.sh infra >"$LOG_DIR/validate.log" 2>&1; then
+    say "validate: ok (terraform validate, offline schemas in infra/validate)"
+  else
+    cat "$LOG_DIR/validate.log"
+    say "validate: FAILED (terraform validate with the schema-only providers of infra/validate)"
+    failed=1
+  fi
+else
+  say "validate: terraform not installed: validate skipped"
 fi
 
 # --- 2. checkov --------------------------------------------------------------

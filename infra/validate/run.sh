@@ -9,14 +9,14 @@
 #
 #   bash infra/validate/run.sh [DIR]      exit status of terraform validate
 #
-# Needs terraform (>= 1.11) on PATH and a Python with grpcio: $PYTHON, else
-# .venv/bin/python of the repository.
+# Needs terraform (>= 1.11) on PATH and a Python with grpcio and cryptography:
+# $VALIDATE_PYTHON, else .venv/bin/python of the repository.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 DIR="$(cd "${1:-$ROOT/infra}" && pwd)"
-PY="${PYTHON:-$ROOT/.venv/bin/python}"
+PY="${VALIDATE_PYTHON:-$ROOT/.venv/bin/python}"
 command -v "$PY" >/dev/null 2>&1 || PY="$(command -v python3)"
 
 WORK="$(mktemp -d)"
