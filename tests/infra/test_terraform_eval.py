@@ -213,7 +213,10 @@ def test_public_with_one_caller_check_plans(harness, check):
         ({"default_model": "Gemini 3"}, "default_model must be a Gemini model id"),
         ({"model_aliases": {"a=b": "gemini-3.8-flash"}}, "model_aliases names must be"),
         ({"model_aliases": {"fast": "gemini-3.8-flash,x"}}, "model_aliases names must be"),
-        ({"model_aliases": {"fast": "smart", "smart": "gemini-3.8-flash"}}, "targets must be models, not other aliases"),
+        (
+            {"model_aliases": {"fast": "smart", "smart": "gemini-3.8-flash"}},
+            "targets must be models, not other aliases",
+        ),
         ({"allowed_tools": ["web_search"]}, "allowed_tools entries must be"),
         ({"allowed_tools": ["url_context", "url_context"]}, "allowed_tools entries must be"),
         ({"max_output_tokens_limit": 0}, "max_output_tokens_limit must be a whole number from 1 to 65536"),
@@ -278,12 +281,16 @@ def test_allow_unauthenticated_follows_the_private_default(harness, variables, e
     ids=lambda x: json.dumps(x)[:40],
 )
 def test_gateway_token_follows_gateway_authentication(harness, variables, authenticated):
-    out = _outputs(harness, {**variables, "manage_secret_values": True}, "gw-" + re.sub(r"\W+", "-", json.dumps(variables)))
+    out = _outputs(
+        harness, {**variables, "manage_secret_values": True}, "gw-" + re.sub(r"\W+", "-", json.dumps(variables))
+    )
     assert ("AI_GATEWAY_TOKEN_SECRET" in out["env"]) is authenticated
     assert ("ai_gateway_token" in out["secret_ids"]) is authenticated
     assert ("ai_gateway_token" in out["secret_versions_created"]) is authenticated
     if authenticated:
-        assert out["env"]["AI_GATEWAY_TOKEN_SECRET"].endswith("/secrets/gemini-gateway-ai-gateway-token/versions/latest")
+        assert out["env"]["AI_GATEWAY_TOKEN_SECRET"].endswith(
+            "/secrets/gemini-gateway-ai-gateway-token/versions/latest"
+        )
 
 
 def test_caller_policies_secret_is_created_like_the_others(harness):
@@ -298,3 +305,36 @@ def test_caller_policies_secret_is_created_like_the_others(harness):
         "projects/my-project-1/secrets/gemini-gateway-caller-policies/versions/2"
     )
     assert "CALLER_POLICIES" not in out["env"]
+
+
+def test_the_tfvars_example_plans(harness):
+    """terraform.tfvars.example as shipped: valid, private, served through IAM."""
+    shutil.copy(INFRA / "terraform.tfvars.example", harness / "example.tfvars")
+    res = subprocess.run(
+        [
+            TERRAFORM,
+            "apply",
+            "-input=false",
+            "-no-color",
+            "-auto-approve",
+            "-var-file=example.tfvars",
+            f"-state={harness / 'example.tfstate'}",
+        ],
+        cwd=harness,
+        env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = subprocess.run(
+        [TERRAFORM, "output", f"-state={harness / 'example.tfstate'}", "-json", "env"],
+        cwd=harness,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull},
+        check=True,
+    )
+    env = json.loads(out.stdout)
+    assert env["DEFAULT_MODEL"] == "gemini-3.8-flash"
+    assert env["ALLOW_UNAUTHENTICATED"] == "true"
