@@ -1,4 +1,4 @@
-"""CORS by exact-match allow-list (contract section 6).
+"""CORS by exact-match allow-list (docs/API.md, "Callers").
 
 Never reflects an arbitrary origin: only an origin in ALLOWED_ORIGINS (or `*`)
 gets `Access-Control-Allow-Origin`.

@@ -1,4 +1,4 @@
-"""The error taxonomy of the contract (section 8), and its JSON.
+"""The error taxonomy (docs/API.md, "Errors"), and its JSON.
 
     type                    status  retryable  when
     invalid_json            400     no         body is not JSON
@@ -18,8 +18,9 @@
                                                without a stack trace, answered without details)
 
 Every error the function answers with is one of these classes; `error_body`
-is the only place that turns one into JSON. Messages never carry secrets:
-they are written by this package, or scrubbed upstream text.
+is the only place that turns one into JSON, and `ErrorBody` its schema (for
+the OpenAPI document). Messages never carry secrets: they are written by this
+package, or scrubbed upstream text.
 """
 
 from __future__ import annotations
@@ -29,8 +30,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, Field, JsonValue
+
 __all__ = [
+    "ERROR_STATUSES",
     "ApiError",
+    "ErrorBody",
     "Forbidden",
     "Internal",
     "InvalidJson",
@@ -46,6 +51,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamTimeout",
     "error_body",
+    "error_types",
 ]
 
 
@@ -167,7 +173,7 @@ class Internal(ApiError):
 
 
 def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
-    """The contract's error JSON for `error`."""
+    """The error JSON for `error`."""
     body: dict[str, Any] = {
         "type": error.type,
         "message": error.message,
@@ -177,3 +183,39 @@ def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
     if error.details:
         body["details"] = [{"field": d.field, "problem": d.problem} for d in error.details]
     return {"error": body}
+
+
+def error_types() -> list[tuple[int, str]]:
+    """(status, type) of every concrete error class above, by status."""
+    found: set[tuple[int, str]] = set()
+    todo = list(ApiError.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        found.add((cls.status, cls.type))
+    return sorted(found)
+
+
+# Every status an authenticated route may answer with (the table above).
+ERROR_STATUSES: tuple[int, ...] = tuple(sorted({status for status, _ in error_types()}))
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorInfo(BaseModel):
+    type: str = Field(json_schema_extra={"enum": list[JsonValue](sorted({t for _, t in error_types()}))})
+    message: str
+    retryable: bool
+    request_id: str
+    details: list[ErrorDetail] | None = Field(
+        default=None, description="present for invalid_request: one entry per refused field"
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every error the function answers on the routes that use its own error shape."""
+
+    error: ErrorInfo

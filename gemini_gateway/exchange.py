@@ -1,125 +1,135 @@
-"""One request's bookkeeping and the responses every route builds the same way."""
+"""One request's record: who called, what for, how it went, and its one access-log line.
+
+`Exchange` is the only owner of a request's log fields. Routes tell it facts
+through its `record_*` methods; `log_access` writes the line exactly once,
+whether the answer was JSON (when `app.handle` returns it) or a stream (when
+the stream ends, handed to the stream response as its end hook).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, TypeVar
-
-import anyio
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from typing import Any, Protocol
 
 from .errors import ApiError, error_body
+from .logs import log, trace_fields
+from .normalize import Answer, Usage
 
-__all__ = [
-    "ClientGone",
-    "ErrorRenderer",
-    "EventStream",
-    "Exchange",
-    "cancel_if_gone",
-    "error_response",
-    "json_response",
-]
+__all__ = ["ErrorRenderer", "Exchange", "Outcome"]
 
-T = TypeVar("T")
 ErrorRenderer = Callable[[ApiError, str], dict[str, Any]]
-_WATCH_AFTER = 0.05
+_PAYLOAD_CHARS = 2000
 
 
-class ClientGone(Exception):
-    """The caller disconnected; whatever we were doing for it was cancelled."""
+class Outcome(Protocol):
+    """What the upstream said about one call, beside its body (`upstream.UpstreamAnswer` is one)."""
+
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def cache_status(self) -> str | None: ...
+    @property
+    def upstream_ms(self) -> float: ...
 
 
 @dataclass
 class Exchange:
-    """One request's facts, gathered for its access log line and headers."""
+    """One request's facts, gathered for its headers and its access-log line."""
 
     request_id: str
     started: float
-    fields: dict[str, Any] = field(default_factory=dict)
-    upstream_ms: float | None = None
+    method: str = "POST"
+    path: str = "/"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    project: str | None = None
+    log_payloads: bool = False
     render_error: ErrorRenderer = error_body
-    # A streamed answer logs its own access line when the stream ends.
-    log_when_done: Callable[[int], None] | None = None
+    upstream_ms: float | None = None
+    _fields: dict[str, Any] = field(default_factory=dict)
+    _logged: bool = False
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
 
+    # --- facts, in the order a request meets them
 
-def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(content, status_code=status, headers=dict(headers or {}), media_type="application/json")
+    def record_route(self, route: str) -> None:
+        self._fields["route"] = route
 
+    def record_caller(self, identity: str) -> None:
+        self._fields["caller"] = identity
 
-def error_response(error: ApiError, exchange: Exchange) -> Response:
-    exchange.fields["error_type"] = error.type
-    return json_response(exchange.render_error(error, exchange.request_id), error.status, error.headers)
+    def record_model(self, model: str, alias: str | None = None) -> None:
+        self._fields["model"] = model
+        if alias is not None:
+            self._fields["model_alias"] = alias
 
+    def record_prompt(self, text: str) -> None:
+        if self.log_payloads:
+            self._fields["prompt"] = text[:_PAYLOAD_CHARS]
 
-async def cancel_if_gone(request: Request, work: Coroutine[Any, Any, T]) -> T:
-    """Run `work`, cancelling it if the caller disconnects: nothing runs for nobody.
+    def record_stream(self) -> None:
+        self._fields["stream"] = True
 
-    The disconnect watcher starts only if the work is still running after
-    `_WATCH_AFTER` seconds: a quick answer (a gateway cache hit) then costs a
-    timer, not a task, and a caller who left earlier is still noticed then,
-    since the server remembers the disconnect.
-    """
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    gone = False
-    watcher: asyncio.Task[None] | None = None
+    def record_upstream(self, outcome: Outcome) -> None:
+        self.upstream_ms = outcome.upstream_ms
+        self._fields.update(attempts=outcome.attempts, cache_status=outcome.cache_status)
 
-    async def watch() -> None:
-        nonlocal gone
-        while True:
-            message = await request.receive()
-            if message["type"] == "http.disconnect":
-                gone = True
-                task.cancel()
-                return
+    def record_answer(self, answer: Answer, outcome: Outcome) -> None:
+        """The answer's usage, finish reason and timing (and its text when payloads are logged)."""
+        self.record_upstream(outcome)
+        self._fields["finish_reason"] = answer.finish_reason or "other"
+        self._fields.update((answer.usage or Usage()).as_dict())
+        if self.log_payloads:
+            self._fields["answer"] = answer.text[:_PAYLOAD_CHARS]
 
-    def start_watching() -> None:
-        nonlocal watcher
-        watcher = loop.create_task(watch())
+    def record_error(self, error: ApiError, *, mid_stream: bool = False) -> None:
+        self._fields["error_type"] = error.type
+        if mid_stream:
+            self._fields["stream_error"] = True
 
-    timer = loop.call_later(_WATCH_AFTER, start_watching)
-    try:
-        return await work
-    except asyncio.CancelledError:
-        if gone:
-            task.uncancel()
-            raise ClientGone() from None
-        raise
-    finally:
-        timer.cancel()
-        if watcher is not None:
-            watcher.cancel()
+    def record_gone(self) -> None:
+        self._fields["error_type"] = "client_disconnected"
 
+    def note(self, **fields: Any) -> None:
+        """Anything else worth a log field (exception class and place of a bug, say)."""
+        self._fields.update(fields)
 
-class EventStream(StreamingResponse):
-    """A streamed response that always stops (and closes its source) when the caller leaves.
+    @property
+    def fields(self) -> Mapping[str, Any]:
+        """Read-only view, for tests and the answer builders."""
+        return self._fields
 
-    Starlette only watches for the disconnect on ASGI servers older than spec
-    2.4; this does it on every server, so a silent upstream cannot keep a
-    stream alive for nobody.
-    """
+    # --- the line
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with anyio.create_task_group() as group:
-
-            async def stream_then_stop() -> None:
-                with contextlib.suppress(OSError):  # the caller is gone mid-write
-                    await self.stream_response(send)
-                group.cancel_scope.cancel()
-
-            group.start_soon(stream_then_stop)
-            await partial(self.listen_for_disconnect, receive)()
-            group.cancel_scope.cancel()
+    def log_access(self, status: int) -> None:
+        """Write this request's access-log line; once, whatever calls it again."""
+        if self._logged:
+            return
+        self._logged = True
+        total_ms = self.elapsed_ms()
+        entry: dict[str, Any] = {
+            "httpRequest": {
+                "requestMethod": self.method,
+                "requestUrl": self.path[:2048],
+                "status": status,
+                "latency": f"{total_ms / 1000:.4f}s",
+                "userAgent": self.headers.get("user-agent", "")[:200],
+            },
+            "request_id": self.request_id,
+            "status": status,
+            "latency_ms": round(total_ms, 2),
+        }
+        if self.upstream_ms is not None:
+            entry["upstream_ms"] = round(self.upstream_ms, 2)
+        entry.update(self._fields)
+        entry.update(trace_fields(self.headers, self.project))
+        message = f"{self.method} {self.path[:256]} {status}"
+        if status >= 500:
+            log.error(message, extra={"fields": entry})
+        elif status >= 400:
+            log.warning(message, extra={"fields": entry})
+        else:
+            log.info(message, extra={"fields": entry})

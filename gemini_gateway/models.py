@@ -1,4 +1,4 @@
-"""Request and response models of `POST /` (contract sections 3 and 4).
+"""Request and response models of `POST /` (docs/API.md, "Request" and "Response").
 
 These models are the single source of truth for validation and, later, for
 the OpenAPI document. Strict mode: JSON types are not coerced ("1" is not a
@@ -7,12 +7,14 @@ number), unknown fields are refused by name.
 
 from __future__ import annotations
 
-import binascii
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from .normalize import Usage
+from .strict import INT32_MAX, Strict, check_base64, field_error, finite, string_as_text_part
 
 __all__ = [
     "CacheOptions",
@@ -22,22 +24,18 @@ __all__ = [
     "GenerateResponse",
     "Message",
     "ResponseFormat",
+    "StreamDelta",
     "Timing",
     "Usage",
 ]
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif")
-_INT32_MAX = 2**31 - 1
 _INT64_MAX = 2**63 - 1
 _METADATA_STR_MAX = 256
 _METADATA_KEY_MAX = 64
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-
-class ContentPart(_Strict):
+class ContentPart(Strict):
     """A text piece or an inline base64 image inside a message."""
 
     type: Literal["text", "image"]
@@ -49,24 +47,24 @@ class ContentPart(_Strict):
     def _fields_match_type(self) -> ContentPart:
         if self.type == "text":
             if self.text is None:
-                raise _field_error("text", "required for a text part")
+                raise field_error("text", "required for a text part")
             if self.mime_type is not None or self.data is not None:
-                raise _field_error("data", "only image parts carry mime_type and data")
+                raise field_error("data", "only image parts carry mime_type and data")
         else:
             if self.mime_type is None:
-                raise _field_error("mime_type", f"required for an image part, one of {', '.join(IMAGE_TYPES)}")
+                raise field_error("mime_type", f"required for an image part, one of {', '.join(IMAGE_TYPES)}")
             if not self.data:
-                raise _field_error("data", "required for an image part (base64)")
+                raise field_error("data", "required for an image part (base64)")
             if self.text is not None:
-                raise _field_error("text", "not allowed on an image part")
+                raise field_error("text", "not allowed on an image part")
             try:
-                binascii.a2b_base64(self.data, strict_mode=True)
-            except (binascii.Error, ValueError):
-                raise _field_error("data", "must be valid base64") from None
+                check_base64(self.data)
+            except PydanticCustomError:
+                raise field_error("data", "must be valid base64") from None
         return self
 
 
-class Message(_Strict):
+class Message(Strict):
     role: Literal["user", "assistant"]
     content: Annotated[list[ContentPart], Field(min_length=1)]
 
@@ -78,30 +76,26 @@ class Message(_Strict):
     )
     @classmethod
     def _string_is_one_text_part(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if not value:
-                raise PydanticCustomError("empty", "must not be empty")
-            return [{"type": "text", "text": value}]
-        return value
+        return string_as_text_part(value)
 
 
-class ResponseFormat(_Strict):
+class ResponseFormat(Strict):
     type: Literal["text", "json"]
     schema_: Annotated[dict[str, Any] | None, Field(alias="schema")] = None
 
     @model_validator(mode="after")
     def _schema_only_for_json(self) -> ResponseFormat:
         if self.schema_ is not None and self.type != "json":
-            raise _field_error("schema", 'only allowed with type "json"')
+            raise field_error("schema", 'only allowed with type "json"')
         return self
 
 
-class CacheOptions(_Strict):
+class CacheOptions(Strict):
     ttl_seconds: Annotated[int | None, Field(ge=60, le=2_592_000)] = None
     skip: bool = False
 
 
-class GenerateRequest(_Strict):
+class GenerateRequest(Strict):
     """The body of `POST /`."""
 
     prompt: Annotated[str | None, Field(min_length=1)] = None
@@ -110,11 +104,11 @@ class GenerateRequest(_Strict):
     model: Annotated[str | None, Field(min_length=1, max_length=128)] = None
     temperature: Annotated[float | None, Field(ge=0, le=2)] = None
     top_p: Annotated[float | None, Field(ge=0, le=1)] = None
-    top_k: Annotated[int | None, Field(ge=1, le=_INT32_MAX)] = None
-    max_output_tokens: Annotated[int | None, Field(ge=1, le=_INT32_MAX)] = None
+    top_k: Annotated[int | None, Field(ge=1, le=INT32_MAX)] = None
+    max_output_tokens: Annotated[int | None, Field(ge=1, le=INT32_MAX)] = None
     stop: Annotated[list[Annotated[str, Field(min_length=1)]] | None, Field(max_length=5)] = None
-    seed: Annotated[int | None, Field(ge=-(2**31), le=_INT32_MAX)] = None
-    thinking_budget: Annotated[int | None, Field(ge=-1, le=_INT32_MAX)] = None
+    seed: Annotated[int | None, Field(ge=-(2**31), le=INT32_MAX)] = None
+    thinking_budget: Annotated[int | None, Field(ge=-1, le=INT32_MAX)] = None
     response_format: ResponseFormat | None = None
     stream: bool = False
     cache: CacheOptions | None = None
@@ -126,34 +120,32 @@ class GenerateRequest(_Strict):
     @field_validator("temperature", "top_p")
     @classmethod
     def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise PydanticCustomError("finite", "must be a finite number")
-        return value
+        return finite(value)
 
     @field_validator("metadata")
     @classmethod
     def _flat_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         for key, item in (value or {}).items():
             if key == "caller":
-                raise _field_error("caller", "reserved: the function sets it")
+                raise field_error("caller", "reserved: the function sets it")
             if not 1 <= len(key) <= _METADATA_KEY_MAX:
-                raise _field_error(key[:_METADATA_KEY_MAX], f"keys must be 1 to {_METADATA_KEY_MAX} characters")
+                raise field_error(key[:_METADATA_KEY_MAX], f"keys must be 1 to {_METADATA_KEY_MAX} characters")
             if isinstance(item, str):
                 if len(item) > _METADATA_STR_MAX:
-                    raise _field_error(key, f"must be at most {_METADATA_STR_MAX} characters")
+                    raise field_error(key, f"must be at most {_METADATA_STR_MAX} characters")
             elif isinstance(item, int):  # bool is an int
                 if abs(item) > _INT64_MAX:
-                    raise _field_error(key, "must fit in 64 bits")
+                    raise field_error(key, "must fit in 64 bits")
             elif not isinstance(item, float) or not math.isfinite(item):
-                raise _field_error(key, "must be a string, a number or true/false")
+                raise field_error(key, "must be a string, a number or true/false")
         return value
 
     @model_validator(mode="after")
     def _prompt_xor_messages(self) -> GenerateRequest:
         if (self.prompt is None) == (self.messages is None):
-            raise _field_error("prompt", "give exactly one of prompt or messages")
+            raise field_error("prompt", "give exactly one of prompt or messages")
         if self.messages is not None and self.messages[-1].role != "user":
-            raise _field_error("messages", 'the last message must have role "user"')
+            raise field_error("messages", 'the last message must have role "user"')
         return self
 
     @property
@@ -161,17 +153,10 @@ class GenerateRequest(_Strict):
         return self.response_format is not None and self.response_format.type == "json"
 
 
-def _field_error(field: str, problem: str) -> PydanticCustomError:
-    """A model-level error that still names the field it is about."""
-    return PydanticCustomError("field_rule", "{problem}", {"field": field, "problem": problem})
+class StreamDelta(BaseModel):
+    """The data of an `event: delta` in a stream from `POST /`."""
 
-
-class Usage(BaseModel):
-    input_tokens: int = 0
-    output_tokens: int = 0
-    thinking_tokens: int = 0
-    cached_tokens: int = 0
-    total_tokens: int = 0
+    text: str
 
 
 class GatewayInfo(BaseModel):

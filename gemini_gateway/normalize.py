@@ -1,4 +1,4 @@
-"""Gemini `GenerateContentResponse` JSON → the contract's response (section 4).
+"""Gemini `GenerateContentResponse` JSON → our answer (docs/API.md, "Response").
 
 Pure functions over the real wire shapes: absent fields are normal (proto3
 omits defaults), unknown enum values are expected (Google adds them), but a

@@ -108,7 +108,7 @@ def validate(model: type[M], data: Any) -> M:
 
 
 def problems_from(errors: Iterable[Any]) -> list[Problem]:
-    """pydantic errors → the contract's `details`, one per field, in order."""
+    """pydantic errors → the error's `details`, one per field, in order."""
     seen: dict[str, Problem] = {}
     for err in errors:
         loc = list(err["loc"])

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import httpx
 
 from .callers import ApiKeyCheck, Caller, CallerCheck, CallerGate
+from .callers.rate_limit import RateLimiter, make_limiter
 from .errors import Unavailable
 from .logs import configure as configure_logs
 from .logs import log
-from .rate_limit import RateLimiter, make_limiter
-from .secret_store import SecretManagerFetcher, SecretRef, SecretStore
+from .secret_store import SecretManagerFetcher, SecretStore
 from .settings import ConfigError, Settings, load_settings
 from .upstream import GatewayClient, make_transport
 
@@ -59,7 +59,7 @@ def preload(environ: Mapping[str, str] | None = None) -> None:
     except ConfigError as exc:
         _config = exc
         for var, why in exc.problems:
-            log.error(f"configuration: {var} {why}", extra={"fields": {"variable": var}})
+            log.error(f"configuration: {var}: {why}", extra={"fields": {"variable": var}})
         log.error("the function will answer 503 until its configuration is fixed")
         return
     _config = loaded.settings
@@ -74,14 +74,15 @@ def _import_configured_checks(settings: Settings) -> None:
     The checks cost ~50-170 ms each and the Secret Manager client ~600 ms. Only
     modules are loaded here (no client or channel: gunicorn forks after this).
     """
+    checks = settings.caller_checks
     if settings.gemini_api_key_secret:
         import google.cloud.secretmanager  # noqa: F401
-    if settings.firebase_project_id or settings.app_check_project_number:
+    if "firebase_auth" in checks or "app_check" in checks:
         import jwt  # noqa: F401
 
-        from . import app_check, firebase_auth  # noqa: F401
-    if settings.webhook_secret_secret or settings.webhook_secret:
-        from . import webhooks  # noqa: F401
+        from .callers import app_check, firebase_auth  # noqa: F401
+    if "webhook_secret" in checks:
+        from .callers import webhooks  # noqa: F401
     if settings.redis_url and settings.rate_limit_per_minute:
         import redis.asyncio  # noqa: F401
 
@@ -107,11 +108,7 @@ def get_runtime() -> Runtime:
     transport = make_transport()
     # Key-set fetches (Firebase, App Check) share the upstream connection pool.
     http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0), follow_redirects=False)
-    checks: list[CallerCheck] = []
-    if settings.client_api_keys_secret or settings.client_api_keys:
-        literal = settings.client_api_keys.get_secret_value() if settings.client_api_keys else None
-        checks.append(ApiKeyCheck(secrets, SecretRef("client API keys", settings.client_api_keys_secret, literal)))
-    checks.extend(_other_checks(settings, secrets, http))
+    checks = _caller_checks(settings, secrets, http)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     _runtime = Runtime(
         settings=settings,
@@ -123,22 +120,28 @@ def get_runtime() -> Runtime:
     return _runtime
 
 
-def _other_checks(settings: Settings, secrets: SecretStore, http: httpx.AsyncClient) -> list[CallerCheck]:
-    """Webhook signatures, Firebase Auth, App Check: imported only when configured (cold start)."""
+def _caller_checks(settings: Settings, secrets: SecretStore, http: httpx.AsyncClient) -> list[CallerCheck]:
+    """The configured checks, header-only ones first; Firebase and webhooks imported only when on (cold start)."""
     checks: list[CallerCheck] = []
-    if settings.webhook_secret_secret or settings.webhook_secret:
-        from .webhooks import WebhookCheck
+    on = settings.caller_checks
+    client_keys = settings.secret("client_api_keys")
+    if client_keys is not None:
+        checks.append(ApiKeyCheck(secrets, client_keys))
+    if "firebase_auth" in on:
+        from .callers.firebase_auth import FirebaseAuthCheck, firebase_key_set
 
-        literal = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        checks.append(WebhookCheck(secrets, SecretRef("webhook secret", settings.webhook_secret_secret, literal)))
-    if settings.firebase_project_id:
-        from .firebase_auth import FirebaseAuthCheck, firebase_key_set
-
+        assert settings.firebase_project_id is not None
         keys = firebase_key_set(settings.firebase_certs_url, http)
         checks.append(FirebaseAuthCheck(settings.firebase_project_id, keys))
-    if settings.app_check_project_number:
-        from .app_check import AppCheckCheck, app_check_key_set
+    if "app_check" in on:
+        from .callers.app_check import AppCheckCheck, app_check_key_set
 
+        assert settings.app_check_project_number is not None
         jwks = app_check_key_set(settings.app_check_jwks_url, http)
         checks.append(AppCheckCheck(settings.app_check_project_number, jwks, settings.app_check_app_ids))
+    webhook_secret = settings.secret("webhook_secret")
+    if webhook_secret is not None:
+        from .callers.webhooks import WebhookCheck
+
+        checks.append(WebhookCheck(secrets, webhook_secret))
     return checks

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Unavailable
@@ -39,13 +39,13 @@ class SecretRef:
 
     label: str  # what it is, for logs and errors ("Gemini API key"); never the value
     name: str | None = None
-    literal: str | None = None
+    literal: str | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
 class _Entry:
-    value: str
-    expires: float
+    value: str = field(repr=False)
+    expires: float = 0.0
 
 
 class SecretStore:

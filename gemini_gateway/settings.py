@@ -1,7 +1,9 @@
 """Environment → one validated, immutable settings object.
 
 Nothing else in the package reads `os.environ`. Problems are collected all at
-once and named by their variable, so an operator fixes a deployment in one go.
+once and named by their variable, so an operator fixes a deployment in one
+go: bad values and missing rules (no caller check, a default model that is
+not allowed, ...) are reported by the same start.
 """
 
 from __future__ import annotations
@@ -22,17 +24,41 @@ from pydantic import (
     model_validator,
 )
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+from .secret_store import SecretRef
+
+__all__ = ["SECRETS", "ConfigError", "SecretSetting", "Settings", "load_settings"]
 
 _SECRET_NAME = re.compile(r"^projects/[^/]+/secrets/[^/]+/versions/(latest|[1-9][0-9]*)$")
 _TOKEN = re.compile(r"^[A-Za-z0-9._-]+$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # it goes into the upstream URL path
-
-# Caller checks that the contract names but this build does not implement yet.
-# Setting one must not look like protection that is not there.
-_NOT_YET_IMPLEMENTED: tuple[str, ...] = ()
 _FIREBASE_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _HTTP_URL = re.compile(r"^https?://[^/\s]+(/\S*)?$")
+_TRUE = {"1", "t", "true", "y", "yes", "on"}
+BUILTIN_TOOLS = ("google_search", "url_context", "code_execution")
+
+
+@dataclass(frozen=True, slots=True)
+class SecretSetting:
+    """A secret the function reads: `<NAME>_SECRET` (Secret Manager) or `<NAME>` (local development)."""
+
+    name: str  # settings field of the literal; the Secret Manager name is `<name>_secret`
+    label: str  # what it is, for logs and errors; never the value
+    caller_check: bool = False  # configuring it turns a caller check on
+
+
+SECRETS: tuple[SecretSetting, ...] = (
+    SecretSetting("gemini_api_key", "Gemini API key"),
+    SecretSetting("ai_gateway_token", "AI Gateway token"),
+    SecretSetting("client_api_keys", "client API keys", caller_check=True),
+    SecretSetting("webhook_secret", "webhook secret", caller_check=True),
+    SecretSetting("caller_policies", "caller policies"),
+)
+_CHECK_VARIABLES = (
+    "CLIENT_API_KEYS_SECRET",
+    "FIREBASE_PROJECT_ID",
+    "APP_CHECK_PROJECT_NUMBER",
+    "WEBHOOK_SECRET_SECRET",
+)
 
 
 def _csv(value: Any) -> Any:
@@ -49,6 +75,7 @@ def _blank_is_none(value: Any) -> Any:
 
 CsvList = Annotated[tuple[str, ...], BeforeValidator(_csv)]
 Optional = BeforeValidator(_blank_is_none)
+ZeroIfBlank = BeforeValidator(lambda v: _blank_is_none(v) or 0)
 
 
 class ConfigError(Exception):
@@ -64,7 +91,7 @@ class ConfigError(Exception):
 
 
 class Settings(BaseModel):
-    """Everything the function reads from its environment (contract section 2)."""
+    """Everything the function reads from its environment (README, "Configuration")."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=False)
 
@@ -89,7 +116,7 @@ class Settings(BaseModel):
     client_api_keys: Annotated[SecretStr | None, Field(alias="CLIENT_API_KEYS"), Optional] = None
     google_cloud_project: Annotated[str | None, Field(alias="GOOGLE_CLOUD_PROJECT"), Optional] = None
     log_payloads: Annotated[bool, Field(alias="LOG_PAYLOADS")] = False
-    # Caller checks and rate limits (contract section 6)
+    # Caller checks and rate limits (README, "Callers")
     firebase_project_id: Annotated[str | None, Field(alias="FIREBASE_PROJECT_ID"), Optional] = None
     firebase_certs_url: Annotated[str, Field(alias="FIREBASE_CERTS_URL")] = (
         "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
@@ -103,11 +130,11 @@ class Settings(BaseModel):
     )
     webhook_secret_secret: Annotated[str | None, Field(alias="WEBHOOK_SECRET_SECRET"), Optional] = None
     webhook_secret: Annotated[SecretStr | None, Field(alias="WEBHOOK_SECRET"), Optional] = None
-    rate_limit_per_minute: Annotated[
-        int, Field(alias="RATE_LIMIT_PER_MINUTE", ge=0, le=1_000_000), BeforeValidator(lambda v: _blank_is_none(v) or 0)
-    ] = 0
+    rate_limit_per_minute: Annotated[int, Field(alias="RATE_LIMIT_PER_MINUTE", ge=0, le=1_000_000), ZeroIfBlank] = 0
     rate_limit_burst: Annotated[int | None, Field(alias="RATE_LIMIT_BURST", ge=1, le=1_000_000), Optional] = None
     redis_url: Annotated[SecretStr | None, Field(alias="REDIS_URL"), Optional] = None  # may carry a password
+    caller_policies_secret: Annotated[str | None, Field(alias="CALLER_POLICIES_SECRET"), Optional] = None
+    caller_policies: Annotated[SecretStr | None, Field(alias="CALLER_POLICIES"), Optional] = None
 
     @field_validator("cloudflare_account_id", "ai_gateway_id")
     @classmethod
@@ -117,17 +144,15 @@ class Settings(BaseModel):
             raise ValueError("must be a non-empty id of letters, digits, '.', '_' or '-'")
         return value
 
-    @field_validator("ai_gateway_base_url")
+    @field_validator("ai_gateway_base_url", "firebase_certs_url", "app_check_jwks_url")
     @classmethod
-    def _base_url(cls, value: str) -> str:
+    def _http_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
-        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+        if not _HTTP_URL.match(value):
             raise ValueError("must be an http(s) URL")
         return value
 
-    @field_validator(
-        "gemini_api_key_secret", "ai_gateway_token_secret", "client_api_keys_secret", "webhook_secret_secret"
-    )
+    @field_validator(*(f"{s.name}_secret" for s in SECRETS))
     @classmethod
     def _secret_name(cls, value: str | None) -> str | None:
         if value is not None and not _SECRET_NAME.match(value.strip()):
@@ -170,14 +195,6 @@ class Settings(BaseModel):
     def _project_number(cls, value: str | None) -> str | None:
         return value.strip() if value else value
 
-    @field_validator("firebase_certs_url", "app_check_jwks_url")
-    @classmethod
-    def _key_url(cls, value: str) -> str:
-        value = value.strip()
-        if not _HTTP_URL.match(value):
-            raise ValueError("must be an http(s) URL")
-        return value
-
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -186,7 +203,7 @@ class Settings(BaseModel):
         return SecretStr(value.get_secret_value().strip()) if value is not None else None
 
     @model_validator(mode="after")
-    def _defaults_and_rules(self) -> Settings:
+    def _defaults(self) -> Settings:
         if not self.allowed_models:
             object.__setattr__(self, "allowed_models", (self.default_model,))
         return self
@@ -199,19 +216,31 @@ class Settings(BaseModel):
             f"/google-ai-studio/{self.gemini_api_version}"
         )
 
+    def secret(self, name: str) -> SecretRef | None:
+        """Where the secret `name` (a SECRETS entry) comes from, or None when it is not configured."""
+        spec = _SECRET_BY_NAME[name]
+        secret_name: str | None = getattr(self, f"{name}_secret")
+        literal: SecretStr | None = getattr(self, name)
+        if secret_name is None and literal is None:
+            return None
+        return SecretRef(spec.label, secret_name, literal.get_secret_value() if literal is not None else None)
+
+    @property
+    def caller_checks(self) -> tuple[str, ...]:
+        """The caller checks that are on: the one place that decides it."""
+        on = [s.name for s in SECRETS if s.caller_check and self.secret(s.name) is not None]
+        if self.firebase_project_id:
+            on.append("firebase_auth")
+        if self.app_check_project_number:
+            on.append("app_check")
+        return tuple(on)
+
     @property
     def has_caller_check(self) -> bool:
-        return any(
-            value is not None
-            for value in (
-                self.client_api_keys_secret,
-                self.client_api_keys,
-                self.firebase_project_id,
-                self.app_check_project_number,
-                self.webhook_secret_secret,
-                self.webhook_secret,
-            )
-        )
+        return bool(self.caller_checks)
+
+
+_SECRET_BY_NAME = {s.name: s for s in SECRETS}
 
 
 @dataclass(frozen=True)
@@ -221,55 +250,62 @@ class _Loaded:
 
 
 def load_settings(environ: Mapping[str, str]) -> _Loaded:
-    """Validate the environment; raise ConfigError naming every bad variable."""
+    """Validate the environment; raise ConfigError naming every bad variable, all in one go."""
     problems: list[tuple[str, str]] = []
-    if not (environ.get("GEMINI_API_KEY_SECRET", "").strip() or environ.get("GEMINI_API_KEY", "").strip()):
-        problems.append(("GEMINI_API_KEY_SECRET", "is required (or GEMINI_API_KEY for local development)"))
-    for var in _NOT_YET_IMPLEMENTED:
-        if environ.get(var, "").strip():
-            problems.append((var, "this check is not implemented in this version; unset it"))
+    settings: Settings | None = None
     try:
         settings = Settings.model_validate(dict(environ))
     except ValidationError as exc:
         for err in exc.errors(include_url=False, include_input=False):
             var = str(err["loc"][0]) if err["loc"] else "environment"
             problems.append((var, _plain(err["msg"])))
-        raise ConfigError(problems) from None
-    if settings.default_model not in settings.allowed_models:
-        problems.append(("ALLOWED_MODELS", f"must include DEFAULT_MODEL ({settings.default_model})"))
-    if not settings.has_caller_check and not settings.allow_unauthenticated:
+    problems += _rule_problems(environ, {var for var, _ in problems})
+    if problems or settings is None:
+        raise ConfigError(problems)
+    return _Loaded(settings, _warnings(settings))
+
+
+def _given(environ: Mapping[str, str], name: str) -> str:
+    return environ.get(name, "").strip()
+
+
+def _rule_problems(environ: Mapping[str, str], invalid: set[str]) -> list[tuple[str, str]]:
+    """Rules across variables, read from the raw environment so they are reported with the bad values."""
+    problems: list[tuple[str, str]] = []
+    if not (_given(environ, "GEMINI_API_KEY_SECRET") or _given(environ, "GEMINI_API_KEY")):
+        problems.append(("GEMINI_API_KEY_SECRET", "is required (or GEMINI_API_KEY for local development)"))
+    checks = [var for var in (*_CHECK_VARIABLES, "CLIENT_API_KEYS", "WEBHOOK_SECRET") if _given(environ, var)]
+    anyone = _given(environ, "ALLOW_UNAUTHENTICATED").lower() in _TRUE
+    if not checks and not anyone and "ALLOW_UNAUTHENTICATED" not in invalid:
         problems.append(
             (
                 "ALLOW_UNAUTHENTICATED",
-                "no caller check is configured (CLIENT_API_KEYS_SECRET, FIREBASE_PROJECT_ID, "
-                + "APP_CHECK_PROJECT_NUMBER or WEBHOOK_SECRET_SECRET); "
-                + "set ALLOW_UNAUTHENTICATED=true to serve anyone",
+                f"must be true when no caller check is configured; configure one ({', '.join(_CHECK_VARIABLES)}) "
+                "or set ALLOW_UNAUTHENTICATED=true to serve anyone who can reach the function",
             )
         )
-    if settings.app_check_app_ids and settings.app_check_project_number is None:
+    if _given(environ, "APP_CHECK_APP_IDS") and not _given(environ, "APP_CHECK_PROJECT_NUMBER"):
         problems.append(("APP_CHECK_APP_IDS", "needs APP_CHECK_PROJECT_NUMBER"))
-    if problems:
-        raise ConfigError(problems)
-    warnings = []
-    if settings.gemini_api_key is not None and settings.gemini_api_key_secret is None:
-        warnings.append("GEMINI_API_KEY is set in the environment: use GEMINI_API_KEY_SECRET outside local development")
-    if settings.ai_gateway_token is not None and settings.ai_gateway_token_secret is None:
-        warnings.append(
-            "AI_GATEWAY_TOKEN is set in the environment: use AI_GATEWAY_TOKEN_SECRET outside local development"
-        )
-    if settings.client_api_keys is not None and settings.client_api_keys_secret is None:
-        warnings.append(
-            "CLIENT_API_KEYS is set in the environment: use CLIENT_API_KEYS_SECRET outside local development"
-        )
-    if settings.webhook_secret is not None and settings.webhook_secret_secret is None:
-        warnings.append("WEBHOOK_SECRET is set in the environment: use WEBHOOK_SECRET_SECRET outside local development")
+    allowed = _csv(_given(environ, "ALLOWED_MODELS"))
+    default = _given(environ, "DEFAULT_MODEL") or Settings.model_fields["default_model"].default
+    if allowed and default not in allowed and not invalid & {"ALLOWED_MODELS", "DEFAULT_MODEL"}:
+        problems.append(("ALLOWED_MODELS", f"must include DEFAULT_MODEL ({default})"))
+    return problems
+
+
+def _warnings(settings: Settings) -> list[str]:
+    warnings = [
+        f"{s.name.upper()} is set in the environment: use {s.name.upper()}_SECRET outside local development"
+        for s in SECRETS
+        if getattr(settings, s.name) is not None and getattr(settings, f"{s.name}_secret") is None
+    ]
     if settings.rate_limit_per_minute == 0 and (
         settings.rate_limit_burst is not None or settings.redis_url is not None
     ):
         warnings.append("RATE_LIMIT_BURST/REDIS_URL are set but RATE_LIMIT_PER_MINUTE is 0: no rate limit applies")
-    if settings.allow_unauthenticated:
+    if settings.allow_unauthenticated and not settings.has_caller_check:
         warnings.append("ALLOW_UNAUTHENTICATED=true: anyone who can reach the function can spend its Gemini quota")
-    return _Loaded(settings, warnings)
+    return warnings
 
 
 def _plain(message: str) -> str:

@@ -7,15 +7,51 @@ and end it the same way; only the bytes they write differ.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
+import anyio
+from starlette.background import BackgroundTask
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
 from .errors import ApiError, UpstreamError
-from .exchange import EventStream, Exchange
+from .exchange import Exchange
 from .normalize import MalformedAnswer, StreamTotals, read_answer
 from .upstream import UpstreamStream
 
-__all__ = ["records_with_deltas", "stream_response"]
+__all__ = ["EventStream", "records_with_deltas", "stream_response"]
+
+
+class EventStream(StreamingResponse):
+    """A streamed response that always stops (and closes its source) when the caller leaves.
+
+    Starlette only watches for the disconnect on ASGI servers older than spec
+    2.4; this does it on every server, so a silent upstream cannot keep a
+    stream alive for nobody. Its `background` task (the access-log line) runs
+    once the stream is over, however it ended.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def stream_then_stop() -> None:
+                    with contextlib.suppress(OSError):  # the caller is gone mid-write
+                        await self.stream_response(send)
+                    group.cancel_scope.cancel()
+
+                group.start_soon(stream_then_stop)
+                await partial(self.listen_for_disconnect, receive)()
+                group.cancel_scope.cancel()
+        finally:
+            closing = getattr(self.body_iterator, "aclose", None)
+            if closing is not None:  # a body left mid-stream learns it now, before the end hook runs
+                await closing()
+            if self.background is not None:
+                await self.background()
 
 
 async def records_with_deltas(stream: UpstreamStream, totals: StreamTotals) -> AsyncIterator[tuple[Any, str]]:
@@ -45,25 +81,29 @@ def stream_response(
     """Send `body` as it is produced; a failure after the first byte ends it with `on_error`'s bytes.
 
     Whatever happens, the upstream stream is closed and the access line is
-    written once, with 499 when the caller went away.
+    written once (the response's background task), with 499 when the caller
+    went away.
     """
+    outcome = {"status": 200}
 
     async def guarded() -> AsyncIterator[bytes]:
-        status = 200
         try:
             async for chunk in body:
                 yield chunk
         except ApiError as err:
-            exchange.fields.update(error_type=err.type, stream_error=True)
+            exchange.record_error(err, mid_stream=True)
             yield on_error(err)
         except BaseException:
-            exchange.fields["error_type"] = "client_disconnected"
-            status = 499
+            exchange.record_gone()
+            outcome["status"] = 499
             raise
         finally:
             if stream is not None:
                 await stream.aclose()
-            if exchange.log_when_done is not None:
-                exchange.log_when_done(status)
 
-    return EventStream(guarded(), media_type=media_type, headers={"X-Accel-Buffering": "no"})
+    def log_line() -> None:
+        exchange.log_access(outcome["status"])
+
+    return EventStream(
+        guarded(), media_type=media_type, headers={"X-Accel-Buffering": "no"}, background=BackgroundTask(log_line)
+    )

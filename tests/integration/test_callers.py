@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gemini_gateway.webhooks import sign
+from gemini_gateway.callers.webhooks import sign
 from tests.support.firebase_tokens import (
     KeyServer,
     app_check_claims,
@@ -337,7 +337,7 @@ def test_bucket_script_refills_on_redis_time(redis_server: Redis) -> None:
     """The Lua token bucket itself: burst, wait until the next token, refill, per-caller keys."""
     import asyncio
 
-    from gemini_gateway.rate_limit import RedisLimiter, make_limiter
+    from gemini_gateway.callers.rate_limit import RedisLimiter, make_limiter
 
     async def scenario() -> list[float]:
         limiter = make_limiter(600, 2, redis_server.url)  # 10 tokens a second, 2 at once

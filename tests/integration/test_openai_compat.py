@@ -14,7 +14,7 @@ from typing import Any
 import openai
 import pytest
 
-from gemini_gateway.openai_compat import ChatCompletionChunk
+from gemini_gateway.routes.openai.answers import ChatCompletionChunk
 
 from .conftest import CLIENT_KEYS, Function, Gateway
 

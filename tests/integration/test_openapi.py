@@ -6,10 +6,10 @@ import json
 import re
 from typing import Any
 
-from gemini_gateway.app import PATTERN_ROUTES, ROUTES
+from gemini_gateway.routes import ROUTES
 from gemini_gateway.errors import ApiError
 from gemini_gateway.models import GenerateRequest
-from gemini_gateway.openapi import build_openapi, pattern_paths, render
+from gemini_gateway.openapi import build_openapi, render
 from tests.support.processes import ROOT
 
 
@@ -27,12 +27,9 @@ def test_every_registered_route_and_method_is_there() -> None:
     doc = build_openapi()
     assert doc["openapi"].startswith("3.1")
     listed = {(m.upper(), _sample(p, op)) for p, ops in doc["paths"].items() for m, op in ops.items()}
-    for path, route in ROUTES.items():
+    for route in ROUTES:
         for method in route.methods:
-            assert (method, path) in listed
-    for pattern, route in PATTERN_ROUTES:
-        for method in route.methods:
-            assert any(m == method and pattern.fullmatch(p) for m, p in listed), pattern.pattern
+            assert any(m == method and route.regex.fullmatch(p) for m, p in listed), route.template
 
 
 def _sample(template: str, operation: dict[str, Any]) -> str:
@@ -79,12 +76,20 @@ def test_security_schemes_and_public_healthz() -> None:
     assert doc["servers"]
 
 
-def test_pattern_routes_become_path_templates() -> None:
-    (path,) = pattern_paths(
-        r"/(?P<version>v1|v1beta)/models/(?P<model>[^/:]+):(?P<action>generateContent|streamGenerateContent)"
-    )
-    assert path == "/{version}/models/{model}:{action}"
-    assert pattern_paths(r"^/v1/chat/completions$") == ("/v1/chat/completions",)
+def test_templates_become_documented_paths_with_parameters() -> None:
+    doc = build_openapi()
+    operation = doc["paths"]["/{version}/models/{model}:generateContent"]["post"]
+    params = {p["name"]: p["schema"] for p in operation["parameters"]}
+    assert params["version"] == {"type": "string", "enum": ["v1", "v1beta"]}
+    assert params["model"]["pattern"] == "^(?:[^/:]+)$"
+    assert "/v1/chat/completions" in doc["paths"]
+
+
+def test_gemini_native_answer_is_described_by_a_model() -> None:
+    doc = build_openapi()
+    ok = doc["paths"]["/{version}/models/{model}:generateContent"]["post"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/GenerateContentResponse"}
+    assert "candidates" in doc["components"]["schemas"]["GenerateContentResponse"]["properties"]
 
 
 def test_document_is_valid_openapi_3_1() -> None:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from gemini_gateway.upstream import backoff_delay
+from gemini_gateway.upstream.client import backoff_delay
 
 
 class FixedRandom(random.Random):

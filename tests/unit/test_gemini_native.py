@@ -1,4 +1,4 @@
-"""gemini_gateway.gemini_native: the Gemini request model, its refusals by field, Google's error shape."""
+"""gemini_gateway.routes.gemini: the Gemini request model, its refusals by field, Google's error shape."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ from gemini_gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gemini_gateway.gemini_native import PATH, GeminiRequest, google_error_body, google_status
+from gemini_gateway.routes import ROUTES
+from gemini_gateway.routes.gemini.answers import google_error_body, google_status
+from gemini_gateway.routes.gemini.models import GeminiRequest
+from gemini_gateway.routing import find
 from gemini_gateway.payload import parse_json, validate
 
 RAW = b"\x89PNG\r\n\x1a\n\xfb\xff\xfe image bytes?"
@@ -317,8 +320,11 @@ def test_only_validated_fields_travel_upstream() -> None:
     ],
 )
 def test_path(path: str, match: tuple[str, str, str] | None) -> None:
-    found = PATH.fullmatch(path)
-    assert (found.group("version", "model", "method") if found else None) == match
+    found = find(ROUTES, path)
+    got = None
+    if found is not None and "model" in found[1]:
+        got = (found[1]["version"], found[1]["model"], found[0].path.rsplit(":", 1)[1])
+    assert got == match
 
 
 # --------------------------------------------------------------------------- Google's error shape

@@ -1,4 +1,4 @@
-"""gemini_gateway.openai_compat: the OpenAI chat request → our request → Gemini, and the answers back."""
+"""gemini_gateway.routes.openai: the OpenAI chat request → our request → Gemini, and the answers back."""
 
 from __future__ import annotations
 
@@ -12,18 +12,11 @@ from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
 from gemini_gateway.errors import InvalidRequest, Problem, RateLimited, Unauthenticated, UpstreamError, UpstreamTimeout
-from gemini_gateway.gemini_request import gateway_headers, to_gemini_body
-from gemini_gateway.openai_compat import (
-    ChatCompletion,
-    ChatCompletionRequest,
-    _in_openai_terms,
-    completion_body,
-    finish_reason_of,
-    openai_error_body,
-    resolve_model,
-    to_generate_request,
-    usage_body,
-)
+from gemini_gateway.upstream.gemini_body import gateway_headers, to_gemini_body
+from gemini_gateway.intake import resolve_model as resolve_bare_model
+from gemini_gateway.routes.openai.answers import ChatCompletion, completion_body, finish_reason_of, openai_error_body, usage_body
+from gemini_gateway.routes.openai.convert import _in_openai_terms, bare_model, to_generate_request
+from gemini_gateway.routes.openai.models import ChatCompletionRequest
 from gemini_gateway.payload import validate
 from gemini_gateway.settings import load_settings
 
@@ -283,6 +276,10 @@ def test_a_refusal_from_the_shared_model_is_renamed_to_the_callers_fields() -> N
 def settings() -> Any:
     env = {"CLOUDFLARE_ACCOUNT_ID": "a", "AI_GATEWAY_ID": "g", "GEMINI_API_KEY": "k", "ALLOW_UNAUTHENTICATED": "true"}
     return load_settings({**env, "ALLOWED_MODELS": "gemini-2.5-flash,gemini-2.5-pro"}).settings
+
+
+def resolve_model(given: str | None, settings: Any) -> str:
+    return resolve_bare_model(bare_model(given), settings)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gemini_gateway.errors import RateLimited
-from gemini_gateway.rate_limit import Limit, MemoryLimiter, RedisLimiter, make_limiter
+from gemini_gateway.callers.rate_limit import Limit, MemoryLimiter, RedisLimiter, make_limiter
 
 
 class Clock:

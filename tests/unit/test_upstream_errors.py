@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gemini_gateway.upstream_errors import Kind, classify, retry_after_seconds, scrub
+from gemini_gateway.upstream.failures import Kind, classify, retry_after_seconds, scrub
 
 FAKE_KEY = "test-gemini-key-1"
 

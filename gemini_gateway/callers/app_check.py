@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 
 import httpx
 
-from .callers import Caller
-from .errors import Forbidden
+from ..errors import Forbidden
+from .gate import Caller
 from .jwt_keys import KeySet, decode_rs256, parse_jwks, rs256_kid
 
 __all__ = ["APP_CHECK_JWKS_URL", "AppCheckCheck", "app_check_key_set"]

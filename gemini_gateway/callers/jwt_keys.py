@@ -22,15 +22,16 @@ import binascii
 import json
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
-from .errors import Unavailable
-from .logs import log
+from ..errors import Unavailable
+from ..logs import log
+from .gate import bearer_token
 
 __all__ = [
     "CLOCK_SKEW_SECONDS",
@@ -45,7 +46,6 @@ __all__ = [
 CLOCK_SKEW_SECONDS = 60
 MAX_TOKEN_CHARS = 8192  # Firebase tokens are ~1 KB; refuse to parse anything far larger
 _JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
-_BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 _MIN_TTL = 30.0  # even `max-age=0` / `no-store` is kept this long: no fetch per request
@@ -56,12 +56,6 @@ _FETCH_TIMEOUT = httpx.Timeout(10.0)
 _MIN_RSA_BITS = 2048
 
 KeyParser = Callable[[Any], dict[str, RSAPublicKey]]
-
-
-def bearer_token(headers: Mapping[str, str]) -> str | None:
-    """The token of `Authorization: Bearer <token>`, if any."""
-    match = _BEARER.match(headers.get("authorization", ""))
-    return match.group(1) if match else None
 
 
 def _b64url(segment: str) -> bytes:

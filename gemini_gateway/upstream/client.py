@@ -3,7 +3,9 @@
 httpx's API over aiohttp's connection pool (httpx-aiohttp): httpx's own pool
 (httpcore) stalls at hundreds of concurrent calls, aiohttp's does not
 (`bench/client_transports.py` measures both). One client per process, made in
-the running event loop on first use.
+the running event loop on first use. Credentials (`credentials.py`), the
+meaning of a failure (`failures.py`) and stream decoding (`stream.py`) live
+beside it; this module is the retry loop that ties them together.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +22,8 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from . import __version__
-from .errors import (
+from .. import __version__
+from ..errors import (
     ApiError,
     InvalidRequest,
     PayloadTooLarge,
@@ -29,12 +31,13 @@ from .errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from .secret_store import SecretRef, SecretStore
-from .settings import Settings
-from .sse import SseDecoder
-from .upstream_errors import Failure, Kind, classify, scrub
+from ..secret_store import SecretStore
+from ..settings import Settings
+from .credentials import Credentials, UpstreamCredentials
+from .failures import Failure, Kind, classify
+from .stream import UpstreamStream, read_capped
 
-__all__ = ["GatewayClient", "UpstreamAnswer", "UpstreamStream", "backoff_delay", "make_transport"]
+__all__ = ["GatewayClient", "UpstreamAnswer", "backoff_delay", "make_transport"]
 
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_ANSWER_BODY = 64 * 1024 * 1024
@@ -82,23 +85,17 @@ def backoff_delay(attempt: int, asked: float | None, rng: random.Random | None =
 
 
 class GatewayClient:
-    def __init__(self, settings: Settings, secrets: SecretStore, transport: httpx.AsyncBaseTransport) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        secrets: SecretStore,
+        transport: httpx.AsyncBaseTransport,
+        credentials: UpstreamCredentials | None = None,
+    ) -> None:
         self._settings = settings
-        self._secrets = secrets
         self._transport = transport
+        self._credentials = credentials or UpstreamCredentials(settings, secrets)
         self._urls: dict[str, httpx.URL] = {}
-        self._key = SecretRef(
-            "Gemini API key",
-            settings.gemini_api_key_secret,
-            settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else None,
-        )
-        self._token: SecretRef | None = None
-        if settings.ai_gateway_token_secret or settings.ai_gateway_token:
-            self._token = SecretRef(
-                "AI Gateway token",
-                settings.ai_gateway_token_secret,
-                settings.ai_gateway_token.get_secret_value() if settings.ai_gateway_token else None,
-            )
 
     def url(self, model: str, method: str = "generateContent") -> str:
         return f"{self._settings.upstream_base}/models/{model}:{method}"
@@ -110,23 +107,14 @@ class GatewayClient:
             parsed = self._urls[url] = httpx.URL(url)
         return parsed
 
-    async def _credentials(self) -> tuple[str, str | None]:
-        key = await self._secrets.get(self._key)
-        token = await self._secrets.get(self._token) if self._token else None
-        return key, token
+    async def generate(
+        self, model: str, body: bytes, headers: Mapping[str, str], started: float, method: str = "generateContent"
+    ) -> UpstreamAnswer:
+        """POST `method` (generateContent, countTokens) with retries, inside UPSTREAM_TIMEOUT_SECONDS from `started`."""
 
-    async def _refresh_credentials(self, key: str, token: str | None) -> bool:
-        changed = await self._secrets.refresh(self._key, key)
-        if self._token is not None and token is not None:
-            changed = await self._secrets.refresh(self._token, token) or changed
-        return changed
-
-    async def generate(self, model: str, body: bytes, headers: Mapping[str, str], started: float) -> UpstreamAnswer:
-        """POST generateContent with retries, all inside UPSTREAM_TIMEOUT_SECONDS from `started`."""
-
-        async def whole_body(response: httpx.Response) -> Any:
+        async def whole_body(response: httpx.Response, sent: Credentials) -> Any:
             try:
-                content = await _read_capped(response, _MAX_ANSWER_BODY)
+                content = await read_capped(response, _MAX_ANSWER_BODY)
             finally:
                 await response.aclose()
             try:
@@ -134,7 +122,7 @@ class GatewayClient:
             except ValueError:
                 raise UpstreamError("the upstream answer was not valid JSON") from None
 
-        return await self._call(self.url(model), body, headers, started, whole_body)
+        return await self._call(self.url(model, method), body, headers, started, whole_body)
 
     async def open_stream(
         self, model: str, body: bytes, headers: Mapping[str, str], started: float
@@ -145,8 +133,8 @@ class GatewayClient:
         plain JSON error; after it, the caller owns the stream (no retries).
         """
 
-        async def first_record(response: httpx.Response) -> UpstreamStream:
-            stream = UpstreamStream(response, self._settings.upstream_timeout_seconds)
+        async def first_record(response: httpx.Response, sent: Credentials) -> UpstreamStream:
+            stream = UpstreamStream(response, self._settings.upstream_timeout_seconds, sent.values())
             try:
                 await stream.prime()
             except BaseException:
@@ -166,7 +154,7 @@ class GatewayClient:
         body: bytes,
         headers: Mapping[str, str],
         started: float,
-        consume: Callable[[httpx.Response], Awaitable[Any]],
+        consume: Callable[[httpx.Response, Credentials], Awaitable[Any]],
     ) -> UpstreamAnswer:
         """The retry loop: credentials, deadline, backoff, key rotation."""
         settings = self._settings
@@ -180,16 +168,14 @@ class GatewayClient:
         while True:
             calls += 1
             tries += 1
-            key, token = await self._credentials()
+            credentials = await self._credentials.current()
             request_headers = {
                 **headers,
                 "content-type": "application/json",
                 "user-agent": _USER_AGENT,
-                "x-goog-api-key": key,
                 "cf-aig-no-wholesale": "true",
+                **credentials.headers(),
             }
-            if token is not None:
-                request_headers["cf-aig-authorization"] = f"Bearer {token}"
             sent = time.perf_counter()
             failure: Failure | None = None
             content = b""
@@ -199,10 +185,10 @@ class GatewayClient:
                     response = await self._transport.handle_async_request(request)
                     ok = 200 <= response.status_code < 300
                     if ok:
-                        outcome = await consume(response)
+                        outcome = await consume(response, credentials)
                     else:
                         try:
-                            content = await _read_capped(response, _MAX_ERROR_BODY)
+                            content = await read_capped(response, _MAX_ERROR_BODY)
                         finally:
                             await response.aclose()
             except TimeoutError:
@@ -215,12 +201,12 @@ class GatewayClient:
                 gateway = (response.headers.get("cf-aig-cache-status"), response.headers.get("cf-aig-log-id"))
                 if ok:
                     return UpstreamAnswer(outcome, *gateway, calls, upstream_time * 1000)
-                failure = classify(response.status_code, response.headers, content, (key, token or ""))
+                failure = classify(response.status_code, response.headers, content, credentials.values())
                 if failure.kind is Kind.BLOCKED:
                     return UpstreamAnswer(None, *gateway, calls, upstream_time * 1000, blocked=failure)
             if failure.kind is Kind.KEY_REJECTED and not rotated:
                 rotated = True
-                if await self._refresh_credentials(key, token):
+                if await self._credentials.rejected(credentials):
                     tries -= 1
                     continue
             if failure.retryable and tries < settings.upstream_max_attempts:
@@ -229,82 +215,6 @@ class GatewayClient:
                     await asyncio.sleep(wait)
                     continue
             raise _final_error(failure, calls)
-
-
-class UpstreamStream:
-    """Gemini's SSE records as parsed JSON, one at a time, as they arrive.
-
-    After the first record, each wait for the next one is bounded by
-    UPSTREAM_TIMEOUT_SECONDS (a stalled stream ends in upstream_timeout).
-    """
-
-    def __init__(self, response: httpx.Response, idle_timeout: float) -> None:
-        self._response = response
-        self._chunks = response.aiter_bytes()
-        self._decoder = SseDecoder()
-        self._ready: list[tuple[str, str]] = []
-        self._idle = idle_timeout
-        self._ended = False
-
-    async def prime(self) -> None:
-        """Read until the first record (or the end), so early failures can be retried."""
-        while not self._ready and not self._ended:
-            await self._pull()
-
-    async def _pull(self) -> None:
-        try:
-            chunk = await anext(self._chunks)
-        except StopAsyncIteration:
-            self._ended = True
-            self._ready.extend(self._decoder.close())
-            return
-        self._ready.extend(self._decoder.feed(chunk))
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._records()
-
-    async def _records(self) -> AsyncIterator[Any]:
-        while True:
-            while self._ready:
-                kind, text = self._ready.pop(0)
-                try:
-                    data = json.loads(text)
-                except ValueError:
-                    raise UpstreamError("the upstream stream sent a record that is not JSON") from None
-                if kind == "raw" or (isinstance(data, dict) and "error" in data and "candidates" not in data):
-                    raise _stream_error(data)
-                yield data
-            if self._ended:
-                return
-            try:
-                async with asyncio.timeout(self._idle):
-                    await self._pull()
-            except TimeoutError:
-                raise UpstreamTimeout(self._idle) from None
-            except (httpx.HTTPError, aiohttp.ClientError) as exc:
-                raise UpstreamError(f"the upstream stream broke off ({type(exc).__name__})", retryable=True) from None
-
-    async def aclose(self) -> None:
-        await self._response.aclose()
-
-
-def _stream_error(data: Any) -> ApiError:
-    error = data.get("error") if isinstance(data, dict) else None
-    status = error.get("code") if isinstance(error, dict) else None
-    message = scrub(str(error.get("message", ""))) if isinstance(error, dict) else ""
-    retryable = status in (429, 500, 502, 503, 504)
-    return UpstreamError(f"the upstream stream failed: {message or 'error record'}", retryable=retryable)
-
-
-async def _read_capped(response: httpx.Response, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise UpstreamError("the upstream answer was too large")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _final_error(failure: Failure, calls: int) -> ApiError:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
-from .callers import Caller
+from .gate import Caller
 from .jwt_keys import CLOCK_SKEW_SECONDS, KeySet, bearer_token, decode_rs256, parse_x509_certs, rs256_kid
 
 __all__ = ["FIREBASE_CERTS_URL", "FirebaseAuthCheck", "firebase_key_set"]

@@ -1,9 +1,7 @@
-"""Caller checks (contract section 6) behind one interface.
+"""Client API keys (CLIENT_API_KEYS_SECRET, or CLIENT_API_KEYS locally) → the key's name.
 
-A request must pass at least one configured check. Each check looks only at
-its own kind of credential and answers with the caller's identity, or None;
-`CallerGate.identify` runs them and is the one call the request path makes.
-Firebase Auth, App Check and signed webhooks plug in here as further checks.
+Only SHA-256 digests are kept; every configured key is compared, constant-time,
+whichever matches, so timing tells nothing about which key was close.
 """
 
 from __future__ import annotations
@@ -11,30 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping
 
-from .errors import Forbidden, Unauthenticated, Unavailable
-from .logs import log
-from .secret_store import SecretRef, SecretStore
+from ..errors import Unavailable
+from ..logs import log
+from ..secret_store import SecretRef, SecretStore
+from .gate import Caller, bearer_token
 
-__all__ = ["ApiKeyCheck", "Caller", "CallerCheck", "CallerGate", "parse_client_keys", "presented_keys"]
-
-_BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is calling, as it goes into `cf-aig-metadata` (`caller`)."""
-
-    identity: str
-
-
-class CallerCheck(Protocol):
-    async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller | None:
-        """The caller, if this check's credential is present and valid; else None."""
-        ...
+__all__ = ["ApiKeyCheck", "parse_client_keys", "presented_keys"]
 
 
 def presented_keys(headers: Mapping[str, str]) -> list[str]:
@@ -48,9 +30,9 @@ def presented_keys(headers: Mapping[str, str]) -> list[str]:
         key = headers.get(name, "").strip()
         if key:
             keys.append(key)
-    match = _BEARER.match(headers.get("authorization", ""))
-    if match:
-        keys.append(match.group(1))
+    token = bearer_token(headers)
+    if token:
+        keys.append(token)
     return keys
 
 
@@ -104,31 +86,3 @@ class ApiKeyCheck:
                 if hmac.compare_digest(digest, expected):
                     found = name
         return Caller(found) if found is not None else None
-
-
-class CallerGate:
-    """Run the configured checks; with none, serve anonymously only if allowed."""
-
-    def __init__(self, checks: Sequence[CallerCheck], allow_unauthenticated: bool) -> None:
-        self._checks = tuple(checks)
-        self._anonymous = allow_unauthenticated and not self._checks
-
-    async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller:
-        if self._anonymous:
-            return Caller("anonymous")
-        # A check that refuses a genuine credential (403) or cannot judge it right now (503, e.g.
-        # Google's keys unreachable) does not stop the others: another credential may still admit.
-        refused: Forbidden | None = None
-        unavailable: Unavailable | None = None
-        for check in self._checks:
-            try:
-                caller = await check.identify(headers, body)
-            except Forbidden as exc:
-                refused = refused or exc
-                continue
-            except Unavailable as exc:
-                unavailable = unavailable or exc
-                continue
-            if caller is not None:
-                return caller
-        raise unavailable or refused or Unauthenticated()

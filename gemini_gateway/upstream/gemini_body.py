@@ -1,6 +1,6 @@
 """Our request → the Gemini `generateContent` body and AI Gateway headers.
 
-Pure functions; the mapping is contract section 3, "Mapping upstream".
+Pure functions; the mapping is docs/API.md, "Mapping upstream".
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .models import GenerateRequest, Message
+from ..models import GenerateRequest, Message
 
 __all__ = ["gateway_headers", "to_gemini_body"]
 

@@ -1,4 +1,4 @@
-"""Per-caller rate limits: a token bucket per caller identity (contract section 6).
+"""Per-caller rate limits: a token bucket per caller identity (docs/API.md, "Callers").
 
 Each caller (key name, `uid:<sub>`, `app:<id>`, `webhook`) has a bucket of
 RATE_LIMIT_BURST tokens (default: RATE_LIMIT_PER_MINUTE) refilled at
@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .errors import RateLimited
-from .logs import log
+from ..errors import RateLimited
+from ..logs import log
 
 __all__ = ["Limit", "MemoryLimiter", "RateLimiter", "RedisLimiter", "make_limiter"]
 

@@ -21,10 +21,10 @@ import re
 import time
 from collections.abc import Callable, Mapping
 
-from .callers import Caller
-from .errors import Unavailable
-from .logs import log
-from .secret_store import SecretRef, SecretStore
+from ..errors import Unavailable
+from ..logs import log
+from ..secret_store import SecretRef, SecretStore
+from .gate import Caller
 
 __all__ = ["HEADER", "TOLERANCE_SECONDS", "WebhookCheck", "parse_secrets", "parse_signature", "sign"]
 

@@ -1,0 +1,1 @@
+"""The Gemini-native route: `models` (Gemini's request), `answers` (its answer and error shapes), `handler`."""

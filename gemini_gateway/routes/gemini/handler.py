@@ -1,0 +1,152 @@
+"""Gemini-native route: the official Gemini SDKs with the function as base URL.
+
+`POST /{v1|v1beta}/models/{model}:generateContent` and `:streamGenerateContent`
+take Gemini's own request body. The caller's `x-goog-api-key` is checked as a
+client key (like every route, through the intake) and never forwarded: the
+upstream client sends the real key from Secret Manager. The request is
+validated by `GeminiRequest`, re-serialised from the validated model (so only
+what was checked travels upstream), and the upstream answer is relayed in
+Gemini's shape: the JSON body as is, or each stream record as it arrives.
+Errors use Google's `{"error": {"code", "message", "status"}}` so the SDKs
+raise their usual exceptions.
+
+Streams: with `?alt=sse` (what both SDKs send) each record is
+`data: <json>\\r\\n\\r\\n`, as Google frames it; without it, one JSON array
+written element by element, as Google does. A failure after the first byte
+ends the stream with an `{"error": ...}` record: `data:`-framed (SSE) or the
+last array element. Google itself appends a bare block without `data:`, but
+@google/genai (JS) only raises its ApiError for that when the block arrives
+in a network read of its own; framed, both SDKs raise their usual error
+every time (tests/integration/test_gemini_native.py drives both).
+
+The upstream API version is the configured `GEMINI_API_VERSION` whatever
+the path says: v1beta accepts every v1 request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...errors import ApiError, UpstreamError
+from ...exchange import Exchange
+from ...intake import Intake, admit
+from ...normalize import MalformedAnswer, StreamTotals, read_answer
+from ...responses import cancel_if_gone, json_response
+from ...routing import OperationDoc
+from ...streaming import records_with_deltas, stream_response
+from ...upstream import UpstreamAnswer, UpstreamStream
+from .answers import GenerateContentResponse, GoogleErrorBody, google_error_body
+from .models import GeminiRequest
+
+__all__ = ["GENERATE_DOC", "STREAM_DOC", "generate_content", "google_error_body", "stream_generate_content"]
+
+
+def _last_user_text(req: GeminiRequest) -> str:
+    for content in reversed(req.contents):
+        if content.role in (None, "user"):
+            return " ".join(p.text for p in content.parts if p.text and not p.thought)
+    return ""
+
+
+INTAKE = Intake("gemini", GeminiRequest, lambda _, params: params["model"], _last_user_text)
+
+
+def _metadata(caller: str) -> dict[str, str]:
+    return {"cf-aig-metadata": json.dumps({"caller": caller}, separators=(",", ":"), ensure_ascii=True)}
+
+
+async def generate_content(request: Request, exchange: Exchange) -> Response:
+    admitted = await admit(INTAKE, request, exchange)
+    req, model, gateway = admitted.request, admitted.model, admitted.runtime.gateway
+    call = gateway.generate(model, req.upstream_body(), _metadata(admitted.caller.identity), exchange.started)
+    meta = await cancel_if_gone(request, call)
+    answer_body = _guardrail_body(meta, model) if meta.blocked is not None else meta.body
+    try:
+        answer = read_answer(answer_body)
+    except MalformedAnswer as exc:
+        raise UpstreamError(f"the upstream answer was not a usable Gemini response: {exc}") from None
+    exchange.record_answer(answer, meta)
+    return json_response(answer_body)
+
+
+async def stream_generate_content(request: Request, exchange: Exchange) -> Response:
+    admitted = await admit(INTAKE, request, exchange)
+    req, model, gateway = admitted.request, admitted.model, admitted.runtime.gateway
+    exchange.record_stream()
+    opening = gateway.open_stream(model, req.upstream_body(), _metadata(admitted.caller.identity), exchange.started)
+    meta, stream = await cancel_if_gone(request, opening)
+    return _relay_stream(model, meta, stream, request.query_params.get("alt") == "sse", exchange)
+
+
+def _guardrail_body(meta: UpstreamAnswer, model: str) -> dict[str, Any]:
+    """A gateway guardrail refusal, as Gemini itself reports a refused prompt or answer."""
+    reason = meta.blocked.reason if meta.blocked else None
+    if reason == "2017":  # the answer was blocked
+        message = "The AI Gateway's guardrails blocked the answer."
+        candidate = {"index": 0, "finishReason": "SAFETY", "finishMessage": message}
+        return {"candidates": [candidate], "modelVersion": model}
+    message = "The AI Gateway's guardrails blocked the prompt."
+    return {"promptFeedback": {"blockReason": "OTHER", "blockReasonMessage": message}, "modelVersion": model}
+
+
+def _relay_stream(
+    model: str, meta: UpstreamAnswer, stream: UpstreamStream | None, sse: bool, exchange: Exchange
+) -> Response:
+    """Each upstream record re-emitted as it arrives; never buffered."""
+    sent = 0
+
+    def frame(record: Any) -> bytes:
+        data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+        if sse:
+            return b"data: " + data + b"\r\n\r\n"
+        return (b"[" if sent == 0 else b",\r\n") + data
+
+    async def records() -> AsyncIterator[bytes]:
+        nonlocal sent
+        totals = StreamTotals()
+        if stream is None:  # a gateway guardrail refused it before any record
+            guard = _guardrail_body(meta, model)
+            totals.add(read_answer(guard, require_candidate=False))
+            yield frame(guard)
+            sent += 1
+        else:
+            async for record, _ in records_with_deltas(stream, totals):
+                yield frame(record)
+                sent += 1
+        exchange.record_answer(totals.result(), meta)
+        if not sse:
+            yield b"]" if sent else b"[]"
+
+    def error_record(err: ApiError) -> bytes:
+        exchange.record_upstream(meta)
+        return frame(google_error_body(err, exchange.request_id)) + (b"" if sse else b"]")
+
+    media_type = "text/event-stream" if sse else "application/json"
+    return stream_response(records(), exchange, stream, error_record, media_type)
+
+
+_DESCRIPTION = "Gemini's own request and answer; the caller's client key in `x-goog-api-key` (docs/API.md)."
+GENERATE_DOC = OperationDoc(
+    summary="Gemini-native generateContent for the official Gemini SDKs",
+    description=_DESCRIPTION,
+    request=GeminiRequest,
+    response=GenerateContentResponse,
+    error=GoogleErrorBody,
+    tags=("gemini",),
+)
+STREAM_DOC = OperationDoc(
+    summary="Gemini-native streamGenerateContent for the official Gemini SDKs",
+    description=_DESCRIPTION + " With `?alt=sse` (what the SDKs send): Gemini's own `data:` records, passed"
+    " through as they arrive; without it, one JSON array written element by element.",
+    request=GeminiRequest,
+    response=GenerateContentResponse,
+    stream_description="`?alt=sse`: Gemini's own `data:` records, passed through.",
+    stream_events={"message": GenerateContentResponse},
+    error=GoogleErrorBody,
+    tags=("gemini",),
+)

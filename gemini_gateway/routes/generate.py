@@ -1,0 +1,92 @@
+"""`POST /`: our request in, Gemini through the gateway, our answer out (JSON or SSE)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..completions import complete_upstream, guardrail_answer, open_upstream_stream, result_body
+from ..errors import ApiError, ErrorBody, error_body
+from ..exchange import Exchange
+from ..intake import Intake, admit
+from ..models import GenerateRequest, GenerateResponse, StreamDelta
+from ..normalize import StreamTotals
+from ..responses import json_response
+from ..routing import OperationDoc
+from ..streaming import records_with_deltas, stream_response
+from ..upstream import UpstreamAnswer, UpstreamStream
+from ..upstream.sse import encode_event
+
+__all__ = ["DOC", "generate", "wants_event_stream"]
+
+
+def _last_user_text(req: GenerateRequest) -> str:
+    if req.prompt is not None:
+        return req.prompt
+    for message in reversed(req.messages or []):
+        if message.role == "user":
+            return " ".join(p.text for p in message.content if p.text)
+    return ""
+
+
+INTAKE = Intake("generate", GenerateRequest, lambda req, _: req.model, _last_user_text)
+
+
+def wants_event_stream(accept: str | None) -> bool:
+    return accept is not None and any(p.split(";")[0].strip().lower() == "text/event-stream" for p in accept.split(","))
+
+
+async def generate(request: Request, exchange: Exchange) -> Response:
+    admitted = await admit(INTAKE, request, exchange)
+    req, model, runtime = admitted.request, admitted.model, admitted.runtime
+    caller = admitted.caller.identity
+    if req.stream or wants_event_stream(request.headers.get("accept")):
+        meta, stream = await open_upstream_stream(request, runtime, model, req, caller, exchange)
+        return _event_stream(req, model, meta, stream, exchange)
+    answer, meta = await complete_upstream(request, runtime, model, req, caller, exchange)
+    exchange.record_answer(answer, meta)
+    return json_response(result_body(req, model, answer, meta, exchange.request_id, exchange.elapsed_ms()))
+
+
+def _event_stream(
+    req: GenerateRequest, model: str, meta: UpstreamAnswer, stream: UpstreamStream | None, exchange: Exchange
+) -> Response:
+    """`event: delta` per text piece as it arrives, then `done` (or `error`)."""
+
+    async def events() -> AsyncIterator[bytes]:
+        totals = StreamTotals()
+        if stream is None:  # a gateway guardrail refused it before any record
+            totals.add(guardrail_answer(meta))
+        else:
+            async for _, delta in records_with_deltas(stream, totals):
+                if delta:
+                    yield encode_event("delta", {"text": delta})
+        answer = totals.result()
+        exchange.record_answer(answer, meta)
+        yield encode_event("done", result_body(req, model, answer, meta, exchange.request_id, exchange.elapsed_ms()))
+
+    def error_event(err: ApiError) -> bytes:
+        exchange.record_upstream(meta)
+        return encode_event("error", error_body(err, exchange.request_id))
+
+    return stream_response(events(), exchange, stream, error_event)
+
+
+# --------------------------------------------------------------------------- documentation
+
+DOC = OperationDoc(
+    summary="Generate an answer (JSON, or a stream of server-sent events)",
+    description="Exactly one of `prompt` or `messages`; unknown fields are refused (docs/API.md).",
+    request=GenerateRequest,
+    response=GenerateResponse,
+    stream_events={"delta": StreamDelta, "done": GenerateResponse, "error": ErrorBody},
+    stream_description=(
+        'Sent when the body has `"stream": true` or the request has `Accept: text/event-stream`. '
+        "Server-sent events, forwarded as the upstream produces them: `event: delta` (data: StreamDelta) per "
+        "text piece, then `event: done` (data: GenerateResponse, text = all deltas joined); a failure after "
+        "the stream started ends it with `event: error` (data: ErrorBody)."
+    ),
+    tags=("generate",),
+)

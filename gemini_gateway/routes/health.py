@@ -1,0 +1,35 @@
+"""`GET /healthz`: touches no secret and no upstream."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import __version__
+from ..exchange import Exchange
+from ..responses import json_response
+from ..routing import OperationDoc
+
+__all__ = ["DOCS", "Health", "healthz"]
+
+
+class Health(BaseModel):
+    status: str = Field(json_schema_extra={"enum": ["ok"]})
+    version: str
+
+
+async def healthz(request: Request, exchange: Exchange) -> Response:
+    return json_response({"status": "ok", "version": __version__})
+
+
+DOCS = {
+    "GET": OperationDoc(
+        summary="Liveness: touches no secret and no upstream",
+        response=Health,
+        public=True,
+        error_statuses=(),
+        tags=("health",),
+    ),
+    "HEAD": OperationDoc(summary="Liveness, headers only", public=True, error_statuses=(), tags=("health",)),
+}

@@ -1,0 +1,209 @@
+"""OpenAI answers: `chat.completion`, `chat.completion.chunk` SSE and OpenAI's error shape.
+
+The models document the answers (OpenAPI); the bodies are built as plain
+dicts on the hot path, and tests validate them against these models.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ...errors import ApiError
+
+__all__ = [
+    "DONE",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "Chunks",
+    "OpenAIErrorBody",
+    "completion_body",
+    "data_line",
+    "finish_reason_of",
+    "openai_error_body",
+    "refusal",
+    "usage_body",
+]
+
+FinishReason = Literal["stop", "length", "content_filter"]
+
+
+class PromptTokensDetails(BaseModel):
+    cached_tokens: int
+
+
+class CompletionTokensDetails(BaseModel):
+    reasoning_tokens: int
+
+
+class ChatUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int = Field(description="answer tokens plus thinking (reasoning) tokens")
+    total_tokens: int
+    prompt_tokens_details: PromptTokensDetails
+    completion_tokens_details: CompletionTokensDetails
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"]
+    content: str
+    refusal: str | None = Field(description="set when the prompt was blocked: the block reason")
+
+
+class Choice(BaseModel):
+    index: int
+    message: AssistantMessage
+    logprobs: None
+    finish_reason: FinishReason
+
+
+class ChatCompletion(BaseModel):
+    """The body of a `200` from `POST /v1/chat/completions` without `stream`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: ChatUsage
+
+
+class ChunkDelta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    refusal: str | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int
+    delta: ChunkDelta
+    logprobs: None
+    finish_reason: FinishReason | None
+
+
+class ChatCompletionChunk(BaseModel):
+    """One `data:` record of a streamed answer (the stream ends with `data: [DONE]`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChunkChoice] = Field(description="empty in the final usage chunk")
+    usage: ChatUsage | None = Field(
+        default=None, description="with stream_options.include_usage: null, then set in the last chunk"
+    )
+
+
+_FINISH = {"stop": "stop", "length": "length", "content_filter": "content_filter"}
+_FILTERED = ("recitation", "blocked")
+
+
+def finish_reason_of(ours: str) -> str:
+    """Our finish reason (contract section 4) → OpenAI's."""
+    if ours in _FINISH:
+        return _FINISH[ours]
+    return "content_filter" if ours in _FILTERED else "stop"
+
+
+def usage_body(usage: dict[str, int]) -> dict[str, Any]:
+    """Our usage → OpenAI's: reasoning counted in completion_tokens, and split out."""
+    prompt = usage["input_tokens"]
+    completion = usage["output_tokens"] + usage["thinking_tokens"]
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": max(usage["total_tokens"], prompt + completion),
+        "prompt_tokens_details": {"cached_tokens": usage["cached_tokens"]},
+        "completion_tokens_details": {"reasoning_tokens": usage["thinking_tokens"]},
+    }
+
+
+def refusal(result: dict[str, Any]) -> str | None:
+    reason = result.get("blocked_reason")
+    return f"the prompt was blocked ({reason})" if reason else None
+
+
+def completion_body(result: dict[str, Any], created: int) -> dict[str, Any]:
+    """A `chat.completion` from the contract's section 4 object."""
+    return {
+        "id": f"chatcmpl-{result['request_id']}",
+        "object": "chat.completion",
+        "created": created,
+        "model": result["model"],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": result["text"], "refusal": refusal(result)},
+                "logprobs": None,
+                "finish_reason": finish_reason_of(result["finish_reason"]),
+            }
+        ],
+        "usage": usage_body(result["usage"]),
+    }
+
+
+class Chunks:
+    """Encodes one stream's `chat.completion.chunk` records."""
+
+    def __init__(self, request_id: str, model: str, created: int, with_usage: bool) -> None:
+        self.head = {
+            "id": f"chatcmpl-{request_id}",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+        }
+        self.with_usage = with_usage  # then every chunk has "usage" (null until the last), as OpenAI does
+
+    def delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        chunk: dict[str, Any] = {**self.head, "choices": [choice]}
+        if self.with_usage:
+            chunk["usage"] = None
+        return data_line(chunk)
+
+    def usage(self, usage: dict[str, int]) -> bytes:
+        return data_line({**self.head, "choices": [], "usage": usage_body(usage)})
+
+
+def data_line(value: Any) -> bytes:
+    return b"data: " + json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+
+
+DONE = b"data: [DONE]\n\n"
+
+
+_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+def openai_error_body(error: ApiError, request_id: str) -> dict[str, Any]:
+    """OpenAI's error JSON; `code` is the contract's type, `param` the first field at fault."""
+    kind = _ERROR_TYPES.get(error.status, "server_error" if error.status >= 500 else "invalid_request_error")
+    return {
+        "error": {
+            "message": error.message,
+            "type": kind,
+            "param": error.details[0].field if error.details else None,
+            "code": error.type,
+        }
+    }
+
+
+class OpenAIError(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorBody(BaseModel):
+    """Errors on the OpenAI-compatible route, in OpenAI's shape."""
+
+    error: OpenAIError

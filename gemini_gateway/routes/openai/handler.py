@@ -1,0 +1,147 @@
+"""`POST /v1/chat/completions`: the OpenAI chat API on top of the same path as `POST /`.
+
+The OpenAI request is validated by its own strict models (unsupported OpenAI
+fields are refused by name, with the reason), then converted into our
+`GenerateRequest` so there is one mapping to Gemini (`to_gemini_body`,
+`gateway_headers`), one upstream client and one normaliser (`read_answer`,
+`StreamTotals`, `result_body`). Answers are `chat.completion` objects or
+`chat.completion.chunk` SSE ending in `data: [DONE]`; errors are OpenAI's
+`{"error": {"message", "type", "param", "code"}}` with the function's statuses
+(`code` is the function's own error type).
+
+Decisions (also in the README):
+- `model` may carry a `models/` or `google-ai-studio/` prefix; the bare name
+  must be in ALLOWED_MODELS. Missing `model` means DEFAULT_MODEL.
+- `system` and `developer` messages, wherever they are, are joined (blank line
+  between) into Gemini's `systemInstruction`. An assistant message with empty
+  or null content (a refused answer sent back in the history) is left out. Images are only accepted as
+  base64 `data:` URLs in user messages: the function never fetches a URL.
+- `user` / `safety_identifier` go to `cf-aig-metadata` as `user`, and
+  OpenAI `metadata` goes there too (at most 4 entries in all), so AI Gateway
+  logs can be split per end user. Message `name`, image `detail`,
+  `json_schema.strict`, `stream_options.include_obfuscation`,
+  `prompt_cache_key` and `prompt_cache_retention` are accepted and ignored.
+- Defaults that change nothing are accepted (`n: 1`, `logprobs: false`,
+  `presence_penalty: 0`, `store: false`, `tools: []`, `null` anywhere);
+  anything else unsupported is a 400 naming the field.
+- `reasoning_effort` → `thinkingBudget` as Google's own OpenAI layer maps it
+  (none 0, minimal 512, low 1024, medium 8192, high 24576).
+- Extension: `cache` (our `{"ttl_seconds", "skip"}`) for AI Gateway caching,
+  e.g. `extra_body={"cache": {"ttl_seconds": 3600}}` in the OpenAI SDK.
+- finish_reason: stop→stop, length→length, content_filter/recitation/blocked
+  →content_filter (a blocked prompt also sets `message.refusal`), error/other
+  →stop. usage: completion_tokens counts thinking tokens too (as OpenAI counts
+  reasoning), split out in completion_tokens_details.reasoning_tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...completions import complete_upstream, guardrail_answer, open_upstream_stream, result_body
+from ...errors import ApiError
+from ...exchange import Exchange
+from ...intake import Intake, admit
+from ...models import GenerateRequest
+from ...normalize import StreamTotals
+from ...responses import json_response
+from ...routing import OperationDoc
+from ...streaming import records_with_deltas, stream_response
+from .answers import (
+    DONE,
+    ChatCompletion,
+    ChatCompletionChunk,
+    Chunks,
+    OpenAIErrorBody,
+    completion_body,
+    data_line,
+    finish_reason_of,
+    openai_error_body,
+    refusal,
+)
+from .convert import bare_model, to_generate_request
+from .models import ChatCompletionRequest
+
+__all__ = ["DOC", "chat_completions", "openai_error_body"]
+
+
+def _last_user_text(chat: ChatCompletionRequest) -> str:
+    for message in reversed(chat.messages):
+        if message.role == "user":
+            return message.text()
+    return ""
+
+
+INTAKE = Intake("openai", ChatCompletionRequest, lambda chat, _: bare_model(chat.model), _last_user_text)
+
+
+async def chat_completions(request: Request, exchange: Exchange) -> Response:
+    admitted = await admit(INTAKE, request, exchange)
+    chat, model, runtime = admitted.request, admitted.model, admitted.runtime
+    caller = admitted.caller.identity
+    req = to_generate_request(chat)
+    created = int(time.time())
+    if req.stream:
+        meta, stream = await open_upstream_stream(request, runtime, model, req, caller, exchange)
+        return _chunk_stream(chat, req, model, created, meta, stream, exchange)
+    answer, meta = await complete_upstream(request, runtime, model, req, caller, exchange)
+    exchange.record_answer(answer, meta)
+    result = result_body(req, model, answer, meta, exchange.request_id, exchange.elapsed_ms())
+    return json_response(completion_body(result, created))
+
+
+def _chunk_stream(
+    chat: ChatCompletionRequest,
+    req: GenerateRequest,
+    model: str,
+    created: int,
+    meta: Any,
+    stream: Any,
+    exchange: Exchange,
+) -> Response:
+    """Role chunk, a chunk per text piece as it arrives, the finish chunk, usage, `[DONE]`."""
+    encode = Chunks(exchange.request_id, model, created, chat.include_usage)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        totals = StreamTotals()
+        yield encode.delta({"role": "assistant", "content": ""})
+        if stream is None:  # a gateway guardrail refused it before any record
+            totals.add(guardrail_answer(meta))
+        else:
+            async for _, delta in records_with_deltas(stream, totals):
+                if delta:
+                    yield encode.delta({"content": delta})
+        answer = totals.result()
+        exchange.record_answer(answer, meta)
+        result = result_body(req, model, answer, meta, exchange.request_id, exchange.elapsed_ms())
+        refused = refusal(result)
+        if refused is not None:
+            yield encode.delta({"refusal": refused})
+        yield encode.delta({}, finish_reason_of(result["finish_reason"]))
+        if chat.include_usage:
+            yield encode.usage(result["usage"])
+        yield DONE
+
+    def error_then_done(err: ApiError) -> bytes:
+        return data_line(openai_error_body(err, exchange.request_id)) + DONE
+
+    return stream_response(chunks(), exchange, stream, error_then_done)
+
+
+DOC = OperationDoc(
+    summary="OpenAI-compatible chat completions",
+    description="The OpenAI chat request in, `chat.completion` out (docs/API.md, OpenAI-compatible route).",
+    request=ChatCompletionRequest,
+    response=ChatCompletion,
+    stream_description=(
+        'With `"stream": true`: `chat.completion.chunk` objects as `data:` lines, ending with `data: [DONE]`.'
+    ),
+    stream_events={"message": ChatCompletionChunk},
+    error=OpenAIErrorBody,
+    tags=("openai",),
+)

@@ -1,0 +1,57 @@
+"""What every strict request model of every route shares.
+
+Strict mode: JSON types are not coerced ("1" is not a number), unknown fields
+are refused by name, and model-level rules still name the field they are
+about (`field_error`, read by `payload.problems_from`).
+"""
+
+from __future__ import annotations
+
+import binascii
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic_core import PydanticCustomError
+
+__all__ = ["INT32_MAX", "INT32_MIN", "Strict", "check_base64", "field_error", "finite", "string_as_text_part"]
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+def field_error(field: str, problem: str) -> PydanticCustomError:
+    """A model-level error that still names the field it is about."""
+    return PydanticCustomError("field_rule", "{problem}", {"field": field, "problem": problem})
+
+
+def finite(value: float | None) -> float | None:
+    """A field validator body: NaN and infinities are not numbers a caller may send."""
+    if value is not None and not math.isfinite(value):
+        raise PydanticCustomError("finite", "must be a finite number")
+    return value
+
+
+def check_base64(value: str, *, url_safe: bool = False) -> str:
+    """Valid base64 (standard; with url_safe also URL-safe and unpadded, as proto3 JSON accepts)."""
+    text = value
+    if url_safe:
+        text = value.replace("-", "+").replace("_", "/")
+        text += "=" * (-len(text) % 4)
+    try:
+        binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise PydanticCustomError("base64", "must be valid base64") from None
+    return value
+
+
+def string_as_text_part(value: Any) -> Any:
+    """A `content` validator body: a non-empty string is one text part (chat APIs allow both forms)."""
+    if isinstance(value, str):
+        if not value:
+            raise PydanticCustomError("empty", "must not be empty")
+        return [{"type": "text", "text": value}]
+    return value

@@ -1,0 +1,96 @@
+"""Gemini's SSE stream as parsed records, one at a time, as they arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import aiohttp
+import httpx
+
+from ..errors import ApiError, UpstreamError, UpstreamTimeout
+from .failures import scrub
+from .sse import SseDecoder
+
+__all__ = ["UpstreamStream", "read_capped"]
+
+
+class UpstreamStream:
+    """Records of `:streamGenerateContent?alt=sse`, decoded as they arrive.
+
+    After the first record, each wait for the next one is bounded by
+    UPSTREAM_TIMEOUT_SECONDS (a stalled stream ends in upstream_timeout). An
+    error record mid-stream becomes an UpstreamError whose message is
+    scrubbed of every secret the function knows.
+    """
+
+    def __init__(self, response: httpx.Response, idle_timeout: float, secrets: Iterable[str] = ()) -> None:
+        self._response = response
+        self._chunks = response.aiter_bytes()
+        self._decoder = SseDecoder()
+        self._ready: list[tuple[str, str]] = []
+        self._idle = idle_timeout
+        self._ended = False
+        self._secrets = tuple(secrets)
+
+    async def prime(self) -> None:
+        """Read until the first record (or the end), so early failures can be retried."""
+        while not self._ready and not self._ended:
+            await self._pull()
+
+    async def _pull(self) -> None:
+        try:
+            chunk = await anext(self._chunks)
+        except StopAsyncIteration:
+            self._ended = True
+            self._ready.extend(self._decoder.close())
+            return
+        self._ready.extend(self._decoder.feed(chunk))
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._records()
+
+    async def _records(self) -> AsyncIterator[Any]:
+        while True:
+            while self._ready:
+                kind, text = self._ready.pop(0)
+                try:
+                    data = json.loads(text)
+                except ValueError:
+                    raise UpstreamError("the upstream stream sent a record that is not JSON") from None
+                if kind == "raw" or (isinstance(data, dict) and "error" in data and "candidates" not in data):
+                    raise self._error(data)
+                yield data
+            if self._ended:
+                return
+            try:
+                async with asyncio.timeout(self._idle):
+                    await self._pull()
+            except TimeoutError:
+                raise UpstreamTimeout(self._idle) from None
+            except (httpx.HTTPError, aiohttp.ClientError) as exc:
+                raise UpstreamError(f"the upstream stream broke off ({type(exc).__name__})", retryable=True) from None
+
+    def _error(self, data: Any) -> ApiError:
+        error = data.get("error") if isinstance(data, dict) else None
+        status = error.get("code") if isinstance(error, dict) else None
+        message = scrub(str(error.get("message", "")), self._secrets) if isinstance(error, dict) else ""
+        retryable = status in (429, 500, 502, 503, 504)
+        return UpstreamError(f"the upstream stream failed: {message or 'error record'}", retryable=retryable)
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+async def read_capped(response: httpx.Response, limit: int) -> bytes:
+    """The whole body, or UpstreamError as soon as it passes `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise UpstreamError("the upstream answer was too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
