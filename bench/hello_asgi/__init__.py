@@ -1,0 +1,1 @@
+"""An ASGI hello world: the floor the benchmark compares the function against."""
