@@ -49,6 +49,7 @@ bench: install
 	$(PY) bench/gemini_native.py
 	$(PY) bench/callers.py
 	$(PY) bench/streaming.py
+	$(PY) bench/instance.py
 
 ## infra-check: terraform fmt (if installed), checkov, and tests over the parsed HCL
 infra-check: install
