@@ -3,23 +3,38 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# `make run` installs only what serving needs (requirements-run.txt: the runtime, python-dotenv);
+# `make test` installs everything (requirements-dev.txt). The full install also stamps the light
+# one (and a full install from before the split counts), so `make run` after `make test` installs
+# nothing and `make test` after `make run` adds only the rest.
+RUN_STAMP := $(VENV)/.installed-run
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install run serve test lint unit integration bench infra-check plan deploy clean openapi
+.PHONY: install install-run run serve test lint unit integration bench infra-check plan deploy clean openapi
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(RUN_STAMP): requirements.txt requirements-run.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	@touch $(STAMP)
+	@if [ $(STAMP) -nt requirements.txt ] && [ $(STAMP) -nt requirements-run.txt ]; then :; \
+	else echo "$(PIP_INSTALL) -r requirements-run.txt"; $(PIP_INSTALL) -r requirements-run.txt; fi
+	@touch $(RUN_STAMP)
+
+$(STAMP): requirements.txt requirements-run.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -r requirements-dev.txt -r requirements-run.txt
+	@touch $(STAMP) $(RUN_STAMP)
 
 ## install: create .venv with runtime and development dependencies (idempotent)
 install: $(STAMP)
 
-## run: serve on :8080 against local emulators (or the real gateway when configured)
-run: install
+## install-run: only what `make run` and `make serve` need (runtime, python-dotenv)
+install-run: $(RUN_STAMP)
+
+## run: serve on localhost:8080 (127.0.0.1 unless HOST is set) against local emulators, or the real gateway when .env configures it
+run: install-run
 	$(PY) dev/run.py
 
 ## serve: production mode on $$PORT with exactly the environment given
-serve: install
+serve: install-run
 	exec $(VENV)/bin/functions-framework --target generate --source main.py
 
 ## test: lint, unit, integration and infrastructure checks
