@@ -39,13 +39,13 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 
-from gemini_gateway.callers.app_check import AppCheckCheck  # noqa: E402
 from gemini_gateway.callers import ApiKeyCheck, CallerCheck, CallerGate  # noqa: E402
+from gemini_gateway.callers.app_check import AppCheckCheck  # noqa: E402
 from gemini_gateway.callers.firebase_auth import FirebaseAuthCheck  # noqa: E402
 from gemini_gateway.callers.jwt_keys import KeySet, parse_jwks, parse_x509_certs  # noqa: E402
 from gemini_gateway.callers.rate_limit import MemoryLimiter, RedisLimiter, make_limiter  # noqa: E402
-from gemini_gateway.secret_store import SecretRef, SecretStore  # noqa: E402
 from gemini_gateway.callers.webhooks import WebhookCheck, sign  # noqa: E402
+from gemini_gateway.secret_store import SecretRef, SecretStore  # noqa: E402
 from tests.support.firebase_tokens import app_check_claims, firebase_claims, signing_key  # noqa: E402
 from tests.support.processes import free_port, wait_for_port  # noqa: E402
 

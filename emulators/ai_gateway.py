@@ -1026,7 +1026,7 @@ async def _stream(
         if sent == drop_after:
             return _abort(request, record, response)
         if sent == error_after:
-            return await _mid_stream_error(response)
+            return await _mid_stream_error(response, str(fault.get("message") or OVERLOADED_MESSAGE))
         if sent and stream_delay > 0 and not await _sleep(request, stream_delay):
             raise _Gone
         if sent == 1 and first_delay > 0 and not await _sleep(request, first_delay):
@@ -1041,7 +1041,7 @@ async def _stream(
     if drop_after is not None and sent <= int(drop_after):
         return _abort(request, record, response)
     if error_after is not None and sent <= int(error_after):
-        return await _mid_stream_error(response)
+        return await _mid_stream_error(response, str(fault.get("message") or OVERLOADED_MESSAGE))
     if not sse:
         await response.write(b"]" if sent else b"[]")
     await response.write_eof()
@@ -1055,9 +1055,9 @@ def _abort(request: web.Request, record: dict[str, Any], response: web.StreamRes
     raise _Gone
 
 
-async def _mid_stream_error(response: web.StreamResponse) -> web.StreamResponse:
+async def _mid_stream_error(response: web.StreamResponse, message: str) -> web.StreamResponse:
     """Google appends a pretty-printed error object, without `data:`, to an SSE stream."""
-    error = {"error": {"code": 503, "message": OVERLOADED_MESSAGE, "status": "UNAVAILABLE"}}
+    error = {"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}}
     await response.write(json.dumps(error, indent=2).encode() + b"\n")
     await response.write_eof()
     return response

@@ -7,6 +7,7 @@ access-log line added here.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
@@ -15,13 +16,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .cors import cors_headers, preflight_headers
-from .errors import ApiError, Internal, MethodNotAllowed, NotFound
+from .errors import ApiError, Internal, MethodNotAllowed, NotFound, Unavailable
 from .exchange import Exchange
 from .logs import log
 from .responses import ClientGone, error_response
 from .routes import ROUTES
 from .routing import Handler, Route, find
 from .runtime import current_settings, preload
+from .shutdown import draining
 from .streaming import EventStream
 
 __all__ = ["handle", "preload"]
@@ -57,7 +59,7 @@ async def handle(request: Request) -> Response:
             route, params = found
             exchange.render_error = route.render_error
             request.scope["path_params"] = params
-            response = await _handler(route, request.method)(request, exchange)
+            response = await _run(_handler(route, request.method), request, exchange)
     except ApiError as err:
         response = error_response(err, exchange)
     except ClientGone:
@@ -77,6 +79,17 @@ async def handle(request: Request) -> Response:
         response.headers["Server-Timing"] = _server_timing(exchange.upstream_ms, exchange.elapsed_ms())
         exchange.log_access(response.status_code)
     return response
+
+
+async def _run(handler: Handler, request: Request, exchange: Exchange) -> Response:
+    """The handler, ended with 503 if it is still running when a shutdown's grace period is over."""
+    with draining.tracked():
+        try:
+            return await handler(request, exchange)
+        except asyncio.CancelledError as exc:
+            if not draining.ended(exc):
+                raise
+    raise Unavailable(draining.reason)
 
 
 def _handler(route: Route, method: str) -> Handler:

@@ -8,6 +8,8 @@
     forbidden               403     no         credentials fine, access not allowed
     not_found               404     no         unknown path
     method_not_allowed      405     no         wrong method (with `Allow`)
+    request_timeout         408     yes        body not received within BODY_READ_TIMEOUT_SECONDS
+                                               (the connection is closed)
     payload_too_large       413     no         body over MAX_REQUEST_BYTES
     unsupported_media_type  415     no         not application/json
     rate_limited            429     yes        caller limit, gateway limit, upstream quota (`Retry-After`)
@@ -45,6 +47,7 @@ __all__ = [
     "PayloadTooLarge",
     "Problem",
     "RateLimited",
+    "RequestTimeout",
     "Unauthenticated",
     "Unavailable",
     "UnsupportedMediaType",
@@ -121,11 +124,18 @@ class MethodNotAllowed(ApiError):
         super().__init__(f"method {method} not allowed here; allowed: {allow}", headers={"Allow": allow})
 
 
+class RequestTimeout(ApiError):
+    status, type, default_retryable = 408, "request_timeout", True
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request body did not arrive within {seconds:g} s", headers={"Connection": "close"})
+
+
 class PayloadTooLarge(ApiError):
     status, type = 413, "payload_too_large"
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"request body is larger than {limit} bytes")
+        super().__init__(f"request body is larger than {limit} bytes", headers={"Connection": "close"})
 
     @classmethod
     def with_message(cls, message: str) -> PayloadTooLarge:

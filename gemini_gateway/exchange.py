@@ -47,6 +47,7 @@ class Exchange:
     log_payloads: bool = False
     render_error: ErrorRenderer = error_body
     upstream_ms: float | None = None
+    body_read: bool = False  # an error answered before the whole body arrived closes the connection
     _fields: dict[str, Any] = field(default_factory=dict)
     _logged: bool = False
 

@@ -21,7 +21,8 @@ __all__ = ["configure", "log", "trace_fields"]
 
 log = logging.getLogger("gemini_gateway")
 
-_CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?(?:;o=([01]))?$")
+_CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/([0-9]{1,20}))?(?:;o=([01]))?$")  # bounded: no huge ints
+_MAX_TRACE_HEADER = 256
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -55,13 +56,13 @@ def trace_fields(headers: Mapping[str, str], project: str | None) -> dict[str, A
     """Cloud Logging trace fields from X-Cloud-Trace-Context or W3C traceparent."""
     trace = span = None
     sampled = False
-    match = _CLOUD_TRACE.match(headers.get("x-cloud-trace-context", "").strip())
+    match = _CLOUD_TRACE.match(headers.get("x-cloud-trace-context", "")[:_MAX_TRACE_HEADER].strip())
     if match:
         trace, span, sampled = match.group(1).lower(), match.group(2), match.group(3) == "1"
         if span is not None:
-            span = f"{int(span):016x}"[-16:]
+            span = f"{int(span) & 0xFFFFFFFFFFFFFFFF:016x}"
     else:
-        match = _TRACEPARENT.match(headers.get("traceparent", "").strip())
+        match = _TRACEPARENT.match(headers.get("traceparent", "")[:_MAX_TRACE_HEADER].strip())
         if match:
             trace, span, sampled = match.group(1), match.group(2), bool(int(match.group(3), 16) & 1)
     if trace is None:

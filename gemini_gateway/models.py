@@ -14,7 +14,17 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .normalize import Usage
-from .strict import INT32_MAX, Strict, check_base64, field_error, finite, string_as_text_part
+from .strict import (
+    INT32_MAX,
+    MAX_CONTENTS,
+    Strict,
+    check_base64,
+    check_parts,
+    check_schema_size,
+    field_error,
+    finite,
+    string_as_text_part,
+)
 
 __all__ = [
     "CacheOptions",
@@ -83,6 +93,11 @@ class ResponseFormat(Strict):
     type: Literal["text", "json"]
     schema_: Annotated[dict[str, Any] | None, Field(alias="schema")] = None
 
+    @field_validator("schema_")
+    @classmethod
+    def _schema_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_schema_size(value)
+
     @model_validator(mode="after")
     def _schema_only_for_json(self) -> ResponseFormat:
         if self.schema_ is not None and self.type != "json":
@@ -99,7 +114,7 @@ class GenerateRequest(Strict):
     """The body of `POST /`."""
 
     prompt: Annotated[str | None, Field(min_length=1)] = None
-    messages: Annotated[list[Message] | None, Field(min_length=1, max_length=1000)] = None
+    messages: Annotated[list[Message] | None, Field(min_length=1, max_length=MAX_CONTENTS)] = None
     system: Annotated[str | None, Field(min_length=1)] = None
     model: Annotated[str | None, Field(min_length=1, max_length=128)] = None
     temperature: Annotated[float | None, Field(ge=0, le=2)] = None
@@ -144,6 +159,8 @@ class GenerateRequest(Strict):
     def _prompt_xor_messages(self) -> GenerateRequest:
         if (self.prompt is None) == (self.messages is None):
             raise field_error("prompt", "give exactly one of prompt or messages")
+        if self.messages is not None:
+            check_parts("messages", [m.content for m in self.messages])
         if self.messages is not None and self.messages[-1].role != "user":
             raise field_error("messages", 'the last message must have role "user"')
         return self

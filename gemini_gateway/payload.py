@@ -6,9 +6,11 @@ route and are tested without a server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
-from collections.abc import AsyncIterator, Iterable
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -22,9 +24,12 @@ from .errors import (
 )
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_JSON_VALUES",
     "check_content_type",
     "check_declared_length",
     "parse_json",
+    "parse_json_body",
     "problems_from",
     "read_limited",
     "strict_json_loads",
@@ -32,6 +37,11 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+
+MAX_DEPTH = 64  # JSON nesting, anywhere in a body
+MAX_JSON_VALUES = 100_000  # strings, numbers, objects and arrays in one body: bounds what parsing builds
+_STRING_REST = re.compile(rb'(?:[^"\\]|\\.)*+"', re.DOTALL)  # the rest of a string after its opening quote
+_YIELD_EVERY = 4096
 
 
 def check_declared_length(content_length: str | None, limit: int) -> None:
@@ -65,15 +75,84 @@ def check_content_type(content_type: str | None) -> None:
 
 
 def parse_json(body: bytes) -> Any:
-    """Strict JSON: no NaN/Infinity (literal or by overflow), valid UTF-8, something there at all."""
+    """Strict JSON within the structural limits, for bodies already known to be small (tests, tools)."""
+    for _ in _value_count(body):
+        pass
+    return _parse(body)
+
+
+async def parse_json_body(body: bytes) -> Any:
+    """`parse_json` for a caller's body: the one long scan yields to the event loop as it goes."""
+    for _ in _value_count(body):
+        await asyncio.sleep(0)
+    return _parse(body)
+
+
+def _parse(body: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity (literal or by overflow), valid UTF-8, something there at all, limits kept."""
     if not body.strip():
         raise InvalidJson("request body is empty; expected a JSON object")
     try:
-        return strict_json_loads(body)
+        data = strict_json_loads(body)
     except RecursionError:
         raise InvalidJson("request body is nested too deeply") from None
     except ValueError as exc:
         raise InvalidJson(f"request body is not valid JSON: {_json_reason(exc)}") from None
+    _check_tree(data, surrogates=b"\\ud" in body or b"\\uD" in body)
+    return data
+
+
+def _value_count(body: bytes) -> Iterator[None]:
+    """Refuse a body with more than MAX_JSON_VALUES values before it becomes Python objects.
+
+    Counting separators and brackets over the raw bytes (C speed) bounds the
+    count from above; only when that bound is over the limit are strings
+    skipped to count exactly, one string per step, pausing every few
+    thousand (the generator yields) so the event loop keeps serving.
+    """
+    rough = body.count(b",") + body.count(b"{") + body.count(b"[") + body.count(b'"') // 2
+    if rough <= MAX_JSON_VALUES:
+        return
+    count, pos, steps = 0, 0, 0
+    while True:
+        quote = body.find(b'"', pos)
+        end = len(body) if quote < 0 else quote
+        count += body.count(b",", pos, end) + body.count(b"{", pos, end) + body.count(b"[", pos, end)
+        if count > MAX_JSON_VALUES:
+            raise InvalidRequest.for_field("body", f"has more than {MAX_JSON_VALUES} JSON values")
+        if quote < 0:
+            return
+        string = _STRING_REST.match(body, quote + 1)
+        if string is None:
+            raise InvalidJson("request body is not valid JSON: a string is not terminated")
+        count, pos, steps = count + 1, string.end(), steps + 1
+        if steps % _YIELD_EVERY == 0:
+            yield
+
+
+def _check_tree(data: Any, *, surrogates: bool) -> None:
+    """Nesting deeper than MAX_DEPTH, or text that is not Unicode (a lone surrogate), named by its path."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict | list):
+            if len(path) >= MAX_DEPTH:
+                raise InvalidRequest.for_field(_path(list(path[:8])) or "body", f"nests deeper than {MAX_DEPTH} levels")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if surrogates and isinstance(key, str) and _has_surrogate(key):
+                    raise InvalidRequest.for_field(_path([*path, "<key>"]), "is not valid Unicode (a lone surrogate)")
+                stack.append((item, (*path, key)))
+        elif surrogates and isinstance(value, str) and _has_surrogate(value):
+            raise InvalidRequest.for_field(_path(list(path)) or "body", "is not valid Unicode (a lone surrogate)")
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _reject_constant(name: str) -> Any:

@@ -30,7 +30,11 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
 
 def error_response(error: ApiError, exchange: Exchange) -> Response:
     exchange.record_error(error)
-    return json_response(exchange.render_error(error, exchange.request_id), error.status, error.headers)
+    headers = error.headers
+    if not exchange.body_read and exchange.method in ("POST", "PUT", "PATCH"):
+        # The body was never read (refused by its headers): do not keep reading it for nobody.
+        headers = {**headers, "Connection": "close"}
+    return json_response(exchange.render_error(error, exchange.request_id), error.status, headers)
 
 
 async def cancel_if_gone(request: Request, work: Coroutine[Any, Any, T]) -> T:

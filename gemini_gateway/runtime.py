@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 import httpx
 
-from .callers import ApiKeyCheck, Caller, CallerCheck, CallerGate
+from .callers import ApiKeyCheck, CallerCheck, CallerGate
 from .callers.rate_limit import RateLimiter, make_limiter
 from .errors import Unavailable
 from .logs import configure as configure_logs
 from .logs import log
 from .secret_store import SecretManagerFetcher, SecretStore
 from .settings import ConfigError, Settings, load_settings
+from .shutdown import draining
 from .upstream import GatewayClient, make_transport
 
 __all__ = ["Runtime", "current_settings", "get_runtime", "preload"]
@@ -33,16 +34,6 @@ class Runtime:
     gateway: GatewayClient
     callers: CallerGate
     limiter: RateLimiter | None = None
-
-    async def admit(self, headers: Mapping[str, str], body: bytes) -> Caller:
-        """The caller checks every route runs once, on the raw body, before parsing it.
-
-        Then the caller's rate limit (RATE_LIMIT_PER_MINUTE), which raises RateLimited (429).
-        """
-        caller = await self.callers.identify(headers, body)
-        if self.limiter is not None:
-            await self.limiter.check(caller.identity)
-        return caller
 
 
 _config: Settings | ConfigError | None = None
@@ -103,6 +94,7 @@ def get_runtime() -> Runtime:
         raise Unavailable(f"the function is not configured correctly ({', '.join(_config.variables)}); see its logs")
     assert isinstance(_config, Settings)
     configure_logs()  # functions-framework may have reset logging after import
+    draining.install()
     settings = _config
     secrets = SecretStore(SecretManagerFetcher(settings.secret_manager_emulator_host), settings.secret_cache_seconds)
     transport = make_transport()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ log = logging.getLogger("gemini_gateway")
 Fetcher = Callable[[str], Awaitable[str]]
 _RETRY_FAILED_FETCH_AFTER = 10.0
 _REFRESH_AT_MOST_EVERY = 10.0
+_MIN_SCRUB_CHARS = 8  # shorter pieces (key names such as "ios") are not secrets and would garble messages
+_ENTRY = re.compile(r"[,\n]")
 
 
 def _retrieve(future: asyncio.Future[str]) -> None:
@@ -56,11 +59,33 @@ class SecretStore:
         self._cache: dict[str, _Entry] = {}
         self._inflight: dict[str, asyncio.Future[str]] = {}
         self._refreshed: dict[str, tuple[float, str]] = {}
+        self._literals: set[str] = set()
+        self._known: tuple[str, ...] | None = None
+
+    def known_values(self) -> tuple[str, ...]:
+        """Every secret value this store has handed out, and the entries inside them, longest first.
+
+        Scrubbing removes all of them from anything passed on: the Gemini key,
+        the gateway token, each client key and webhook secret (the values hold
+        `name:key` entries, comma- or newline-separated).
+        """
+        if self._known is None:
+            found: set[str] = set()
+            for value in (*self._literals, *(e.value for e in self._cache.values())):
+                found.add(value)
+                for entry in _ENTRY.split(value):
+                    found.add(entry.strip())
+                    found.add(entry.partition(":")[2].strip())
+            self._known = tuple(sorted((v for v in found if len(v) >= _MIN_SCRUB_CHARS), key=len, reverse=True))
+        return self._known
 
     async def get(self, ref: SecretRef) -> str:
         if ref.name is None:
             if ref.literal is None:
                 raise Unavailable(f"the {ref.label} is not configured")
+            if ref.literal not in self._literals:
+                self._literals.add(ref.literal)
+                self._known = None
             return ref.literal
         entry = self._cache.get(ref.name)
         if entry is not None and entry.expires > self._clock():
@@ -117,6 +142,7 @@ class SecretStore:
                 pending.set_exception(Unavailable(f"the {ref.label} is unavailable right now"))
         else:
             self._cache[ref.name] = _Entry(value, self._clock() + self._ttl)
+            self._known = None
             pending.set_result(value)
         finally:
             self._inflight.pop(ref.name, None)

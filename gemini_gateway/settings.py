@@ -35,6 +35,9 @@ _FIREBASE_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _HTTP_URL = re.compile(r"^https?://[^/\s]+(/\S*)?$")
 _TRUE = {"1", "t", "true", "y", "yes", "on"}
 BUILTIN_TOOLS = ("google_search", "url_context", "code_execution")
+# A current stable Flash model (https://ai.google.dev/gemini-api/docs/deprecations, read 2026-11-28):
+# gemini-3.8-flash, released 2026-09-02, no shutdown date announced. Change it with DEFAULT_MODEL.
+DEFAULT_MODEL = "gemini-3.8-flash"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,19 @@ def _blank_is_none(value: Any) -> Any:
     return value
 
 
+def _aliases(value: Any) -> Any:
+    """`fast=gemini-3.5-flash-lite,gemini-2.5-flash=gemini-3.8-flash` → {name: model}."""
+    if not isinstance(value, str):
+        return value
+    aliases: dict[str, str] = {}
+    for entry in _csv(value):
+        name, sep, model = entry.partition("=")
+        if not sep or not name.strip() or not model.strip():
+            raise ValueError(f"{entry!r} is not name=model")
+        aliases[name.strip()] = model.strip()
+    return aliases
+
+
 CsvList = Annotated[tuple[str, ...], BeforeValidator(_csv)]
 Optional = BeforeValidator(_blank_is_none)
 ZeroIfBlank = BeforeValidator(lambda v: _blank_is_none(v) or 0)
@@ -105,10 +121,15 @@ class Settings(BaseModel):
     ai_gateway_token: Annotated[SecretStr | None, Field(alias="AI_GATEWAY_TOKEN"), Optional] = None
     secret_manager_emulator_host: Annotated[str | None, Field(alias="SECRET_MANAGER_EMULATOR_HOST"), Optional] = None
     secret_cache_seconds: Annotated[float, Field(alias="SECRET_CACHE_SECONDS", ge=0, le=86400)] = 300.0
-    default_model: Annotated[str, Field(alias="DEFAULT_MODEL", min_length=1, max_length=128)] = "gemini-2.5-flash"
+    default_model: Annotated[str, Field(alias="DEFAULT_MODEL", min_length=1, max_length=128)] = DEFAULT_MODEL
+    model_aliases: Annotated[dict[str, str], Field(alias="MODEL_ALIASES"), BeforeValidator(_aliases)] = {}
     allowed_models: Annotated[CsvList, Field(alias="ALLOWED_MODELS")] = ()
+    allowed_tools: Annotated[CsvList, Field(alias="ALLOWED_TOOLS")] = ()
+    max_output_tokens_limit: Annotated[int, Field(alias="MAX_OUTPUT_TOKENS_LIMIT", ge=1, le=1_000_000)] = 8192
+    daily_token_budget: Annotated[int, Field(alias="DAILY_TOKEN_BUDGET", ge=0, le=10**12), ZeroIfBlank] = 0
     allowed_origins: Annotated[CsvList, Field(alias="ALLOWED_ORIGINS")] = ()
     max_request_bytes: Annotated[int, Field(alias="MAX_REQUEST_BYTES", ge=1024, le=32 * 1024 * 1024)] = 8 * 1024 * 1024
+    body_read_timeout_seconds: Annotated[float, Field(alias="BODY_READ_TIMEOUT_SECONDS", gt=0, le=300)] = 10.0
     upstream_timeout_seconds: Annotated[float, Field(alias="UPSTREAM_TIMEOUT_SECONDS", gt=0, le=3600)] = 60.0
     upstream_max_attempts: Annotated[int, Field(alias="UPSTREAM_MAX_ATTEMPTS", ge=1, le=10)] = 3
     allow_unauthenticated: Annotated[bool, Field(alias="ALLOW_UNAUTHENTICATED")] = False
@@ -164,7 +185,7 @@ class Settings(BaseModel):
     def _model(cls, value: str) -> str:
         value = value.strip()
         if not _MODEL.match(value):
-            raise ValueError("must be a model id such as gemini-2.5-flash")
+            raise ValueError(f"must be a model id such as {DEFAULT_MODEL}")
         return value
 
     @field_validator("allowed_models")
@@ -172,7 +193,25 @@ class Settings(BaseModel):
     def _models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for model in value:
             if not _MODEL.match(model):
-                raise ValueError(f"{model!r} is not a model id such as gemini-2.5-flash")
+                raise ValueError(f"{model!r} is not a model id such as {DEFAULT_MODEL}")
+        return value
+
+    @field_validator("model_aliases")
+    @classmethod
+    def _alias_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, model in value.items():
+            if not _MODEL.match(name) or not _MODEL.match(model):
+                raise ValueError(f"{name}={model} must map a name to a model id such as {DEFAULT_MODEL}")
+            if model in value:
+                raise ValueError(f"{name}={model}: an alias must name a model, not another alias")
+        return value
+
+    @field_validator("allowed_tools")
+    @classmethod
+    def _tools(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for tool in value:
+            if tool not in BUILTIN_TOOLS:
+                raise ValueError(f"{tool!r} is not one of {', '.join(BUILTIN_TOOLS)}")
         return value
 
     @field_validator("allowed_origins")
@@ -205,7 +244,8 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
         if not self.allowed_models:
-            object.__setattr__(self, "allowed_models", (self.default_model,))
+            derived = (self.default_model, *self.model_aliases.values())
+            object.__setattr__(self, "allowed_models", tuple(dict.fromkeys(derived)))
         return self
 
     @property
@@ -287,9 +327,17 @@ def _rule_problems(environ: Mapping[str, str], invalid: set[str]) -> list[tuple[
     if _given(environ, "APP_CHECK_APP_IDS") and not _given(environ, "APP_CHECK_PROJECT_NUMBER"):
         problems.append(("APP_CHECK_APP_IDS", "needs APP_CHECK_PROJECT_NUMBER"))
     allowed = _csv(_given(environ, "ALLOWED_MODELS"))
-    default = _given(environ, "DEFAULT_MODEL") or Settings.model_fields["default_model"].default
+    default = _given(environ, "DEFAULT_MODEL") or DEFAULT_MODEL
     if allowed and default not in allowed and not invalid & {"ALLOWED_MODELS", "DEFAULT_MODEL"}:
         problems.append(("ALLOWED_MODELS", f"must include DEFAULT_MODEL ({default})"))
+    if allowed and not invalid & {"ALLOWED_MODELS", "MODEL_ALIASES"}:
+        targets = [
+            _aliases(_given(environ, "MODEL_ALIASES") or {}).get(n)
+            for n in _aliases(_given(environ, "MODEL_ALIASES") or {})
+        ]
+        missing = [t for t in targets if t not in allowed]
+        if missing:
+            problems.append(("ALLOWED_MODELS", f"must include every MODEL_ALIASES target ({', '.join(missing)})"))
     return problems
 
 

@@ -7,6 +7,7 @@ and end it the same way; only the bytes they write differ.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from functools import partial
@@ -17,9 +18,10 @@ from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from .errors import ApiError, UpstreamError
+from .errors import ApiError, Unavailable, UpstreamError
 from .exchange import Exchange
 from .normalize import MalformedAnswer, StreamTotals, read_answer
+from .shutdown import draining
 from .upstream import UpstreamStream
 
 __all__ = ["EventStream", "records_with_deltas", "stream_response"]
@@ -87,12 +89,21 @@ def stream_response(
     outcome = {"status": 200}
 
     async def guarded() -> AsyncIterator[bytes]:
+        failure: ApiError | None = None
         try:
-            async for chunk in body:
-                yield chunk
-        except ApiError as err:
-            exchange.record_error(err, mid_stream=True)
-            yield on_error(err)
+            with draining.tracked():
+                try:
+                    async for chunk in body:
+                        yield chunk
+                except asyncio.CancelledError as exc:
+                    if not draining.ended(exc):
+                        raise
+                    failure = Unavailable(draining.reason)
+                except ApiError as err:
+                    failure = err
+            if failure is not None:
+                exchange.record_error(failure, mid_stream=True)
+                yield on_error(failure)
         except BaseException:
             exchange.record_gone()
             outcome["status"] = 499

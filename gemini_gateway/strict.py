@@ -8,15 +8,34 @@ about (`field_error`, read by `payload.problems_from`).
 from __future__ import annotations
 
 import binascii
+import json
 import math
-from typing import Any
+from collections.abc import Sized
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
 
-__all__ = ["INT32_MAX", "INT32_MIN", "Strict", "check_base64", "field_error", "finite", "string_as_text_part"]
+__all__ = [
+    "INT32_MAX",
+    "INT32_MIN",
+    "MAX_CONTENTS",
+    "MAX_PARTS",
+    "MAX_SCHEMA_BYTES",
+    "Strict",
+    "check_base64",
+    "check_parts",
+    "check_schema_size",
+    "field_error",
+    "finite",
+    "string_as_text_part",
+]
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+T = TypeVar("T")
+MAX_CONTENTS = 1000  # messages / contents in one request
+MAX_PARTS = 1000  # parts in all messages together
+MAX_SCHEMA_BYTES = 64 * 1024  # one JSON schema (response or parameters), serialised
 
 
 class Strict(BaseModel):
@@ -54,4 +73,19 @@ def string_as_text_part(value: Any) -> Any:
         if not value:
             raise PydanticCustomError("empty", "must not be empty")
         return [{"type": "text", "text": value}]
+    return value
+
+
+def check_parts(field: str, counts: list[Sized]) -> None:
+    """At most MAX_PARTS parts across every message of a request."""
+    if sum(len(parts) for parts in counts) > MAX_PARTS:
+        raise field_error(field, f"at most {MAX_PARTS} parts in all messages together")
+
+
+def check_schema_size(value: T) -> T:
+    """A JSON schema field's validator body: at most MAX_SCHEMA_BYTES once serialised."""
+    if value is not None:
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > MAX_SCHEMA_BYTES:
+            raise PydanticCustomError("schema_size", f"must be at most {MAX_SCHEMA_BYTES} bytes as JSON")
     return value

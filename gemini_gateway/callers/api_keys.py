@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
+from typing import ClassVar
 
 from ..errors import Unavailable
 from ..logs import log
@@ -59,6 +60,8 @@ def parse_client_keys(text: str) -> dict[str, bytes]:
 class ApiKeyCheck:
     """Client API keys from CLIENT_API_KEYS_SECRET (or CLIENT_API_KEYS locally)."""
 
+    needs_body: ClassVar[bool] = False
+
     def __init__(self, secrets: SecretStore, ref: SecretRef) -> None:
         self._secrets = secrets
         self._ref = ref
@@ -73,6 +76,9 @@ class ApiKeyCheck:
                 log.error("client API keys are misconfigured", extra={"fields": {"problem": str(exc)}})
                 raise Unavailable("the client API keys are misconfigured; see the function's logs") from None
         return self._parsed[1]
+
+    def presented(self, headers: Mapping[str, str]) -> bool:
+        return bool(presented_keys(headers))
 
     async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller | None:
         candidates = presented_keys(headers)

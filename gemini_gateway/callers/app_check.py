@@ -13,6 +13,7 @@ the app just is not allowed here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import ClassVar
 
 import httpx
 
@@ -32,11 +33,16 @@ def app_check_key_set(url: str = APP_CHECK_JWKS_URL, http: httpx.AsyncClient | N
 
 
 class AppCheckCheck:
+    needs_body: ClassVar[bool] = False
+
     def __init__(self, project_number: str, keys: KeySet, app_ids: Iterable[str] = ()) -> None:
         self._audience = f"projects/{project_number}"
         self._issuer = f"https://firebaseappcheck.googleapis.com/{project_number}"
         self._keys = keys
         self._app_ids = frozenset(app_ids)
+
+    def presented(self, headers: Mapping[str, str]) -> bool:
+        return bool(headers.get(HEADER, "").strip())
 
     async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller | None:
         token = headers.get(HEADER, "").strip()

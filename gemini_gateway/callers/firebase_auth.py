@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 import httpx
 
@@ -31,11 +32,16 @@ def firebase_key_set(url: str = FIREBASE_CERTS_URL, http: httpx.AsyncClient | No
 
 
 class FirebaseAuthCheck:
+    needs_body: ClassVar[bool] = False
+
     def __init__(self, project_id: str, keys: KeySet, clock: Callable[[], float] = time.time) -> None:
         self._project_id = project_id
         self._issuer = f"https://securetoken.google.com/{project_id}"
         self._keys = keys
         self._clock = clock
+
+    def presented(self, headers: Mapping[str, str]) -> bool:
+        return bearer_token(headers) is not None
 
     async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller | None:
         token = bearer_token(headers)

@@ -20,6 +20,7 @@ import hmac
 import re
 import time
 from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 from ..errors import Unavailable
 from ..logs import log
@@ -73,6 +74,8 @@ def parse_secrets(text: str) -> list[bytes]:
 
 
 class WebhookCheck:
+    needs_body: ClassVar[bool] = True
+
     def __init__(self, secrets: SecretStore, ref: SecretRef, clock: Callable[[], float] = time.time) -> None:
         self._secrets = secrets
         self._ref = ref
@@ -88,6 +91,9 @@ class WebhookCheck:
                 log.error("the webhook secret is misconfigured", extra={"fields": {"problem": str(exc)}})
                 raise Unavailable("the webhook secret is misconfigured; see the function's logs") from None
         return self._parsed[1]
+
+    def presented(self, headers: Mapping[str, str]) -> bool:
+        return bool(headers.get(HEADER))
 
     async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller | None:
         header = headers.get(HEADER)

@@ -8,7 +8,7 @@ environment, cached and single-flight) is `SecretStore`'s business.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..secret_store import SecretStore
 from ..settings import Settings
@@ -20,11 +20,9 @@ __all__ = ["Credentials", "UpstreamCredentials"]
 class Credentials:
     """One set of values to send; never logged (its repr hides them)."""
 
-    key: str
-    token: str | None
-
-    def __repr__(self) -> str:
-        return "Credentials(key=[redacted], token=[redacted])"
+    key: str = field(repr=False)
+    token: str | None = field(repr=False)
+    known: tuple[str, ...] = field(default=(), repr=False)  # every secret value the function knows
 
     def headers(self) -> dict[str, str]:
         headers = {"x-goog-api-key": self.key}
@@ -33,8 +31,9 @@ class Credentials:
         return headers
 
     def values(self) -> tuple[str, ...]:
-        """The secret values, for scrubbing anything passed on."""
-        return (self.key,) if self.token is None else (self.key, self.token)
+        """Every secret value the function knows, for scrubbing anything passed on."""
+        sent = (self.key,) if self.token is None else (self.key, self.token)
+        return (*sent, *self.known)
 
 
 class UpstreamCredentials:
@@ -48,7 +47,7 @@ class UpstreamCredentials:
         assert self._key is not None
         key = await self._secrets.get(self._key)
         token = await self._secrets.get(self._token) if self._token else None
-        return Credentials(key, token)
+        return Credentials(key, token, self._secrets.known_values())
 
     async def rejected(self, sent: Credentials) -> bool:
         """The upstream refused `sent`: fetch fresh values once; True when something changed."""

@@ -28,7 +28,7 @@ GEMINI_SECRET = f"{PROJECT}/secrets/gemini-api-key"
 CLIENT_KEYS_SECRET = f"{PROJECT}/secrets/client-api-keys"
 CLIENT_KEYS = {"ios-app": "test-client-key-ios", "web": "test-client-key-web"}
 DENIED_SECRET = f"{PROJECT}/secrets/denied"
-MODELS = "gemini-2.5-flash,gemini-2.5-pro"
+MODELS = "gemini-2.5-flash,gemini-2.5-pro,gemini-3.8-flash"
 ORIGIN = "https://app.example.com"
 
 # Extra secrets seeded at start, for tests that need one of their own (access counts, rotation).
@@ -164,6 +164,7 @@ def base_env(gateway: Gateway, secret_manager: SecretManager) -> dict[str, str]:
         "CLIENT_API_KEYS_SECRET": f"{CLIENT_KEYS_SECRET}/versions/latest",
         "SECRET_MANAGER_EMULATOR_HOST": secret_manager.host,
         "ALLOWED_MODELS": MODELS,
+        "DEFAULT_MODEL": "gemini-2.5-flash",
         "ALLOWED_ORIGINS": ORIGIN,
         "UPSTREAM_TIMEOUT_SECONDS": "10",
         "GOOGLE_CLOUD_PROJECT": "test-project",

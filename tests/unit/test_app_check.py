@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gemini_gateway.callers.app_check import AppCheckCheck, app_check_key_set
 from gemini_gateway.callers import Caller, CallerGate
-from gemini_gateway.errors import Forbidden, Unauthenticated
+from gemini_gateway.callers.app_check import AppCheckCheck, app_check_key_set
 from gemini_gateway.callers.jwt_keys import KeySet, decode_rs256, parse_jwks
+from gemini_gateway.errors import Forbidden, Unauthenticated
 from tests.support.firebase_tokens import app_check_claims, b64url, signing_key, unsigned_token
 
 NUMBER = "123456789012"

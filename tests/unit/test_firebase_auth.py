@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from gemini_gateway.callers import Caller, CallerGate
-from gemini_gateway.errors import Unauthenticated, Unavailable
 from gemini_gateway.callers.firebase_auth import FirebaseAuthCheck, firebase_key_set
 from gemini_gateway.callers.jwt_keys import KeySet, bearer_token, parse_x509_certs, rs256_kid
+from gemini_gateway.errors import Unauthenticated, Unavailable
 from tests.support.firebase_tokens import b64url, firebase_claims, signing_key, unsigned_token
 
 PROJECT = "test-firebase-app"

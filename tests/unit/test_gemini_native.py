@@ -24,11 +24,11 @@ from gemini_gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from gemini_gateway.payload import parse_json, validate
 from gemini_gateway.routes import ROUTES
 from gemini_gateway.routes.gemini.answers import google_error_body, google_status
 from gemini_gateway.routes.gemini.models import GeminiRequest
 from gemini_gateway.routing import find
-from gemini_gateway.payload import parse_json, validate
 
 RAW = b"\x89PNG\r\n\x1a\n\xfb\xff\xfe image bytes?"
 PNG = base64.b64encode(RAW).decode()

@@ -12,13 +12,19 @@ from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
 from gemini_gateway.errors import InvalidRequest, Problem, RateLimited, Unauthenticated, UpstreamError, UpstreamTimeout
-from gemini_gateway.upstream.gemini_body import gateway_headers, to_gemini_body
 from gemini_gateway.intake import resolve_model as resolve_bare_model
-from gemini_gateway.routes.openai.answers import ChatCompletion, completion_body, finish_reason_of, openai_error_body, usage_body
+from gemini_gateway.payload import validate
+from gemini_gateway.routes.openai.answers import (
+    ChatCompletion,
+    completion_body,
+    finish_reason_of,
+    openai_error_body,
+    usage_body,
+)
 from gemini_gateway.routes.openai.convert import _in_openai_terms, bare_model, to_generate_request
 from gemini_gateway.routes.openai.models import ChatCompletionRequest
-from gemini_gateway.payload import validate
 from gemini_gateway.settings import load_settings
+from gemini_gateway.upstream.gemini_body import gateway_headers, to_gemini_body
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n fake").decode()
 USER = [{"role": "user", "content": "Hi"}]
@@ -275,7 +281,7 @@ def test_a_refusal_from_the_shared_model_is_renamed_to_the_callers_fields() -> N
 @pytest.fixture
 def settings() -> Any:
     env = {"CLOUDFLARE_ACCOUNT_ID": "a", "AI_GATEWAY_ID": "g", "GEMINI_API_KEY": "k", "ALLOW_UNAUTHENTICATED": "true"}
-    return load_settings({**env, "ALLOWED_MODELS": "gemini-2.5-flash,gemini-2.5-pro"}).settings
+    return load_settings({**env, "DEFAULT_MODEL": "gemini-2.5-flash", "ALLOWED_MODELS": "gemini-2.5-flash,gemini-2.5-pro"}).settings
 
 
 def resolve_model(given: str | None, settings: Any) -> str:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from gemini_gateway.errors import RateLimited
 from gemini_gateway.callers.rate_limit import Limit, MemoryLimiter, RedisLimiter, make_limiter
+from gemini_gateway.errors import RateLimited
 
 
 class Clock:

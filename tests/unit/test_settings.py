@@ -11,6 +11,7 @@ BASE: dict[str, str] = {
     "AI_GATEWAY_ID": "test-gateway",
     "GEMINI_API_KEY": "test-gemini-key-1",
     "ALLOW_UNAUTHENTICATED": "true",
+    "DEFAULT_MODEL": "gemini-2.5-flash",
 }
 
 
@@ -36,12 +37,15 @@ def problems(**changes: str | None) -> ConfigError:
 
 
 def test_defaults() -> None:
-    s = load()
+    s = load(DEFAULT_MODEL=None)
     assert s.ai_gateway_base_url == "https://gateway.ai.cloudflare.com/v1"
     assert s.gemini_api_version == "v1beta"
     assert s.secret_cache_seconds == 300
-    assert s.default_model == "gemini-2.5-flash"
-    assert s.allowed_models == ("gemini-2.5-flash",)
+    assert s.default_model == "gemini-3.8-flash"
+    assert s.allowed_models == ("gemini-3.8-flash",)
+    assert s.model_aliases == {} and s.allowed_tools == ()
+    assert s.max_output_tokens_limit == 8192 and s.daily_token_budget == 0
+    assert s.body_read_timeout_seconds == 10
     assert s.allowed_origins == ()
     assert s.max_request_bytes == 8388608
     assert s.upstream_timeout_seconds == 60
@@ -299,3 +303,36 @@ def test_no_warnings_for_secret_manager_setup() -> None:
 
 def test_unknown_variables_ignored() -> None:
     load(PATH="/usr/bin", HOME="/root", SOMETHING_ELSE="x")
+
+
+def test_model_aliases_and_derived_allowed_models() -> None:
+    s = load(DEFAULT_MODEL=None, MODEL_ALIASES=" fast=gemini-3.5-flash-lite, gemini-2.5-flash=gemini-3.8-flash ,")
+    assert s.model_aliases == {"fast": "gemini-3.5-flash-lite", "gemini-2.5-flash": "gemini-3.8-flash"}
+    assert s.allowed_models == ("gemini-3.8-flash", "gemini-3.5-flash-lite")
+
+
+@pytest.mark.parametrize(
+    ("changes", "variable"),
+    [
+        ({"MODEL_ALIASES": "fast"}, "MODEL_ALIASES"),
+        ({"MODEL_ALIASES": "fast=a/b"}, "MODEL_ALIASES"),
+        ({"MODEL_ALIASES": "a=gemini-3.8-flash,b=a"}, "MODEL_ALIASES"),
+        ({"MODEL_ALIASES": "fast=gemini-3.5-flash-lite", "ALLOWED_MODELS": "gemini-2.5-flash"}, "ALLOWED_MODELS"),
+        ({"ALLOWED_TOOLS": "google_search,web_browse"}, "ALLOWED_TOOLS"),
+        ({"MAX_OUTPUT_TOKENS_LIMIT": "0"}, "MAX_OUTPUT_TOKENS_LIMIT"),
+        ({"DAILY_TOKEN_BUDGET": "-1"}, "DAILY_TOKEN_BUDGET"),
+        ({"BODY_READ_TIMEOUT_SECONDS": "0"}, "BODY_READ_TIMEOUT_SECONDS"),
+    ],
+)
+def test_model_tool_and_spend_settings_refused(changes: dict[str, str], variable: str) -> None:
+    assert variable in problems(**changes).variables
+
+
+def test_every_problem_in_one_start() -> None:
+    error = problems(CLOUDFLARE_ACCOUNT_ID=None, ALLOW_UNAUTHENTICATED=None, MAX_REQUEST_BYTES="x", GEMINI_API_KEY=None)
+    assert set(error.variables) == {
+        "CLOUDFLARE_ACCOUNT_ID",
+        "ALLOW_UNAUTHENTICATED",
+        "MAX_REQUEST_BYTES",
+        "GEMINI_API_KEY_SECRET",
+    }

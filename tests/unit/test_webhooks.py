@@ -9,9 +9,9 @@ import hmac
 import pytest
 
 from gemini_gateway.callers import Caller, CallerGate
+from gemini_gateway.callers.webhooks import WebhookCheck, parse_secrets, parse_signature, sign
 from gemini_gateway.errors import Unauthenticated, Unavailable
 from gemini_gateway.secret_store import SecretRef, SecretStore
-from gemini_gateway.callers.webhooks import WebhookCheck, parse_secrets, parse_signature, sign
 
 SECRET = "test-webhook-secret-1"
 NEW_SECRET = "test-webhook-secret-2"

@@ -10,7 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from ...strict import INT32_MAX, INT32_MIN, check_base64, field_error, finite
+from ...strict import (
+    INT32_MAX,
+    INT32_MIN,
+    MAX_CONTENTS,
+    check_base64,
+    check_parts,
+    check_schema_size,
+    field_error,
+    finite,
+)
 
 __all__ = ["Blob", "Content", "GeminiRequest", "GenerationConfig", "Part", "SafetySetting", "ThinkingConfig"]
 
@@ -155,6 +164,11 @@ class GenerationConfig(_Wire):
             raise PydanticCustomError("whole", "must be a whole number")
         return value
 
+    @field_validator("response_schema", "response_json_schema")
+    @classmethod
+    def _schema_size(cls, value: Any) -> Any:
+        return check_schema_size(value)
+
     @model_validator(mode="after")
     def _consistent(self) -> GenerationConfig:
         if self.response_schema is not None and self.response_json_schema is not None:
@@ -189,13 +203,14 @@ class GeminiRequest(_Wire):
 
     unsupported = ("tools", "toolConfig", "cachedContent")
 
-    contents: Annotated[list[Content], Field(min_length=1)]
+    contents: Annotated[list[Content], Field(min_length=1, max_length=MAX_CONTENTS)]
     system_instruction: SystemInstruction | None = None
     generation_config: GenerationConfig | None = None
     safety_settings: Annotated[list[SafetySetting] | None, Field(max_length=16)] = None
 
     @model_validator(mode="after")
     def _one_per_category(self) -> GeminiRequest:
+        check_parts("contents", [c.parts for c in self.contents])
         seen: set[str] = set()
         for setting in self.safety_settings or ():
             if setting.category in seen:

@@ -9,7 +9,17 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ...models import IMAGE_TYPES, CacheOptions
-from ...strict import INT32_MAX, Strict, check_base64, field_error, finite, string_as_text_part
+from ...strict import (
+    INT32_MAX,
+    MAX_CONTENTS,
+    Strict,
+    check_base64,
+    check_parts,
+    check_schema_size,
+    field_error,
+    finite,
+    string_as_text_part,
+)
 
 __all__ = [
     "ChatCompletionRequest",
@@ -172,7 +182,12 @@ class JsonSchemaFormat(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
     description: str | None = None
     schema_: Annotated[dict[str, Any] | None, Field(alias="schema")] = None
-    strict: bool | None = None  # accepted; Gemini enforces the schema it is given
+    strict: bool | None = None
+
+    @field_validator("schema_")
+    @classmethod
+    def _schema_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_schema_size(value)  # accepted; Gemini enforces the schema it is given
 
 
 class ChatResponseFormat(Strict):
@@ -197,7 +212,7 @@ class ChatCompletionRequest(Strict):
     """The body of `POST /v1/chat/completions` (the subset of OpenAI's that maps onto Gemini)."""
 
     model: Annotated[str | None, Field(min_length=1, max_length=160)] = None
-    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=1000)]
+    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=MAX_CONTENTS)]
     temperature: Annotated[float | None, Field(ge=0, le=2)] = None
     top_p: Annotated[float | None, Field(ge=0, le=1)] = None
     max_tokens: Annotated[int | None, Field(ge=1, le=INT32_MAX)] = None
@@ -293,6 +308,7 @@ class ChatCompletionRequest(Strict):
     def _conversation_shape(self) -> ChatCompletionRequest:
         if self.max_tokens is not None and self.max_completion_tokens is not None:
             raise field_error("max_tokens", "give max_tokens or max_completion_tokens, not both")
+        check_parts("messages", [m.content or () for m in self.messages])
         turns = [i for i, m in enumerate(self.messages) if m.role in ("user", "assistant") and m.content]
         if not turns:
             raise field_error("messages", "needs at least one user message besides system/developer ones")
