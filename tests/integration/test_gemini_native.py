@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
+
+from tests.support.node import NODE_DIR, node_with_packages
 
 from .conftest import CLIENT_KEYS, GEMINI_KEY, Function, Gateway, leave_midway
 
@@ -305,24 +305,11 @@ def test_unauthenticated_mode_never_forwards_the_callers_key(start_function: Any
 
 # --------------------------------------------------------------------------- the JavaScript SDK under Node
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
-
 
 @pytest.fixture(scope="module")
 def node_sdk() -> str:
-    """`node`, with tests/node's locked packages installed (.ci/run installs both on CI)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node/npm not installed (CI installs them in .ci/run: apt-get install nodejs npm)")
-    wanted = json.loads((NODE_DIR / "package.json").read_text())["dependencies"]
-    if not all((NODE_DIR / "node_modules" / name).is_dir() for name in wanted):
-        subprocess.run(
-            [npm, "ci", "--prefix", str(NODE_DIR), "--ignore-scripts", "--no-audit", "--no-fund"],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    return node
+    """`node`, with tests/node's locked packages installed (.ci/run installs both on CI); fails fast without them."""
+    return node_with_packages()
 
 
 def run_node(node: str, fn: Function, case: str, key: str = KEY) -> dict[str, Any]:
