@@ -65,6 +65,7 @@ bench: install
 	$(PY) bench/callers.py
 	$(PY) bench/streaming.py
 	$(PY) bench/instance.py
+	$(PY) bench/hostile.py
 
 ## infra-check: terraform fmt (if installed), checkov, and tests over the parsed HCL
 infra-check: install
