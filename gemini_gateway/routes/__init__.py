@@ -36,4 +36,10 @@ ROUTES: tuple[Route, ...] = (
         {"POST": gemini.STREAM_DOC},
         render_error=gemini.google_error_body,
     ),
+    Route(
+        _GEMINI_PATH + ":countTokens",
+        {"POST": gemini.count_tokens},
+        {"POST": gemini.COUNT_DOC},
+        render_error=gemini.google_error_body,
+    ),
 )

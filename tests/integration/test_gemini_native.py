@@ -6,6 +6,7 @@ AI Gateway emulator with the real key from the Secret Manager emulator.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -162,12 +163,13 @@ def test_bad_client_key_on_a_stream(fn: Function, gateway: Gateway) -> None:
 
 
 def test_refused_field_names_it(fn: Function, gateway: Gateway) -> None:
-    config = types.GenerateContentConfig(tools=[types.Tool(code_execution=types.ToolCodeExecution())])
+    config = types.GenerateContentConfig(tools=[types.Tool(file_search=types.FileSearch(file_search_store_names=["x"]))])
     with pytest.raises(errors.ClientError) as caught:
         client(fn).models.generate_content(model=MODEL, contents="hi", config=config)
-    assert caught.value.code == 400 and caught.value.message == "tools: not supported by this function"
+    assert caught.value.code == 400 and caught.value.message == "tools[0].fileSearch: not supported by this function"
     details = caught.value.details["error"]["details"]
-    assert {"field": "tools", "description": "not supported by this function"} in details[0]["fieldViolations"]
+    assert {"field": "tools[0].fileSearch", "description": "not supported by this function"} in details[0]["fieldViolations"]
+    assert gateway.requests() == []
 
 
 def test_range_violation(fn: Function) -> None:
@@ -250,6 +252,173 @@ def test_async_client(fn: Function) -> None:
     assert asyncio.run(run()) == ("Echo: async hello", "Echo: async stream")
 
 
+# --------------------------------------------------------------------------- Gemini 3, tools, spend control
+
+GEMINI3 = "gemini-3.8-flash"
+WEATHER = types.FunctionDeclaration(
+    name="get_weather",
+    description="Weather for a city",
+    parameters_json_schema={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+NO_AUTO_CALLS = types.AutomaticFunctionCallingConfig(disable=True)
+
+
+def signature_bytes(value: str) -> bytes:
+    """A proto `bytes` field as JSON carries it: standard or URL-safe base64, padding optional."""
+    return base64.urlsafe_b64decode(value.replace("+", "-").replace("/", "_") + "=" * (-len(value) % 4))
+
+
+def test_function_calling_round_trip_on_gemini_3(fn: Function, gateway: Gateway) -> None:
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[WEATHER])], automatic_function_calling=NO_AUTO_CALLS
+    )
+    question = types.Content(role="user", parts=[types.Part.from_text(text="Weather in Rome?")])
+    first = client(fn).models.generate_content(model=GEMINI3, contents=[question], config=config)
+    assert first.function_calls and first.function_calls[0].name == "get_weather"
+    call = first.function_calls[0]
+    assert first.candidates and first.candidates[0].content and first.candidates[0].content.parts
+    signature = first.candidates[0].content.parts[0].thought_signature
+    assert signature, "Gemini 3 signs its first function call"
+
+    result = types.Part.from_function_response(name="get_weather", response={"temp_c": 21})
+    history = [question, first.candidates[0].content, types.Content(role="user", parts=[result])]
+    second = client(fn).models.generate_content(model=GEMINI3, contents=history, config=config)
+    assert second.text == 'Result: {"temp_c":21}'  # the emulator checked the signature
+
+    sent_first, sent_second = (r["body"] for r in gateway.requests())
+    (declared,) = sent_first["tools"][0]["functionDeclarations"]
+    assert declared["name"] == "get_weather" and declared["parametersJsonSchema"]["required"] == ["city"]
+    echoed = sent_second["contents"][1]
+    assert echoed["role"] == "model"
+    assert echoed["parts"][0]["functionCall"] == {"id": call.id, "name": "get_weather", "args": call.args}
+    assert signature_bytes(echoed["parts"][0]["thoughtSignature"]) == signature
+    assert sent_second["contents"][2]["parts"][0]["functionResponse"]["name"] == "get_weather"
+    assert sent_second["tools"] == sent_first["tools"]
+
+
+def test_a_tampered_signature_is_refused_upstream(fn: Function, gateway: Gateway) -> None:
+    """Signatures travel as sent: the function neither checks nor repairs them, Gemini does."""
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[WEATHER])], automatic_function_calling=NO_AUTO_CALLS
+    )
+    first = client(fn).models.generate_content(model=GEMINI3, contents="Weather in Rome?", config=config)
+    assert first.candidates and first.candidates[0].content and first.candidates[0].content.parts
+    echoed = first.candidates[0].content.model_copy(deep=True)
+    assert echoed.parts
+    echoed.parts[0].thought_signature = b"not a signature Gemini issued" * 3
+    result = types.Part.from_function_response(name="get_weather", response={"temp_c": 21})
+    history = [types.Content(role="user", parts=[types.Part.from_text(text="Weather in Rome?")]), echoed]
+    with pytest.raises(errors.ClientError) as caught:
+        client(fn).models.generate_content(
+            model=GEMINI3, contents=[*history, types.Content(role="user", parts=[result])], config=config
+        )
+    assert caught.value.code == 400 and "Corrupted thought signature" in (caught.value.message or "")
+
+
+def test_function_call_in_a_stream(fn: Function, gateway: Gateway) -> None:
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[WEATHER])],
+        tool_config=types.ToolConfig(
+            function_calling_config=types.FunctionCallingConfig(mode="ANY", allowed_function_names=["get_weather"])
+        ),
+        automatic_function_calling=NO_AUTO_CALLS,
+    )
+    chunks = list(client(fn).models.generate_content_stream(model=GEMINI3, contents="Weather?", config=config))
+    calls = [c for chunk in chunks for c in chunk.function_calls or ()]
+    assert [c.name for c in calls] == ["get_weather"]
+    sent = only_request(gateway)["body"]
+    assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}}
+
+
+def test_count_tokens(fn: Function, gateway: Gateway) -> None:
+    counted = client(fn).models.count_tokens(model=MODEL, contents="How many tokens is this?")
+    assert counted.total_tokens == len("How many tokens is this?") // 4 + 1
+    seen = only_request(gateway)
+    assert seen["path"].endswith(f"/google-ai-studio/v1beta/models/{MODEL}:countTokens")
+    assert seen["headers"]["x-goog-api-key"] == GEMINI_KEY and KEY not in json.dumps(seen)
+    assert seen["body"] == {"contents": [{"parts": [{"text": "How many tokens is this?"}], "role": "user"}]}
+    (line,) = [e for e in fn.logs() if e.get("httpRequest", {}).get("requestUrl", "").endswith(":countTokens")][-1:]
+    assert line["status"] == 200 and "total_tokens" not in line and "input_tokens" not in line
+
+
+def test_count_tokens_with_a_whole_request(fn: Function, gateway: Gateway) -> None:
+    path = f"/v1beta/models/{MODEL}:countTokens"
+    inner = {"model": f"models/{MODEL}", "contents": [{"parts": [{"text": "count me"}]}], "tools": [{"functionDeclarations": [{"name": "f"}]}]}
+    r = post(fn, path, {"generateContentRequest": inner})
+    assert r.status_code == 200 and r.json()["totalTokens"] >= 1
+    assert only_request(gateway)["body"] == {"generateContentRequest": inner}
+    r = post(fn, path, {"generateContentRequest": {**inner, "model": "models/gemini-2.5-pro"}})
+    assert r.status_code == 400 and r.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert r.json()["error"]["message"].startswith("generateContentRequest.model: must be models/gemini-2.5-flash")
+    r = post(fn, path, {"contents": [{"parts": [{"text": "x"}]}], "generateContentRequest": inner})
+    assert r.status_code == 400 and r.json()["error"]["message"].startswith("generateContentRequest: give exactly one")
+    r = post(fn, path, {"contents": [{"parts": [{"text": "x"}]}]}, key="not-a-client-key")
+    assert r.status_code == 401 and r.json()["error"]["status"] == "UNAUTHENTICATED"
+    r = post(fn, "/v1beta/models/gemini-1.0-ultra:countTokens", {"contents": [{"parts": [{"text": "x"}]}]})
+    assert r.status_code == 400 and r.json()["error"]["message"].startswith("model: must be one of")
+    assert len(gateway.requests()) == 1
+
+
+def test_builtin_tools_need_allowed_tools(start_function: Any, fn: Function, gateway: Gateway) -> None:
+    config = types.GenerateContentConfig(tools=[types.Tool(google_search=types.GoogleSearch())])
+    with pytest.raises(errors.ClientError) as caught:
+        client(fn).models.generate_content(model=MODEL, contents="news?", config=config)
+    err = caught.value
+    assert err.code == 400 and err.message and err.message.startswith("tools[0]: the built-in tool google_search")
+    assert err.details["error"]["details"][0]["fieldViolations"][0]["field"] == "tools[0]"
+    assert gateway.requests() == []
+
+    allowed = start_function(ALLOWED_TOOLS="google_search")
+    response = client(allowed).models.generate_content(model=MODEL, contents="news?", config=config)
+    assert response.text == "Echo: news?"
+    assert only_request(gateway)["body"]["tools"] == [{"googleSearch": {}}]
+    with pytest.raises(errors.ClientError) as caught:
+        client(allowed).models.generate_content(
+            model=MODEL,
+            contents="x",
+            config=types.GenerateContentConfig(
+                tools=[types.Tool(google_search=types.GoogleSearch()), types.Tool(url_context=types.UrlContext())]
+            ),
+        )
+    assert caught.value.code == 400 and (caught.value.message or "").startswith("tools[1]: the built-in tool url_context")
+
+
+def test_more_than_one_candidate_is_refused(fn: Function, gateway: Gateway) -> None:
+    with pytest.raises(errors.ClientError) as caught:
+        client(fn).models.generate_content(
+            model=MODEL, contents="hi", config=types.GenerateContentConfig(candidate_count=2)
+        )
+    assert caught.value.code == 400
+    assert caught.value.message == "generationConfig.candidateCount: must be 1: more candidates multiply the bill"
+    assert gateway.requests() == []
+
+
+def test_output_ceiling(start_function: Any, gateway: Gateway) -> None:
+    capped = start_function(MAX_OUTPUT_TOKENS_LIMIT="100")
+    with pytest.raises(errors.ClientError) as caught:
+        client(capped).models.generate_content(
+            model=MODEL, contents="hi", config=types.GenerateContentConfig(max_output_tokens=101)
+        )
+    assert caught.value.code == 400 and caught.value.message == "generationConfig.maxOutputTokens: must be <= 100"
+    assert gateway.requests() == []
+    client(capped).models.generate_content(model=MODEL, contents="hi")
+    client(capped).models.generate_content(model=MODEL, contents="hi", config=types.GenerateContentConfig(temperature=1))
+    list(client(capped).models.generate_content_stream(model=MODEL, contents="hi"))
+    client(capped).models.generate_content(model=MODEL, contents="hi", config=types.GenerateContentConfig(max_output_tokens=7))
+    sent = [r["body"]["generationConfig"] for r in gateway.requests()]
+    assert sent == [{"maxOutputTokens": 100}, {"temperature": 1, "maxOutputTokens": 100}, {"maxOutputTokens": 100}, {"maxOutputTokens": 7}]
+
+
+def test_model_alias(start_function: Any, gateway: Gateway) -> None:
+    aliased = start_function(MODEL_ALIASES="fast=gemini-3.8-flash")
+    response = client(aliased).models.generate_content(model="fast", contents="hi")
+    assert response.text == "Echo: hi"
+    assert client(aliased).models.count_tokens(model="fast", contents="hi").total_tokens
+    paths = [r["path"] for r in gateway.requests()]
+    assert paths[0].endswith("/models/gemini-3.8-flash:generateContent")
+    assert paths[1].endswith("/models/gemini-3.8-flash:countTokens")
+
+
 # --------------------------------------------------------------------------- plain HTTP, as Swift/Kotlin send it
 
 
@@ -312,8 +481,8 @@ def node_sdk() -> str:
     return node_with_packages()
 
 
-def run_node(node: str, fn: Function, case: str, key: str = KEY) -> dict[str, Any]:
-    env = {**os.environ, "BASE_URL": fn.url, "API_KEY": key, "MODEL": MODEL}
+def run_node(node: str, fn: Function, case: str, key: str = KEY, model: str = MODEL) -> dict[str, Any]:
+    env = {**os.environ, "BASE_URL": fn.url, "API_KEY": key, "MODEL": model}
     done = subprocess.run(
         [node, str(NODE_DIR / "sdk_check.mjs"), case, f"{case} from node"],
         env=env,
@@ -353,6 +522,23 @@ def test_node_sdk_bad_key_and_mid_stream_error(node_sdk: str, fn: Function, gate
     gateway.faults({"stream_error_after": 2, "text": "one two three four five six seven"})
     result = run_node(node_sdk, fn, "stream")
     assert result["ok"] is False and result["apiError"] and result["status"] == 502, result
+
+
+def test_node_sdk_function_calling_and_count_tokens(node_sdk: str, fn: Function, gateway: Gateway) -> None:
+    result = run_node(node_sdk, fn, "tools", model=GEMINI3)
+    assert result == {
+        "ok": True,
+        "call": "get_weather",
+        "signed": True,
+        "text": 'Result: {"temp_c":21}',
+        "totalTokens": len("tools from node") // 4 + 1,
+    }
+    first, second, counted = gateway.requests()
+    assert first["body"]["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
+    assert second["body"]["contents"][1]["parts"][0]["thoughtSignature"]
+    assert second["body"]["contents"][2]["parts"][0]["functionResponse"]["name"] == "get_weather"
+    assert counted["path"].endswith(f"/models/{GEMINI3}:countTokens")
+    assert all(r["headers"]["x-goog-api-key"] == GEMINI_KEY for r in (first, second, counted))
 
 
 def test_legacy_node_sdk(node_sdk: str, fn: Function, gateway: Gateway) -> None:

@@ -1,6 +1,8 @@
 // One call with the official @google/genai SDK against the function; prints what the SDK handed back as JSON.
 // usage: BASE_URL=http://127.0.0.1:8080 API_KEY=<client key> MODEL=gemini-2.5-flash \
-//          node sdk_check.mjs plain|stream|legacy-plain|legacy-stream [prompt]
+//          node sdk_check.mjs plain|stream|tools|legacy-plain|legacy-stream [prompt]
+// "tools": a function call, its result sent back with the model's content as the SDK returned it (thought
+// signature included), then countTokens.
 // "legacy-*" use @google/generative-ai, the SDK Cloudflare's AI Gateway page shows (deprecated, still in apps).
 // @google/genai 2.32.0 is the last release whose engines field admits Node 20 (3.x wants 22); it also runs on
 // Debian bookworm's Node 18, which is what .ci/run installs.
@@ -32,6 +34,27 @@ async function run(kind) {
       finishReason = chunk.candidates?.[0]?.finishReason ?? finishReason;
     }
     return { texts, finishReason };
+  }
+  if (kind === "tools") {
+    const declaration = {
+      name: "get_weather",
+      description: "Weather for a city",
+      parametersJsonSchema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+    };
+    const config = { tools: [{ functionDeclarations: [declaration] }], thinkingConfig: { thinkingLevel: "LOW" } };
+    const question = { role: "user", parts: [{ text: request.contents }] };
+    const first = await ai.models.generateContent({ model: MODEL, contents: [question], config });
+    const call = first.functionCalls?.[0];
+    const answer = first.candidates?.[0]?.content;
+    const result = { role: "user", parts: [{ functionResponse: { id: call?.id, name: call?.name, response: { temp_c: 21 } } }] };
+    const second = await ai.models.generateContent({ model: MODEL, contents: [question, answer, result], config });
+    const counted = await ai.models.countTokens({ model: MODEL, contents: request.contents });
+    return {
+      call: call?.name,
+      signed: Boolean(answer?.parts?.[0]?.thoughtSignature),
+      text: second.text,
+      totalTokens: counted.totalTokens,
+    };
   }
   if (kind.startsWith("legacy-")) {
     const model = new GoogleGenerativeAI(API_KEY).getGenerativeModel(

@@ -24,16 +24,18 @@ from gemini_gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from gemini_gateway.intake import Limits, RouteRequest, _check_limits
 from gemini_gateway.payload import parse_json, validate
 from gemini_gateway.routes import ROUTES
 from gemini_gateway.routes.gemini.answers import google_error_body, google_status
-from gemini_gateway.routes.gemini.models import GeminiRequest
+from gemini_gateway.routes.gemini.models import CountTokensRequest, GeminiRequest
 from gemini_gateway.routing import find
 
 RAW = b"\x89PNG\r\n\x1a\n\xfb\xff\xfe image bytes?"
 PNG = base64.b64encode(RAW).decode()
 PNG_URLSAFE = base64.urlsafe_b64encode(RAW).decode().rstrip("=")
 USER = {"role": "user", "parts": [{"text": "hi"}]}
+ONE_KIND = "a part needs exactly one of text, inlineData, functionCall, functionResponse, executableCode or codeExecutionResult"
 
 
 def ok(body: dict[str, Any]) -> GeminiRequest:
@@ -53,6 +55,11 @@ def refused(body: Any) -> tuple[str, str]:
 
 def upstream(req: GeminiRequest) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(req.upstream_body())
+    return data
+
+
+def upstream_with(req: GeminiRequest, ceiling: int) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(req.upstream_body(ceiling))
     return data
 
 
@@ -144,11 +151,17 @@ def test_integers_stay_integers_and_unicode_survives() -> None:
         ({"contents": []}, "contents", "must not be empty"),
         ({"contents": [{"parts": []}]}, "contents[0].parts", "must not be empty"),
         ({"contents": [{"role": "system", "parts": [{"text": "x"}]}]}, "contents[0].role", "must be one of 'user' or 'model'"),
-        ({"contents": [{"parts": [{}]}]}, "contents[0].parts[0].text", "a part needs exactly one of text or inlineData"),
+        ({"contents": [{"parts": [{}]}]}, "contents[0].parts[0].text", ONE_KIND),
+        ({"contents": [{"parts": [{"thought": True}]}]}, "contents[0].parts[0].text", ONE_KIND),
         (
             {"contents": [{"parts": [{"text": "x", "inlineData": {"mimeType": "image/png", "data": PNG}}]}]},
-            "contents[0].parts[0].text",
-            "a part needs exactly one of text or inlineData",
+            "contents[0].parts[0].inlineData",
+            ONE_KIND,
+        ),
+        (
+            {"contents": [{"parts": [{"text": "x", "functionCall": {"name": "f"}}]}]},
+            "contents[0].parts[0].functionCall",
+            ONE_KIND,
         ),
         (
             {"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": "not base64!"}}]}]},
@@ -171,14 +184,11 @@ def test_integers_stay_integers_and_unicode_survives() -> None:
             "not supported by this function",
         ),
         (
-            {"contents": [{"parts": [{"functionCall": {"name": "f"}}]}]},
-            "contents[0].parts[0].functionCall",
+            {"contents": [{"parts": [{"videoMetadata": {"fps": 1}}]}]},
+            "contents[0].parts[0].videoMetadata",
             "not supported by this function",
         ),
         ({"contents": [{"parts": [{"text": 1}]}]}, "contents[0].parts[0].text", "must be a string"),
-        ({"contents": [USER], "tools": [{"googleSearch": {}}]}, "tools", "not supported by this function"),
-        ({"contents": [USER], "toolConfig": {}}, "toolConfig", "not supported by this function"),
-        ({"contents": [USER], "tool_config": {}}, "toolConfig", "not supported by this function"),
         ({"contents": [USER], "cachedContent": "cachedContents/x"}, "cachedContent", "not supported by this function"),
         ({"contents": [USER], "labels": {"a": "b"}}, "labels", "unknown field"),
         ({"contents": [USER], "model": "models/x"}, "model", "unknown field"),
@@ -193,7 +203,12 @@ def test_integers_stay_integers_and_unicode_survives() -> None:
         ({"contents": [USER], "generationConfig": {"topP": 1.01}}, "generationConfig.topP", "must be <= 1"),
         ({"contents": [USER], "generationConfig": {"topK": 0}}, "generationConfig.topK", None),
         ({"contents": [USER], "generationConfig": {"topK": 2.5}}, "generationConfig.topK", "must be a whole number"),
-        ({"contents": [USER], "generationConfig": {"candidateCount": 9}}, "generationConfig.candidateCount", "must be <= 8"),
+        (
+            {"contents": [USER], "generationConfig": {"candidateCount": 2}},
+            "generationConfig.candidateCount",
+            "must be 1: more candidates multiply the bill",
+        ),
+        ({"contents": [USER], "generationConfig": {"candidateCount": 0}}, "generationConfig.candidateCount", "must be >= 1"),
         (
             {"contents": [USER], "generationConfig": {"maxOutputTokens": 0}},
             "generationConfig.maxOutputTokens",
@@ -304,6 +319,388 @@ def test_only_validated_fields_travel_upstream() -> None:
     }
 
 
+# --------------------------------------------------------------------------- tools, function calling, code execution
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}, "required": ["city"]},
+}
+SIGNATURE = base64.b64encode(bytes(range(200))).decode()  # standard base64, '+' and '/' included
+
+
+def tools_body(*tools: Any, **extra: Any) -> dict[str, Any]:
+    return {"contents": [USER], "tools": list(tools), **extra}
+
+
+def declarations(n: int, prefix: str = "f") -> dict[str, Any]:
+    return {"functionDeclarations": [{"name": f"{prefix}{i}"} for i in range(n)]}
+
+
+def test_tools_and_tool_config_travel_as_sent() -> None:
+    body = tools_body(
+        {
+            "functionDeclarations": [
+                WEATHER,
+                {"name": "_x.y:z-1", "parametersJsonSchema": {"type": "object"}, "responseJsonSchema": {"type": "string"}},
+                {"name": "no_args", "response": {"type": "STRING"}, "behavior": "BLOCKING"},
+            ]
+        },
+        {"googleSearch": {}},
+        {"googleSearch": {"timeRangeFilter": {"startTime": "2025-01-01T00:00:00Z", "endTime": "2025-02-01T00:00:00Z"}}},
+        {"urlContext": {}},
+        {"codeExecution": {}},
+        toolConfig={"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}},
+    )
+    assert upstream(ok(body)) == body
+
+
+@pytest.mark.parametrize("mode", ["AUTO", "ANY", "NONE", "VALIDATED", "MODE_UNSPECIFIED"])
+def test_every_function_calling_mode(mode: str) -> None:
+    config = {"functionCallingConfig": {"mode": mode}}
+    assert upstream(ok(tools_body({"functionDeclarations": [WEATHER]}, toolConfig=config)))["toolConfig"] == config
+
+
+def test_snake_case_tools_become_camel_case() -> None:
+    body = {
+        "contents": [USER],
+        "tools": [{"function_declarations": [{"name": "f", "parameters_json_schema": {"type": "object"}}]}, {"url_context": {}}],
+        "tool_config": {"function_calling_config": {"mode": "VALIDATED", "allowed_function_names": ["f"]}},
+    }
+    assert upstream(ok(body)) == {
+        "contents": [USER],
+        "tools": [{"functionDeclarations": [{"name": "f", "parametersJsonSchema": {"type": "object"}}]}, {"urlContext": {}}],
+        "toolConfig": {"functionCallingConfig": {"mode": "VALIDATED", "allowedFunctionNames": ["f"]}},
+    }
+
+
+def test_function_calling_history_travels_unchanged() -> None:
+    """What the SDKs echo: the model's call with its signature, then the caller's result."""
+    body = tools_body(
+        {"functionDeclarations": [WEATHER]},
+        contents=[
+            USER,
+            {
+                "role": "model",
+                "parts": [
+                    {"functionCall": {"id": "1a2b", "name": "get_weather", "args": {"city": "Rome"}}, "thoughtSignature": SIGNATURE},
+                    {"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}}},
+                ],
+            },
+            {
+                "role": "user",
+                "parts": [
+                    {"functionResponse": {"id": "1a2b", "name": "get_weather", "response": {"temp_c": 21}}},
+                    {
+                        "functionResponse": {
+                            "name": "get_weather",
+                            "response": {"image": {"$ref": "map.png"}},
+                            "willContinue": False,
+                            "scheduling": "WHEN_IDLE",
+                            "parts": [{"inlineData": {"mimeType": "image/png", "data": PNG, "displayName": "map.png"}}],
+                        }
+                    },
+                ],
+            },
+        ],
+    )
+    sent = upstream(ok(body))
+    assert sent == body
+    assert sent["contents"][1]["parts"][0]["thoughtSignature"] == SIGNATURE
+
+
+def test_code_execution_history_travels_unchanged() -> None:
+    model_turn = {
+        "role": "model",
+        "parts": [
+            {"text": "Let me compute.", "thought": True, "thoughtSignature": SIGNATURE},
+            {"executableCode": {"language": "PYTHON", "code": "print(2 + 2)"}},
+            {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "4\n"}},
+            {"text": "4"},
+        ],
+    }
+    body = tools_body({"codeExecution": {}}, contents=[USER, model_turn, {"role": "user", "parts": [{"text": "and 3+3?"}]}])
+    assert upstream(ok(body)) == body
+
+
+TOO_BIG = {"type": "object", "description": "x" * (64 * 1024)}
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "problem"),
+    [
+        (tools_body({}), "tools[0].functionDeclarations", "a tool needs exactly one of functionDeclarations, googleSearch, urlContext or codeExecution"),
+        (tools_body({"googleSearch": {}, "urlContext": {}}), "tools[0].urlContext", None),
+        (tools_body({"functionDeclarations": [WEATHER], "codeExecution": {}}), "tools[0].codeExecution", None),
+        (tools_body({"functionDeclarations": []}), "tools[0].functionDeclarations", "must not be empty"),
+        (tools_body({"webSearch": {}}), "tools[0].webSearch", "unknown field"),
+        (tools_body({"functionDeclarations": [{"name": "9lives"}]}), "tools[0].functionDeclarations[0].name", None),
+        (tools_body({"functionDeclarations": [{"name": "has space"}]}), "tools[0].functionDeclarations[0].name", None),
+        (tools_body({"functionDeclarations": [{"name": "f" * 65}]}), "tools[0].functionDeclarations[0].name", None),
+        (tools_body({"functionDeclarations": [{"name": ""}]}), "tools[0].functionDeclarations[0].name", None),
+        (tools_body({"functionDeclarations": [{"description": "no name"}]}), "tools[0].functionDeclarations[0].name", "required"),
+        (
+            tools_body({"functionDeclarations": [{"name": "f", "parameters": {}, "parametersJsonSchema": {}}]}),
+            "tools[0].functionDeclarations[0].parametersJsonSchema",
+            "give parameters or parametersJsonSchema, not both",
+        ),
+        (
+            tools_body({"functionDeclarations": [{"name": "f", "response": {}, "responseJsonSchema": {}}]}),
+            "tools[0].functionDeclarations[0].responseJsonSchema",
+            "give response or responseJsonSchema, not both",
+        ),
+        (
+            tools_body({"functionDeclarations": [{"name": "f", "parameters": "object"}]}),
+            "tools[0].functionDeclarations[0].parameters",
+            "must be an object",
+        ),
+        (
+            tools_body({"functionDeclarations": [{"name": "f", "parameters": TOO_BIG}]}),
+            "tools[0].functionDeclarations[0].parameters",
+            "must be at most 65536 bytes as JSON",
+        ),
+        (
+            tools_body({"functionDeclarations": [{"name": "f", "parametersJsonSchema": TOO_BIG}]}),
+            "tools[0].functionDeclarations[0].parametersJsonSchema",
+            "must be at most 65536 bytes as JSON",
+        ),
+        (
+            tools_body({"functionDeclarations": [{"name": "f", "strict": True}]}),
+            "tools[0].functionDeclarations[0].strict",
+            "unknown field",
+        ),
+        (tools_body({"googleSearch": {"excludeDomains": ["x.com"]}}), "tools[0].googleSearch.excludeDomains", "not supported by this function"),
+        (tools_body({"codeExecution": {"x": 1}}), "tools[0].codeExecution.x", "unknown field"),
+        (tools_body({"googleSearch": True}), "tools[0].googleSearch", "must be an object"),
+        (
+            tools_body(declarations(2), declarations(1, prefix="f")),
+            "tools",
+            "function names must be unique (f0 repeats)",
+        ),
+        (
+            tools_body(declarations(1), toolConfig={"functionCallingConfig": {"mode": "MAYBE"}}),
+            "toolConfig.functionCallingConfig.mode",
+            None,
+        ),
+        (
+            tools_body(declarations(1), toolConfig={"functionCallingConfig": {"mode": "AUTO", "allowedFunctionNames": ["f0"]}}),
+            "toolConfig.functionCallingConfig.allowedFunctionNames",
+            "only with mode ANY or VALIDATED",
+        ),
+        (
+            tools_body(declarations(1), toolConfig={"functionCallingConfig": {"allowedFunctionNames": ["f0"]}}),
+            "toolConfig.functionCallingConfig.allowedFunctionNames",
+            "only with mode ANY or VALIDATED",
+        ),
+        (
+            tools_body(declarations(1), toolConfig={"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["f0", "g"]}}),
+            "toolConfig.functionCallingConfig.allowedFunctionNames[1]",
+            "g is not a declared function",
+        ),
+        (
+            tools_body(declarations(1), toolConfig={"retrievalConfig": {}}),
+            "toolConfig.retrievalConfig",
+            "not supported by this function",
+        ),
+        (tools_body(declarations(1), toolConfig={"mode": "ANY"}), "toolConfig.mode", "unknown field"),
+        (
+            {"contents": [{"role": "model", "parts": [{"functionCall": {"args": {}}}]}]},
+            "contents[0].parts[0].functionCall.name",
+            "required",
+        ),
+        (
+            {"contents": [{"role": "model", "parts": [{"functionCall": {"name": "f", "args": [1]}}]}]},
+            "contents[0].parts[0].functionCall.args",
+            "must be an object",
+        ),
+        (
+            {"contents": [{"role": "model", "parts": [{"functionCall": {"name": "f"}, "thoughtSignature": "%%"}]}]},
+            "contents[0].parts[0].thoughtSignature",
+            "must be valid base64",
+        ),
+        (
+            {"contents": [{"parts": [{"functionResponse": {"name": "f"}}]}]},
+            "contents[0].parts[0].functionResponse.response",
+            "required",
+        ),
+        (
+            {"contents": [{"parts": [{"functionResponse": {"name": "f", "response": "sunny"}}]}]},
+            "contents[0].parts[0].functionResponse.response",
+            "must be an object",
+        ),
+        (
+            {"contents": [{"parts": [{"functionResponse": {"name": "f", "response": {}, "scheduling": "LATER"}}]}]},
+            "contents[0].parts[0].functionResponse.scheduling",
+            None,
+        ),
+        (
+            {"contents": [{"parts": [{"functionResponse": {"name": "f", "response": {}, "parts": [{"fileData": {}}]}}]}]},
+            "contents[0].parts[0].functionResponse.parts[0].fileData",
+            "not supported by this function",
+        ),
+        (
+            {"contents": [{"parts": [{"executableCode": {"language": "RUST", "code": "fn main() {}"}}]}]},
+            "contents[0].parts[0].executableCode.language",
+            None,
+        ),
+        (
+            {"contents": [{"parts": [{"codeExecutionResult": {"output": "4"}}]}]},
+            "contents[0].parts[0].codeExecutionResult.outcome",
+            "required",
+        ),
+    ]
+    + [
+        (tools_body({kind: {}}), f"tools[0].{kind}", "not supported by this function")
+        for kind in (
+            "googleSearchRetrieval",
+            "retrieval",
+            "fileSearch",
+            "computerUse",
+            "googleMaps",
+            "mcpServers",
+            "enterpriseWebSearch",
+        )
+    ],
+)
+def test_tool_refusals_name_the_field(body: dict[str, Any], field: str, problem: str | None) -> None:
+    got_field, got_problem = refused(body)
+    assert got_field == field
+    if problem is not None:
+        assert got_problem == problem
+
+
+def test_at_most_128_function_declarations_in_all() -> None:
+    assert len(upstream(ok(tools_body(declarations(100), declarations(28, prefix="g"))))["tools"]) == 2
+    assert refused(tools_body(declarations(100), declarations(29, prefix="g"))) == (
+        "tools",
+        "at most 128 function declarations in all tools together",
+    )
+    assert refused(tools_body(declarations(129))) == ("tools[0].functionDeclarations", "must have at most 128 items")
+
+
+def test_a_schema_just_under_the_size_limit_is_accepted() -> None:
+    schema = {"type": "object", "description": ""}
+    schema["description"] = "x" * (64 * 1024 - len(json.dumps(schema, separators=(",", ":"))))
+    assert len(json.dumps(schema, separators=(",", ":"))) == 64 * 1024
+    ok(tools_body({"functionDeclarations": [{"name": "f", "parametersJsonSchema": schema}]}))
+
+
+def test_builtin_tools_are_listed_for_the_intake() -> None:
+    req = ok(tools_body(declarations(1), {"googleSearch": {}}, {"codeExecution": {}}, declarations(1, "g"), {"urlContext": {}}))
+    assert isinstance(req, RouteRequest)
+    assert req.builtin_tools() == [("tools[1]", "google_search"), ("tools[2]", "code_execution"), ("tools[4]", "url_context")]
+    assert ok({"contents": [USER]}).builtin_tools() == []
+    assert ok(tools_body(declarations(3))).builtin_tools() == []
+
+
+# --------------------------------------------------------------------------- spend control: the output ceiling
+
+
+def test_output_tokens_are_reported_for_the_intake() -> None:
+    assert ok({"contents": [USER]}).output_tokens() == ("generationConfig.maxOutputTokens", None)
+    assert ok({"contents": [USER], "generationConfig": {"temperature": 1}}).output_tokens() == (
+        "generationConfig.maxOutputTokens",
+        None,
+    )
+    assert ok({"contents": [USER], "generation_config": {"max_output_tokens": 77}}).output_tokens() == (
+        "generationConfig.maxOutputTokens",
+        77,
+    )
+
+
+def test_the_ceiling_is_sent_when_the_caller_set_none() -> None:
+    assert upstream_with(ok({"contents": [USER]}), 8192) == {"contents": [USER], "generationConfig": {"maxOutputTokens": 8192}}
+    sent = upstream_with(ok({"contents": [USER], "generationConfig": {"temperature": 0.2}}), 100)
+    assert sent["generationConfig"] == {"temperature": 0.2, "maxOutputTokens": 100}
+    sent = upstream_with(ok({"contents": [USER], "generationConfig": {"maxOutputTokens": 5}}), 100)
+    assert sent["generationConfig"] == {"maxOutputTokens": 5}
+
+
+def test_the_intake_keeps_the_ceiling() -> None:
+    limits = Limits(allowed_models=("gemini-3.8-flash",), allowed_tools=("google_search",), max_output_tokens=100)
+    assert _check_limits(ok({"contents": [USER]}), limits) == 100
+    assert _check_limits(ok({"contents": [USER], "generationConfig": {"maxOutputTokens": 40}}), limits) == 40
+    with pytest.raises(InvalidRequest) as info:
+        _check_limits(ok({"contents": [USER], "generationConfig": {"maxOutputTokens": 101}}), limits)
+    assert info.value.message == "generationConfig.maxOutputTokens: must be <= 100"
+    assert _check_limits(ok(tools_body({"googleSearch": {}})), limits) == 100
+    with pytest.raises(InvalidRequest) as info:
+        _check_limits(ok(tools_body({"googleSearch": {}}, {"urlContext": {}})), limits)
+    assert info.value.details and info.value.details[0].field == "tools[1]"
+
+
+# --------------------------------------------------------------------------- countTokens
+
+
+def count(body: dict[str, Any]) -> CountTokensRequest:
+    return validate(CountTokensRequest, parse_json(json.dumps(body).encode()))
+
+
+def count_refused(body: dict[str, Any]) -> tuple[str, str]:
+    with pytest.raises(InvalidRequest) as info:
+        validate(CountTokensRequest, body)
+    assert info.value.details
+    return info.value.details[0].field, info.value.details[0].problem
+
+
+def test_count_tokens_with_contents() -> None:
+    req = count({"contents": [USER]})
+    assert json.loads(req.upstream_body("gemini-3.8-flash")) == {"contents": [USER]}
+    assert req.builtin_tools() == []
+    assert req.output_tokens() == ("generateContentRequest.generationConfig.maxOutputTokens", None)
+
+
+def test_count_tokens_with_a_whole_request_names_the_resolved_model() -> None:
+    inner = {
+        "model": "models/fast",
+        "contents": [USER],
+        "systemInstruction": {"parts": [{"text": "terse"}]},
+        "tools": [{"functionDeclarations": [WEATHER]}, {"googleSearch": {}}],
+        "toolConfig": {"functionCallingConfig": {"mode": "AUTO"}},
+        "generationConfig": {"maxOutputTokens": 9},
+        "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "OFF"}],
+    }
+    req = count({"generateContentRequest": inner})
+    sent = json.loads(req.upstream_body("gemini-3.8-flash"))
+    assert sent == {"generateContentRequest": {**inner, "model": "models/gemini-3.8-flash"}}
+    assert req.builtin_tools() == [("generateContentRequest.tools[1]", "google_search")]
+    assert req.output_tokens() == ("generateContentRequest.generationConfig.maxOutputTokens", 9)
+    assert "model" in json.loads(count({"generateContentRequest": {"contents": [USER]}}).upstream_body("m"))["generateContentRequest"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "problem"),
+    [
+        ({}, "contents", "give exactly one of contents or generateContentRequest"),
+        (
+            {"contents": [USER], "generateContentRequest": {"contents": [USER]}},
+            "generateContentRequest",
+            "give exactly one of contents or generateContentRequest",
+        ),
+        ({"contents": []}, "contents", "must not be empty"),
+        ({"generateContentRequest": {}}, "generateContentRequest.contents", "required"),
+        ({"generateContentRequest": {"contents": [USER], "model": "a/b"}}, "generateContentRequest.model", None),
+        (
+            {"generateContentRequest": {"contents": [USER], "cachedContent": "cachedContents/x"}},
+            "generateContentRequest.cachedContent",
+            "not supported by this function",
+        ),
+        (
+            {"generateContentRequest": {"contents": [USER], "generationConfig": {"candidateCount": 3}}},
+            "generateContentRequest.generationConfig.candidateCount",
+            "must be 1: more candidates multiply the bill",
+        ),
+        ({"contents": [{"parts": [{"fileData": {}}]}]}, "contents[0].parts[0].fileData", "not supported by this function"),
+        ({"contents": [USER], "model": "models/x"}, "model", "unknown field"),
+    ],
+)
+def test_count_tokens_refusals(body: dict[str, Any], field: str, problem: str | None) -> None:
+    got_field, got_problem = count_refused(body)
+    assert got_field == field
+    if problem is not None:
+        assert got_problem == problem
+
+
 # --------------------------------------------------------------------------- the path
 
 
@@ -312,7 +709,8 @@ def test_only_validated_fields_travel_upstream() -> None:
     [
         ("/v1beta/models/gemini-2.5-flash:generateContent", ("v1beta", "gemini-2.5-flash", "generateContent")),
         ("/v1/models/gemini-2.5-pro:streamGenerateContent", ("v1", "gemini-2.5-pro", "streamGenerateContent")),
-        ("/v1beta/models/gemini-2.5-flash:countTokens", None),
+        ("/v1beta/models/gemini-2.5-flash:countTokens", ("v1beta", "gemini-2.5-flash", "countTokens")),
+        ("/v1beta/models/gemini-2.5-flash:embedContent", None),
         ("/v1beta/tunedModels/x:generateContent", None),
         ("/v2/models/x:generateContent", None),
         ("/v1beta/models/a/b:generateContent", None),

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ...errors import ApiError, RateLimited
 
-__all__ = ["GenerateContentResponse", "GoogleErrorBody", "google_error_body", "google_status"]
+__all__ = ["CountTokensResponse", "GenerateContentResponse", "GoogleErrorBody", "google_error_body", "google_status"]
 
 
 class _Open(BaseModel):
@@ -22,7 +22,9 @@ class ResponsePart(_Open):
     thought: bool | None = None
     thoughtSignature: str | None = None
     inlineData: dict[str, Any] | None = None
-    functionCall: dict[str, Any] | None = None
+    functionCall: dict[str, Any] | None = None  # {id?, name, args?}; the part's thoughtSignature goes back with it
+    executableCode: dict[str, Any] | None = None
+    codeExecutionResult: dict[str, Any] | None = None
 
 
 class ResponseContent(_Open):
@@ -36,6 +38,8 @@ class Candidate(_Open):
     finishMessage: str | None = None
     index: int | None = None
     safetyRatings: list[dict[str, Any]] | None = None
+    groundingMetadata: dict[str, Any] | None = None  # googleSearch
+    urlContextMetadata: dict[str, Any] | None = None  # urlContext
 
 
 class PromptFeedback(_Open):
@@ -59,6 +63,20 @@ class GenerateContentResponse(_Open):
     usageMetadata: UsageMetadata | None = None
     modelVersion: str | None = None
     responseId: str | None = None
+
+
+class GeminiModalityTokenCount(_Open):
+    modality: str | None = None
+    tokenCount: int | None = None
+
+
+class CountTokensResponse(_Open):
+    """Gemini's `countTokens` answer, passed through as the upstream sent it (proto3 JSON leaves out zeros)."""
+
+    totalTokens: int | None = None
+    cachedContentTokenCount: int | None = None
+    promptTokensDetails: list[GeminiModalityTokenCount] | None = None
+    cacheTokensDetails: list[GeminiModalityTokenCount] | None = None
 
 
 _STATUS_NAMES = {

@@ -1,12 +1,16 @@
 """Gemini-native route: the official Gemini SDKs with the function as base URL.
 
-`POST /{v1|v1beta}/models/{model}:generateContent` and `:streamGenerateContent`
-take Gemini's own request body. The caller's `x-goog-api-key` is checked as a
-client key (like every route, through the intake) and never forwarded: the
-upstream client sends the real key from Secret Manager. The request is
-validated by `GeminiRequest`, re-serialised from the validated model (so only
-what was checked travels upstream), and the upstream answer is relayed in
+`POST /{v1|v1beta}/models/{model}:generateContent`, `:streamGenerateContent`
+and `:countTokens` take Gemini's own request body. The caller's
+`x-goog-api-key` is checked as a client key (like every route, through the
+intake) and never forwarded: the upstream client sends the real key from
+Secret Manager. The request is validated by `GeminiRequest` (or
+`CountTokensRequest`), re-serialised from the validated model (so only what
+was checked travels upstream), and the upstream answer is relayed in
 Gemini's shape: the JSON body as is, or each stream record as it arrives.
+Function calls, function responses and thought signatures travel as the
+caller sent them (the SDKs echo `candidates[0].content` back); the output
+ceiling (`admitted.max_output_tokens`) is sent when the caller set none.
 Errors use Google's `{"error": {"code", "message", "status"}}` so the SDKs
 raise their usual exceptions.
 
@@ -26,34 +30,47 @@ the path says: v1beta accepts every v1 request.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...errors import ApiError, UpstreamError
+from ...errors import ApiError, InvalidRequest, UpstreamError
 from ...exchange import Exchange
-from ...intake import Intake, admit
+from ...intake import Admitted, Intake, admit
 from ...normalize import MalformedAnswer, StreamTotals, read_answer
 from ...responses import cancel_if_gone, json_response
 from ...routing import OperationDoc
 from ...streaming import records_with_deltas, stream_response
 from ...upstream import UpstreamAnswer, UpstreamStream
-from .answers import GenerateContentResponse, GoogleErrorBody, google_error_body
-from .models import GeminiRequest
+from .answers import CountTokensResponse, GenerateContentResponse, GoogleErrorBody, google_error_body
+from .models import Content, CountTokensRequest, GeminiRequest
 
-__all__ = ["GENERATE_DOC", "STREAM_DOC", "generate_content", "google_error_body", "stream_generate_content"]
+__all__ = [
+    "COUNT_DOC",
+    "GENERATE_DOC",
+    "STREAM_DOC",
+    "count_tokens",
+    "generate_content",
+    "google_error_body",
+    "stream_generate_content",
+]
 
 
-def _last_user_text(req: GeminiRequest) -> str:
-    for content in reversed(req.contents):
+def _last_user_text(contents: list[Content]) -> str:
+    for content in reversed(contents):
         if content.role in (None, "user"):
             return " ".join(p.text for p in content.parts if p.text and not p.thought)
     return ""
 
 
-INTAKE = Intake("gemini", GeminiRequest, lambda _, params: params["model"], _last_user_text)
+def _path_model(_: object, params: Mapping[str, str]) -> str:
+    return params["model"]
+
+
+INTAKE = Intake("gemini", GeminiRequest, _path_model, lambda req: _last_user_text(req.contents))
+COUNT_INTAKE = Intake("gemini", CountTokensRequest, _path_model, lambda req: _last_user_text(req.all_contents))
 
 
 def _metadata(caller: str) -> dict[str, str]:
@@ -63,7 +80,8 @@ def _metadata(caller: str) -> dict[str, str]:
 async def generate_content(request: Request, exchange: Exchange) -> Response:
     admitted = await admit(INTAKE, request, exchange)
     req, model, gateway = admitted.request, admitted.model, admitted.runtime.gateway
-    call = gateway.generate(model, req.upstream_body(), _metadata(admitted.caller.identity), exchange.started)
+    body = req.upstream_body(admitted.max_output_tokens)
+    call = gateway.generate(model, body, _metadata(admitted.caller.identity), exchange.started)
     meta = await cancel_if_gone(request, call)
     answer_body = _guardrail_body(meta, model) if meta.blocked is not None else meta.body
     try:
@@ -78,9 +96,39 @@ async def stream_generate_content(request: Request, exchange: Exchange) -> Respo
     admitted = await admit(INTAKE, request, exchange)
     req, model, gateway = admitted.request, admitted.model, admitted.runtime.gateway
     exchange.record_stream()
-    opening = gateway.open_stream(model, req.upstream_body(), _metadata(admitted.caller.identity), exchange.started)
+    body = req.upstream_body(admitted.max_output_tokens)
+    opening = gateway.open_stream(model, body, _metadata(admitted.caller.identity), exchange.started)
     meta, stream = await cancel_if_gone(request, opening)
     return _relay_stream(model, meta, stream, request.query_params.get("alt") == "sse", exchange)
+
+
+async def count_tokens(request: Request, exchange: Exchange) -> Response:
+    """Gemini's `countTokens`, passed through; it costs no tokens, so no usage is recorded."""
+    admitted = await admit(COUNT_INTAKE, request, exchange)
+    _check_counted_model(admitted, request.path_params["model"])
+    model, gateway = admitted.model, admitted.runtime.gateway
+    body = admitted.request.upstream_body(model)
+    call = gateway.generate(model, body, _metadata(admitted.caller.identity), exchange.started, method="countTokens")
+    meta = await cancel_if_gone(request, call)
+    exchange.record_upstream(meta)
+    if meta.blocked is not None:
+        raise InvalidRequest("the AI Gateway's guardrails blocked the prompt")
+    answer = meta.body
+    if not isinstance(answer, dict) or not isinstance(answer.get("totalTokens", 0), int):
+        raise UpstreamError("the upstream answer was not a usable countTokens response")
+    return json_response(answer)
+
+
+def _check_counted_model(admitted: Admitted[CountTokensRequest], named: str) -> None:
+    """`generateContentRequest.model`, when given, must be the path's model (`models/` prefix optional)."""
+    counted = admitted.request.generate_content_request
+    if counted is None or counted.model is None:
+        return
+    name = counted.model.removeprefix("models/")
+    if admitted.runtime.settings.model_aliases.get(name, name) != admitted.model:
+        raise InvalidRequest.for_field(
+            "generateContentRequest.model", f"must be models/{named} (the model of the path) or left out"
+        )
 
 
 def _guardrail_body(meta: UpstreamAnswer, model: str) -> dict[str, Any]:
@@ -147,6 +195,16 @@ STREAM_DOC = OperationDoc(
     response=GenerateContentResponse,
     stream_description="`?alt=sse`: Gemini's own `data:` records, passed through.",
     stream_events={"message": GenerateContentResponse},
+    error=GoogleErrorBody,
+    tags=("gemini",),
+)
+COUNT_DOC = OperationDoc(
+    summary="Gemini-native countTokens for the official Gemini SDKs",
+    description="Gemini's own countTokens request (`contents` or a whole `generateContentRequest`) and answer;"
+    " the caller's client key in `x-goog-api-key` (docs/API.md). Counting costs no tokens: nothing is recorded"
+    " as usage.",
+    request=CountTokensRequest,
+    response=CountTokensResponse,
     error=GoogleErrorBody,
     tags=("gemini",),
 )

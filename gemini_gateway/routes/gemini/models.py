@@ -1,13 +1,16 @@
-"""Gemini's own `generateContent` request, as far as this function serves it (camelCase proto3 JSON)."""
+"""Gemini's own `generateContent` and `countTokens` requests, as far as this function serves them.
+
+camelCase proto3 JSON (snake_case accepted); tools and the function-calling
+parts live in `tools.py`, the shared base in `wire.py`.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ...strict import (
@@ -20,43 +23,33 @@ from ...strict import (
     field_error,
     finite,
 )
+from .tools import (
+    GeminiCodeExecutionResult,
+    GeminiExecutableCode,
+    GeminiFunctionCall,
+    GeminiFunctionResponse,
+    GeminiTool,
+    GeminiToolConfig,
+    check_tools,
+)
+from .wire import MIME, Wire
 
-__all__ = ["Blob", "Content", "GeminiRequest", "GenerationConfig", "Part", "SafetySetting", "ThinkingConfig"]
+__all__ = [
+    "Blob",
+    "Content",
+    "CountTokensRequest",
+    "GeminiRequest",
+    "GenerationConfig",
+    "Part",
+    "SafetySetting",
+    "ThinkingConfig",
+]
 
-_MIME = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
-_UNSUPPORTED = "not supported by this function"
-
-
-class _Wire(BaseModel):
-    """Gemini's proto3 JSON: camelCase on the wire, snake_case names accepted too (as proto3 parsers do).
-
-    The Python SDK itself sends `thinkingConfig` with snake_case keys.
-    Documented fields this function does not serve are refused by name
-    with a clearer message than "unknown field".
-    """
-
-    model_config = ConfigDict(
-        strict=True,
-        extra="forbid",
-        frozen=True,
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-    )
-    unsupported: ClassVar[tuple[str, ...]] = ()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_unsupported(cls, data: Any) -> Any:
-        if isinstance(data, dict) and cls.unsupported:
-            for key in data:
-                if isinstance(key, str) and to_camel(key) in cls.unsupported:
-                    raise field_error(to_camel(key), _UNSUPPORTED)
-        return data
+_MAX_OUTPUT_FIELD = "generationConfig.maxOutputTokens"
 
 
-class Blob(_Wire):
-    mime_type: Annotated[str, Field(pattern=_MIME)]
+class Blob(Wire):
+    mime_type: Annotated[str, Field(pattern=MIME)]
     data: Annotated[str, Field(min_length=1)]
 
     @field_validator("data")
@@ -65,20 +58,17 @@ class Blob(_Wire):
         return check_base64(value, url_safe=True)
 
 
-class Part(_Wire):
-    """A text or inline-data part; `thought`/`thoughtSignature` ride along as the SDKs echo them back."""
+class Part(Wire):
+    """Exactly one kind of part; `thought`/`thoughtSignature` ride along, unchanged, as the SDKs echo them."""
 
-    unsupported = (
-        "fileData",
-        "functionCall",
-        "functionResponse",
-        "executableCode",
-        "codeExecutionResult",
-        "videoMetadata",
-    )
+    unsupported = ("fileData", "videoMetadata", "toolCall", "toolResponse")
 
     text: str | None = None
     inline_data: Blob | None = None
+    function_call: GeminiFunctionCall | None = None
+    function_response: GeminiFunctionResponse | None = None
+    executable_code: GeminiExecutableCode | None = None
+    code_execution_result: GeminiCodeExecutionResult | None = None
     thought: bool | None = None
     thought_signature: str | None = None
 
@@ -89,17 +79,21 @@ class Part(_Wire):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Part:
-        if (self.text is None) == (self.inline_data is None):
-            raise field_error("text", "a part needs exactly one of text or inlineData")
+        kinds = [k for k in self.set_fields() if k not in ("thought", "thoughtSignature")]
+        if len(kinds) != 1:
+            raise field_error(kinds[1] if kinds else "text", f"a part needs exactly one of {_PART_KINDS}")
         return self
 
 
-class Content(_Wire):
+_PART_KINDS = "text, inlineData, functionCall, functionResponse, executableCode or codeExecutionResult"
+
+
+class Content(Wire):
     role: Literal["user", "model"] | None = None
     parts: Annotated[list[Part], Field(min_length=1)]
 
 
-class SystemInstruction(_Wire):
+class SystemInstruction(Wire):
     """Text only, as Gemini documents it; its role is ignored upstream."""
 
     role: Annotated[str | None, Field(max_length=16)] = None
@@ -112,7 +106,7 @@ class SystemInstruction(_Wire):
         return self
 
 
-class ThinkingConfig(_Wire):
+class ThinkingConfig(Wire):
     include_thoughts: bool | None = None
     thinking_budget: Annotated[int | None, Field(ge=-1, le=INT32_MAX)] = None
     thinking_level: Literal["THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH"] | None = None
@@ -121,19 +115,19 @@ class ThinkingConfig(_Wire):
 Modality = Literal["MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "AUDIO"]
 
 
-class GenerationConfig(_Wire):
+class GenerationConfig(Wire):
     """The documented `generationConfig` fields, with the ranges Gemini documents."""
 
     unsupported = ("routingConfig", "modelSelectionConfig", "audioTimestamp")
 
-    candidate_count: Annotated[int | None, Field(ge=1, le=8)] = None
+    candidate_count: Annotated[int | None, Field(ge=1)] = None
     stop_sequences: Annotated[list[Annotated[str, Field(min_length=1)]] | None, Field(max_length=5)] = None
     max_output_tokens: Annotated[int | None, Field(ge=1, le=INT32_MAX)] = None
     temperature: Annotated[float | None, Field(ge=0, le=2)] = None
     top_p: Annotated[float | None, Field(ge=0, le=1)] = None
     top_k: Annotated[int | float | None, Field(ge=1, le=INT32_MAX)] = None  # the Python SDK sends 40.0
     seed: Annotated[int | None, Field(ge=INT32_MIN, le=INT32_MAX)] = None
-    response_mime_type: Annotated[str | None, Field(pattern=_MIME)] = None
+    response_mime_type: Annotated[str | None, Field(pattern=MIME)] = None
     response_schema: dict[str, Any] | None = None
     response_json_schema: dict[str, Any] | bool | None = None
     presence_penalty: float | None = None
@@ -156,6 +150,13 @@ class GenerationConfig(_Wire):
     @classmethod
     def _finite_floats(cls, value: float | None) -> float | None:
         return finite(value)
+
+    @field_validator("candidate_count")
+    @classmethod
+    def _one_candidate(cls, value: int | None) -> int | None:
+        if value is not None and value > 1:
+            raise PydanticCustomError("one_candidate", "must be 1: more candidates multiply the bill")
+        return value
 
     @field_validator("top_k")
     @classmethod
@@ -191,26 +192,29 @@ Threshold = Literal[
 ]
 
 
-class SafetySetting(_Wire):
+class SafetySetting(Wire):
     unsupported = ("method",)  # Vertex AI only
 
     category: Annotated[str, Field(pattern=r"^HARM_CATEGORY_[A-Z_]{1,64}$")]
     threshold: Threshold
 
 
-class GeminiRequest(_Wire):
+class GeminiRequest(Wire):
     """The body of `generateContent` / `streamGenerateContent`, as far as this function serves it."""
 
-    unsupported = ("tools", "toolConfig", "cachedContent")
+    unsupported = ("cachedContent",)
 
     contents: Annotated[list[Content], Field(min_length=1, max_length=MAX_CONTENTS)]
     system_instruction: SystemInstruction | None = None
+    tools: Annotated[list[GeminiTool] | None, Field(max_length=128)] = None
+    tool_config: GeminiToolConfig | None = None
     generation_config: GenerationConfig | None = None
     safety_settings: Annotated[list[SafetySetting] | None, Field(max_length=16)] = None
 
     @model_validator(mode="after")
     def _one_per_category(self) -> GeminiRequest:
         check_parts("contents", [c.parts for c in self.contents])
+        check_tools(self.tools, self.tool_config)
         seen: set[str] = set()
         for setting in self.safety_settings or ():
             if setting.category in seen:
@@ -218,7 +222,74 @@ class GeminiRequest(_Wire):
             seen.add(setting.category)
         return self
 
-    def upstream_body(self) -> bytes:
-        """The validated request, camelCase, exactly the fields the caller set."""
-        body = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    # --- what the intake asks of every route's request (intake.RouteRequest)
+
+    def builtin_tools(self) -> list[tuple[str, str]]:
+        return [(f"tools[{i}]", tool.builtin) for i, tool in enumerate(self.tools or ()) if tool.builtin]
+
+    def output_tokens(self) -> tuple[str, int | None]:
+        config = self.generation_config
+        return _MAX_OUTPUT_FIELD, config.max_output_tokens if config is not None else None
+
+    def upstream_json(self, max_output_tokens: int | None = None) -> dict[str, Any]:
+        """The validated request, camelCase, exactly the fields the caller set, plus the output ceiling.
+
+        `max_output_tokens` (the spend ceiling) is sent when the caller set no
+        `maxOutputTokens`; the function adds no other field.
+        """
+        body: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        if max_output_tokens is not None:
+            config = body.get("generationConfig") or {}
+            if config.get("maxOutputTokens") is None:
+                body["generationConfig"] = {**config, "maxOutputTokens": max_output_tokens}
+        return body
+
+    def upstream_body(self, max_output_tokens: int | None = None) -> bytes:
+        return _dumps(self.upstream_json(max_output_tokens))
+
+
+class CountedRequest(GeminiRequest):
+    """`countTokens`' `generateContentRequest`: a generateContent body, and optionally its model."""
+
+    model: Annotated[str | None, Field(pattern=r"^(models/)?[^/:]{1,128}$")] = None
+
+
+class CountTokensRequest(Wire):
+    """The body of `countTokens`: exactly one of `contents` or a whole `generateContentRequest`."""
+
+    contents: Annotated[list[Content] | None, Field(min_length=1, max_length=MAX_CONTENTS)] = None
+    generate_content_request: CountedRequest | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CountTokensRequest:
+        if (self.contents is None) == (self.generate_content_request is None):
+            field = "contents" if self.contents is None else "generateContentRequest"
+            raise field_error(field, "give exactly one of contents or generateContentRequest")
+        if self.contents is not None:
+            check_parts("contents", [c.parts for c in self.contents])
+        return self
+
+    @property
+    def all_contents(self) -> list[Content]:
+        counted = self.generate_content_request
+        return counted.contents if counted is not None else self.contents or []
+
+    def builtin_tools(self) -> list[tuple[str, str]]:
+        counted = self.generate_content_request
+        return [(f"generateContentRequest.{f}", t) for f, t in counted.builtin_tools()] if counted else []
+
+    def output_tokens(self) -> tuple[str, int | None]:
+        counted = self.generate_content_request
+        field, value = counted.output_tokens() if counted else (_MAX_OUTPUT_FIELD, None)
+        return f"generateContentRequest.{field}", value
+
+    def upstream_body(self, model: str) -> bytes:
+        """The validated body; a `generateContentRequest` names `models/<model>` (the resolved model)."""
+        counted = self.generate_content_request
+        if counted is None:
+            return _dumps(self.model_dump(mode="json", by_alias=True, exclude_unset=True))
+        return _dumps({"generateContentRequest": {**counted.upstream_json(), "model": f"models/{model}"}})
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
