@@ -8,33 +8,49 @@ answer builder. `result_body` is pure: it builds, it does not record.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 
 from .errors import UpstreamError
 from .exchange import Exchange
+from .intake import Admitted
 from .models import GenerateRequest
-from .normalize import Answer, MalformedAnswer, Usage, parse_json_text, read_answer
+from .normalize import Answer, FunctionCall, MalformedAnswer, Usage, parse_json_text, read_answer
 from .responses import cancel_if_gone
 from .runtime import Runtime
+from .tool_ids import ToolCallRef
 from .upstream import UpstreamAnswer, UpstreamStream
 from .upstream.gemini_body import gateway_headers, to_gemini_body
 
-__all__ = ["complete_upstream", "guardrail_answer", "open_upstream_stream", "result_body"]
+__all__ = ["Call", "complete_upstream", "guardrail_answer", "open_upstream_stream", "result_body", "tool_calls"]
 
 
-def _upstream_call(req: GenerateRequest, caller: str) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps(to_gemini_body(req), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-    return body, gateway_headers(req, caller=caller)
+@dataclass(frozen=True)
+class Call:
+    """One admitted request in `POST /` terms, with its upstream body built (a bad tool-call id fails here)."""
+
+    runtime: Runtime
+    req: GenerateRequest
+    model: str
+    alias: str | None
+    caller: str
+    body: bytes
+    headers: dict[str, str]
+
+    @classmethod
+    def of(cls, admitted: Admitted[Any], req: GenerateRequest) -> Call:
+        runtime, caller = admitted.runtime, admitted.caller.identity
+        gemini = to_gemini_body(req, ids=runtime.tool_ids, max_output_tokens=admitted.max_output_tokens)
+        body = json.dumps(gemini, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        return cls(runtime, req, admitted.model, admitted.alias, caller, body, gateway_headers(req, caller=caller))
 
 
-async def complete_upstream(
-    request: Request, runtime: Runtime, model: str, req: GenerateRequest, caller: str, exchange: Exchange
-) -> tuple[Answer, UpstreamAnswer]:
-    """One whole answer for `req` (cancelled if the caller leaves), read into our terms."""
-    body, headers = _upstream_call(req, caller)
-    meta = await cancel_if_gone(request, runtime.gateway.generate(model, body, headers, exchange.started))
+async def complete_upstream(request: Request, call: Call, exchange: Exchange) -> tuple[Answer, UpstreamAnswer]:
+    """One whole answer for `call` (cancelled if the caller leaves), read into our terms."""
+    work = call.runtime.gateway.generate(call.model, call.body, call.headers, exchange.started)
+    meta = await cancel_if_gone(request, work)
     if meta.blocked is not None:
         return guardrail_answer(meta), meta
     try:
@@ -44,26 +60,36 @@ async def complete_upstream(
 
 
 async def open_upstream_stream(
-    request: Request, runtime: Runtime, model: str, req: GenerateRequest, caller: str, exchange: Exchange
+    request: Request, call: Call, exchange: Exchange
 ) -> tuple[UpstreamAnswer, UpstreamStream | None]:
-    """The upstream stream for `req`, opened up to its first record (cancelled if the caller leaves)."""
+    """The upstream stream for `call`, opened up to its first record (cancelled if the caller leaves)."""
     exchange.record_stream()
-    body, headers = _upstream_call(req, caller)
-    return await cancel_if_gone(request, runtime.gateway.open_stream(model, body, headers, exchange.started))
+    opening = call.runtime.gateway.open_stream(call.model, call.body, call.headers, exchange.started)
+    return await cancel_if_gone(request, opening)
 
 
-def result_body(
-    req: GenerateRequest, model: str, answer: Answer, meta: UpstreamAnswer, request_id: str, total_ms: float
-) -> dict[str, Any]:
-    """The section-4 answer object (README, "POST /"): a pure function of what happened."""
+def tool_calls(call: Call, calls: list[FunctionCall]) -> list[dict[str, Any]]:
+    """The answer's calls, each with the opaque id that carries what the next turn must send back."""
+    ids = call.runtime.tool_ids
+    return [
+        {"id": ids.encode(ToolCallRef(c.name, c.call_id, c.signature)), "name": c.name, "arguments": c.args}
+        for c in calls
+    ]
+
+
+def result_body(call: Call, answer: Answer, meta: UpstreamAnswer, request_id: str, total_ms: float) -> dict[str, Any]:
+    """The answer object (docs/API.md, "Response"): a pure function of what happened."""
     result: dict[str, Any] = {
         "id": answer.response_id,
         "request_id": request_id,
-        "model": model,
-        "model_version": answer.model_version,
-        "text": answer.text,
+        "model": call.model,
     }
-    if req.wants_json:
+    if call.alias is not None:
+        result["model_alias"] = call.alias
+    result.update(model_version=answer.model_version, text=answer.text)
+    if answer.calls:
+        result["tool_calls"] = tool_calls(call, answer.calls)
+    if call.req.wants_json:
         ok, value = parse_json_text(answer.text)
         if ok:
             result["json"] = value

@@ -11,7 +11,8 @@ instance and the bill lives here, once, for all routes, in this order:
 3. content type, then strict JSON within the structural limits (values,
    nesting, lone surrogates) decided before it becomes Python objects;
 4. the route's model (field rules and per-field limits);
-5. the model, resolved and allowed;
+5. the model, resolved through MODEL_ALIASES and allowed; built-in tools
+   allowed; the output ceiling kept (MAX_OUTPUT_TOKENS_LIMIT);
 6. the caller's rate limit: spent only by a request that got this far.
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect, Request
@@ -33,9 +34,32 @@ from .responses import ClientGone
 from .runtime import Runtime, get_runtime
 from .settings import Settings
 
-__all__ = ["Admitted", "Intake", "admit", "resolve_model"]
+__all__ = ["Admitted", "Intake", "Limits", "RouteRequest", "admit", "resolve_model"]
+
+
+@runtime_checkable
+class RouteRequest(Protocol):
+    """What the intake asks of every route's parsed request, in the route's own field names."""
+
+    def builtin_tools(self) -> list[tuple[str, str]]:
+        """(field, tool) for each built-in tool asked for: ("tools[1]", "google_search")."""
+        ...
+
+    def output_tokens(self) -> tuple[str, int | None]:
+        """(field, value) of the output-token ceiling the caller asked for, if any."""
+        ...
+
 
 M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What this caller may do: the global settings, or its caller policy."""
+
+    allowed_models: tuple[str, ...]
+    allowed_tools: tuple[str, ...]
+    max_output_tokens: int
 
 
 @dataclass(frozen=True)
@@ -55,7 +79,10 @@ class Admitted(Generic[M]):
     runtime: Runtime
     caller: Caller
     request: M
-    model: str
+    model: str  # resolved: what is called upstream
+    alias: str | None  # the name the caller used, when it was an alias
+    limits: Limits
+    max_output_tokens: int  # what to send upstream: the caller's own value (within the ceiling) or the ceiling
 
 
 async def admit(intake: Intake[M], request: Request, exchange: Exchange) -> Admitted[M]:
@@ -68,21 +95,45 @@ async def admit(intake: Intake[M], request: Request, exchange: Exchange) -> Admi
     exchange.record_caller(caller.identity)
     check_content_type(headers.get("content-type"))
     parsed = validate(intake.schema, await parse_json_body(await body.read()))
-    model = resolve_model(intake.requested_model(parsed, request.path_params), settings)
-    exchange.record_model(model)
+    limits = Limits(settings.allowed_models, settings.allowed_tools, settings.max_output_tokens_limit)
+    requested = intake.requested_model(parsed, request.path_params)
+    model = resolve_model(requested, settings, limits.allowed_models)
+    alias = requested if requested is not None and requested != model else None
+    exchange.record_model(model, alias)
+    max_output_tokens = _check_limits(parsed, limits)
     if runtime.limiter is not None:
         await runtime.limiter.check(caller.identity)
     exchange.record_prompt(intake.prompt(parsed))
-    return Admitted(runtime, caller, parsed, model)
+    return Admitted(runtime, caller, parsed, model, alias, limits, max_output_tokens)
 
 
-def resolve_model(requested: str | None, settings: Settings) -> str:
-    """The model to call: DEFAULT_MODEL when none is named, else one of ALLOWED_MODELS."""
+def resolve_model(requested: str | None, settings: Settings, allowed: tuple[str, ...] | None = None) -> str:
+    """The model to call: DEFAULT_MODEL when none is named, else the name through MODEL_ALIASES, if allowed."""
     if requested is None:
         return settings.default_model
-    if requested not in settings.allowed_models:
-        raise InvalidRequest.for_field("model", f"must be one of: {', '.join(settings.allowed_models)}")
-    return requested
+    model = settings.model_aliases.get(requested, requested)
+    allowed = settings.allowed_models if allowed is None else allowed
+    if model not in allowed:
+        names = [*allowed, *(a for a, target in settings.model_aliases.items() if target in allowed)]
+        raise InvalidRequest.for_field("model", f"must be one of: {', '.join(names)}")
+    return model
+
+
+def _check_limits(request: object, limits: Limits) -> int:
+    """Built-in tools outside ALLOWED_TOOLS, or an output ceiling above MAX_OUTPUT_TOKENS_LIMIT: 400 by field.
+
+    Returns the output ceiling to send upstream.
+    """
+    if not isinstance(request, RouteRequest):
+        return limits.max_output_tokens
+    for field, tool in request.builtin_tools():
+        if tool not in limits.allowed_tools:
+            allowed = ", ".join(limits.allowed_tools) or "none"
+            raise InvalidRequest.for_field(field, f"the built-in tool {tool} is not allowed here (allowed: {allowed})")
+    field, asked = request.output_tokens()
+    if asked is not None and asked > limits.max_output_tokens:
+        raise InvalidRequest.for_field(field, f"must be <= {limits.max_output_tokens}")
+    return asked or limits.max_output_tokens
 
 
 class _Body:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, JsonValue, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .normalize import Usage
@@ -25,6 +25,7 @@ from .strict import (
     finite,
     string_as_text_part,
 )
+from .tools import Tool, ToolCall, ToolChoice, builtin_fields, check_tools
 
 __all__ = [
     "CacheOptions",
@@ -36,6 +37,7 @@ __all__ = [
     "ResponseFormat",
     "StreamDelta",
     "Timing",
+    "ToolCallOut",
     "Usage",
 ]
 
@@ -75,18 +77,54 @@ class ContentPart(Strict):
 
 
 class Message(Strict):
-    role: Literal["user", "assistant"]
-    content: Annotated[list[ContentPart], Field(min_length=1)]
+    """A turn: `user` and `assistant` carry text and image parts (or a string); an assistant turn may
+    carry the `tool_calls` of an answer; a `tool` turn carries one call's result (any JSON value)."""
+
+    role: Literal["user", "assistant", "tool"]
+    content: Annotated[list[ContentPart], Field(min_length=1)] | None = None
+    tool_calls: Annotated[list[ToolCall] | None, Field(min_length=1, max_length=128)] = None
+    tool_call_id: Annotated[str | None, Field(min_length=1)] = None
+    result: Annotated[JsonValue, Field(exclude=True, description="set from a tool message's content")] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tool_content_is_a_result(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if "result" in data:
+                raise field_error("result", "unknown field")
+            if data.get("role") == "tool":
+                data = {k: v for k, v in data.items() if k != "content"} | {"result": data.get("content")}
+            elif data.get("role") == "assistant" and data.get("content") == "" and data.get("tool_calls"):
+                data = {k: v for k, v in data.items() if k != "content"}  # calls without words
+        return data
 
     # The input schema says what callers may send (a string is one text part), so the OpenAPI document does too.
     @field_validator(
         "content",
         mode="before",
-        json_schema_input_type=Annotated[str, Field(min_length=1)] | Annotated[list[ContentPart], Field(min_length=1)],
+        json_schema_input_type=Annotated[str, Field(min_length=1)]
+        | Annotated[list[ContentPart], Field(min_length=1)]
+        | JsonValue,
     )
     @classmethod
     def _string_is_one_text_part(cls, value: Any) -> Any:
         return string_as_text_part(value)
+
+    @model_validator(mode="after")
+    def _fits_role(self) -> Message:
+        if self.role == "tool":
+            if self.tool_call_id is None:
+                raise field_error("tool_call_id", "required for a tool message: the id of the call it answers")
+            if self.result is None:
+                raise field_error("content", "required: the call's result (a JSON value or a string)")
+            return self
+        if self.tool_call_id is not None:
+            raise field_error("tool_call_id", "only for tool messages")
+        if self.tool_calls is not None and self.role != "assistant":
+            raise field_error("tool_calls", "only for assistant messages")
+        if self.content is None and self.tool_calls is None:
+            raise field_error("content", "required")
+        return self
 
 
 class ResponseFormat(Strict):
@@ -124,6 +162,9 @@ class GenerateRequest(Strict):
     stop: Annotated[list[Annotated[str, Field(min_length=1)]] | None, Field(max_length=5)] = None
     seed: Annotated[int | None, Field(ge=-(2**31), le=INT32_MAX)] = None
     thinking_budget: Annotated[int | None, Field(ge=-1, le=INT32_MAX)] = None
+    thinking_level: Literal["minimal", "low", "medium", "high"] | None = None
+    tools: Annotated[list[Tool] | None, Field(max_length=128 + 3)] = None
+    tool_choice: ToolChoice | None = None
     response_format: ResponseFormat | None = None
     stream: bool = False
     cache: CacheOptions | None = None
@@ -160,10 +201,21 @@ class GenerateRequest(Strict):
         if (self.prompt is None) == (self.messages is None):
             raise field_error("prompt", "give exactly one of prompt or messages")
         if self.messages is not None:
-            check_parts("messages", [m.content for m in self.messages])
-        if self.messages is not None and self.messages[-1].role != "user":
-            raise field_error("messages", 'the last message must have role "user"')
+            check_parts("messages", [m.content or () for m in self.messages])
+            if self.messages[-1].role not in ("user", "tool"):
+                raise field_error("messages", 'the last message must have role "user" or "tool"')
+        if self.thinking_level is not None and self.thinking_budget is not None:
+            raise field_error(
+                "thinking_level", "give thinking_level (Gemini 3) or thinking_budget (Gemini 2.5), not both"
+            )
+        check_tools(self.tools, self.tool_choice)
         return self
+
+    def builtin_tools(self) -> list[tuple[str, str]]:
+        return builtin_fields(self.tools)
+
+    def output_tokens(self) -> tuple[str, int | None]:
+        return "max_output_tokens", self.max_output_tokens
 
     @property
     def wants_json(self) -> bool:
@@ -187,16 +239,26 @@ class Timing(BaseModel):
     total: int
 
 
+class ToolCallOut(BaseModel):
+    """A function the model wants called; echo `id` as the tool message's `tool_call_id`."""
+
+    id: str = Field(description="opaque; carries what the next turn must send back (Gemini 3's thought signature)")
+    name: str
+    arguments: dict[str, Any]
+
+
 class GenerateResponse(BaseModel):
     """The body of a `200` from `POST /`."""
 
     id: str | None
     request_id: str
-    model: str
+    model: str = Field(description="the model that answered (after MODEL_ALIASES)")
+    model_alias: str | None = Field(default=None, description="the name the caller used, when it was an alias")
     model_version: str | None
     text: str
+    tool_calls: list[ToolCallOut] | None = None
     json_: Annotated[Any, Field(alias="json", default=None)]
-    finish_reason: Literal["stop", "length", "content_filter", "recitation", "blocked", "error", "other"]
+    finish_reason: Literal["stop", "length", "tool_calls", "content_filter", "recitation", "blocked", "error", "other"]
     blocked_reason: str | None
     usage: Usage
     gateway: GatewayInfo

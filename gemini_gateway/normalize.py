@@ -14,6 +14,7 @@ from .payload import strict_json_loads
 
 __all__ = [
     "Answer",
+    "FunctionCall",
     "MalformedAnswer",
     "StreamTotals",
     "Usage",
@@ -60,6 +61,16 @@ class Usage:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    """A `functionCall` part: what the model wants run, and what must go back with it next turn."""
+
+    name: str
+    args: dict[str, Any]
+    call_id: str | None = None
+    signature: str | None = field(default=None, repr=False)
+
+
 @dataclass(slots=True)
 class Answer:
     """What one response (or one stream chunk) says, in our terms."""
@@ -71,6 +82,7 @@ class Answer:
     response_id: str | None = None
     model_version: str | None = None
     texts: list[str] = field(default_factory=list)
+    calls: list[FunctionCall] = field(default_factory=list)
 
 
 def finish_reason(raw: str) -> str:
@@ -148,6 +160,11 @@ def read_answer(body: Any, *, require_candidate: bool = True) -> Answer:
             raise MalformedAnswer("a content part is not an object")
         if part.get("thought") is True:
             continue
+        if "functionCall" in part:
+            call = _function_call(part)
+            if call is not None:
+                answer.calls.append(call)
+            continue
         text = part.get("text")
         if text is None:
             continue
@@ -155,7 +172,21 @@ def read_answer(body: Any, *, require_candidate: bool = True) -> Answer:
             raise MalformedAnswer("a text part is not a string")
         answer.texts.append(text)
     answer.text = "".join(answer.texts)
+    if answer.calls and answer.finish_reason in ("stop", None) and require_candidate:
+        answer.finish_reason = "tool_calls"
     return answer
+
+
+def _function_call(part: dict[str, Any]) -> FunctionCall | None:
+    """The call a part holds; None for one without a name (nothing a caller could run)."""
+    call = part["functionCall"]
+    if not isinstance(call, dict) or not isinstance(call.get("name"), str) or not call["name"]:
+        return None
+    args = call.get("args", {})
+    call_id, signature = call.get("id"), part.get("thoughtSignature")
+    if not isinstance(args, dict) or not isinstance(call_id, str | None) or not isinstance(signature, str | None):
+        raise MalformedAnswer("a functionCall part is not shaped as Gemini documents it")
+    return FunctionCall(call["name"], args, call_id, signature)
 
 
 class StreamTotals:
@@ -169,6 +200,7 @@ class StreamTotals:
         total = self.answer
         if chunk.texts:
             total.texts.extend(chunk.texts)
+        total.calls.extend(chunk.calls)
         total.finish_reason = chunk.finish_reason or total.finish_reason
         total.blocked_reason = chunk.blocked_reason or total.blocked_reason
         total.usage = chunk.usage or total.usage
@@ -178,6 +210,8 @@ class StreamTotals:
 
     def result(self) -> Answer:
         self.answer.text = "".join(self.answer.texts)
+        if self.answer.calls and self.answer.finish_reason == "stop":
+            self.answer.finish_reason = "tool_calls"
         return self.answer
 
 

@@ -22,6 +22,7 @@ from .logs import log
 from .secret_store import SecretManagerFetcher, SecretStore
 from .settings import ConfigError, Settings, load_settings
 from .shutdown import draining
+from .tool_ids import ToolIds
 from .upstream import GatewayClient, make_transport
 
 __all__ = ["Runtime", "current_settings", "get_runtime", "preload"]
@@ -33,6 +34,7 @@ class Runtime:
     secrets: SecretStore
     gateway: GatewayClient
     callers: CallerGate
+    tool_ids: ToolIds
     limiter: RateLimiter | None = None
 
 
@@ -107,6 +109,7 @@ def get_runtime() -> Runtime:
         secrets=secrets,
         gateway=GatewayClient(settings, secrets, transport),
         callers=CallerGate(checks, settings.allow_unauthenticated),
+        tool_ids=ToolIds(f"{settings.cloudflare_account_id}/{settings.ai_gateway_id}"),
         limiter=make_limiter(settings.rate_limit_per_minute, settings.rate_limit_burst, redis_url),
     )
     return _runtime

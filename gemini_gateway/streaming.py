@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from .errors import ApiError, Unavailable, UpstreamError
 from .exchange import Exchange
-from .normalize import MalformedAnswer, StreamTotals, read_answer
+from .normalize import Answer, MalformedAnswer, StreamTotals, read_answer
 from .shutdown import draining
 from .upstream import UpstreamStream
 
@@ -56,8 +56,8 @@ class EventStream(StreamingResponse):
                 await self.background()
 
 
-async def records_with_deltas(stream: UpstreamStream, totals: StreamTotals) -> AsyncIterator[tuple[Any, str]]:
-    """(record, its new text) per upstream record, added up in `totals`.
+async def records_with_deltas(stream: UpstreamStream, totals: StreamTotals) -> AsyncIterator[tuple[Any, Answer]]:
+    """(record, what it adds: its text and function calls) per upstream record, added up in `totals`.
 
     An unusable record, or a stream that ends without a finish reason (cut off
     cleanly), is an UpstreamError: the caller must not take a torn answer for
@@ -65,10 +65,11 @@ async def records_with_deltas(stream: UpstreamStream, totals: StreamTotals) -> A
     """
     async for record in stream:
         try:
-            delta = totals.add(read_answer(record, require_candidate=False))
+            chunk = read_answer(record, require_candidate=False)
         except MalformedAnswer as exc:
             raise UpstreamError(f"the upstream stream sent an unusable record: {exc}") from None
-        yield record, delta
+        totals.add(chunk)
+        yield record, chunk
     if totals.answer.finish_reason is None:
         raise UpstreamError("the upstream stream ended without a finish reason", retryable=True)
 

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..completions import complete_upstream, guardrail_answer, open_upstream_stream, result_body
+from ..completions import Call, complete_upstream, guardrail_answer, open_upstream_stream, result_body, tool_calls
 from ..errors import ApiError, ErrorBody, error_body
 from ..exchange import Exchange
 from ..intake import Intake, admit
-from ..models import GenerateRequest, GenerateResponse, StreamDelta
+from ..models import GenerateRequest, GenerateResponse, StreamDelta, ToolCallOut
 from ..normalize import StreamTotals
 from ..responses import json_response
 from ..routing import OperationDoc
@@ -27,7 +27,7 @@ def _last_user_text(req: GenerateRequest) -> str:
         return req.prompt
     for message in reversed(req.messages or []):
         if message.role == "user":
-            return " ".join(p.text for p in message.content if p.text)
+            return " ".join(p.text for p in message.content or () if p.text)
     return ""
 
 
@@ -40,32 +40,31 @@ def wants_event_stream(accept: str | None) -> bool:
 
 async def generate(request: Request, exchange: Exchange) -> Response:
     admitted = await admit(INTAKE, request, exchange)
-    req, model, runtime = admitted.request, admitted.model, admitted.runtime
-    caller = admitted.caller.identity
-    if req.stream or wants_event_stream(request.headers.get("accept")):
-        meta, stream = await open_upstream_stream(request, runtime, model, req, caller, exchange)
-        return _event_stream(req, model, meta, stream, exchange)
-    answer, meta = await complete_upstream(request, runtime, model, req, caller, exchange)
+    call = Call.of(admitted, admitted.request)
+    if call.req.stream or wants_event_stream(request.headers.get("accept")):
+        meta, stream = await open_upstream_stream(request, call, exchange)
+        return _event_stream(call, meta, stream, exchange)
+    answer, meta = await complete_upstream(request, call, exchange)
     exchange.record_answer(answer, meta)
-    return json_response(result_body(req, model, answer, meta, exchange.request_id, exchange.elapsed_ms()))
+    return json_response(result_body(call, answer, meta, exchange.request_id, exchange.elapsed_ms()))
 
 
-def _event_stream(
-    req: GenerateRequest, model: str, meta: UpstreamAnswer, stream: UpstreamStream | None, exchange: Exchange
-) -> Response:
-    """`event: delta` per text piece as it arrives, then `done` (or `error`)."""
+def _event_stream(call: Call, meta: UpstreamAnswer, stream: UpstreamStream | None, exchange: Exchange) -> Response:
+    """`event: delta` per text piece as it arrives, `tool_call` per function call, then `done` (or `error`)."""
 
     async def events() -> AsyncIterator[bytes]:
         totals = StreamTotals()
         if stream is None:  # a gateway guardrail refused it before any record
             totals.add(guardrail_answer(meta))
         else:
-            async for _, delta in records_with_deltas(stream, totals):
-                if delta:
-                    yield encode_event("delta", {"text": delta})
+            async for _, chunk in records_with_deltas(stream, totals):
+                if chunk.text:
+                    yield encode_event("delta", {"text": chunk.text})
+                for tool_call in tool_calls(call, chunk.calls):
+                    yield encode_event("tool_call", tool_call)
         answer = totals.result()
         exchange.record_answer(answer, meta)
-        yield encode_event("done", result_body(req, model, answer, meta, exchange.request_id, exchange.elapsed_ms()))
+        yield encode_event("done", result_body(call, answer, meta, exchange.request_id, exchange.elapsed_ms()))
 
     def error_event(err: ApiError) -> bytes:
         exchange.record_upstream(meta)
@@ -81,11 +80,11 @@ DOC = OperationDoc(
     description="Exactly one of `prompt` or `messages`; unknown fields are refused (docs/API.md).",
     request=GenerateRequest,
     response=GenerateResponse,
-    stream_events={"delta": StreamDelta, "done": GenerateResponse, "error": ErrorBody},
+    stream_events={"delta": StreamDelta, "tool_call": ToolCallOut, "done": GenerateResponse, "error": ErrorBody},
     stream_description=(
         'Sent when the body has `"stream": true` or the request has `Accept: text/event-stream`. '
         "Server-sent events, forwarded as the upstream produces them: `event: delta` (data: StreamDelta) per "
-        "text piece, then `event: done` (data: GenerateResponse, text = all deltas joined); a failure after "
+        "text piece, `event: tool_call` (data: ToolCallOut) per function call, then `event: done` (data: GenerateResponse, text = all deltas joined); a failure after "
         "the stream started ends it with `event: error` (data: ErrorBody)."
     ),
     tags=("generate",),

@@ -101,7 +101,7 @@ def test_json_response_format(fn: Function, gateway: Gateway) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["json"] == {"city": "example"}
     config = gateway.requests()[0]["body"]["generationConfig"]
-    assert config == {"responseMimeType": "application/json", "responseJsonSchema": schema}
+    assert config == {"responseMimeType": "application/json", "responseJsonSchema": schema, "maxOutputTokens": 8192}
 
 
 def test_json_format_with_non_json_text_has_no_json_field(fn: Function, gateway: Gateway) -> None:

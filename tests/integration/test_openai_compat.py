@@ -132,7 +132,11 @@ def test_json_schema_response_format(fn: Function, gateway: Gateway) -> None:
     assert json.loads(content) == {"city": "example", "population": 1}
     (seen,) = gateway.requests()
     assert seen["path"].endswith("/models/gemini-2.5-pro:generateContent")
-    assert seen["body"]["generationConfig"] == {"responseMimeType": "application/json", "responseJsonSchema": schema}
+    assert seen["body"]["generationConfig"] == {
+        "responseMimeType": "application/json",
+        "responseJsonSchema": schema,
+        "maxOutputTokens": 8192,  # the output ceiling (MAX_OUTPUT_TOKENS_LIMIT), as no max_tokens was given
+    }
 
 
 def test_json_object_response_format(fn: Function, gateway: Gateway) -> None:
@@ -142,7 +146,10 @@ def test_json_object_response_format(fn: Function, gateway: Gateway) -> None:
         response_format={"type": "json_object"},
     )
     assert json.loads(completion.choices[0].message.content or "") == {"answer": "Echo: hi"}
-    assert gateway.requests()[0]["body"]["generationConfig"] == {"responseMimeType": "application/json"}
+    assert gateway.requests()[0]["body"]["generationConfig"] == {
+        "responseMimeType": "application/json",
+        "maxOutputTokens": 8192,
+    }
 
 
 def test_image_data_url_reaches_the_upstream_as_inline_data(fn: Function, gateway: Gateway) -> None:
@@ -191,14 +198,14 @@ def test_bad_key_raises_authentication_error(fn: Function, gateway: Gateway) -> 
 
 
 def test_refused_field_raises_bad_request_naming_it(fn: Function, gateway: Gateway) -> None:
-    tools: Any = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    functions: Any = [{"name": "lookup", "parameters": {"type": "object"}}]
     with pytest.raises(openai.BadRequestError) as info:
         client(fn).chat.completions.create(
-            model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}], tools=tools
+            model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}], functions=functions
         )
     error = info.value
-    assert error.param == "tools" and error.code == "invalid_request" and error.type == "invalid_request_error"
-    assert "tool calling is not supported" in error.message
+    assert error.param == "functions" and error.code == "invalid_request" and error.type == "invalid_request_error"
+    assert "legacy" in error.message
     with pytest.raises(openai.BadRequestError) as info:
         client(fn).chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}], n=3)
     assert info.value.param == "n"

@@ -178,9 +178,9 @@ def test_user_and_metadata_go_to_gateway_metadata_and_cache_to_gateway_headers()
 @pytest.mark.parametrize(
     ("body", "field", "says"),
     [
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools", "tool calling"),
-        ({"tool_choice": "auto"}, "tool_choice", "tool calling"),
-        ({"functions": [{"name": "f"}]}, "functions", "function calling"),
+        ({"tools": [{"type": "function", "function": {"name": "1f"}}]}, "tools[0].function.name", "pattern"),
+        ({"tool_choice": {"type": "function", "function": {"name": "f"}}}, "tool_choice", "names no declared"),
+        ({"functions": [{"name": "f"}]}, "functions", "legacy"),
         ({"logprobs": True}, "logprobs", "log probabilities"),
         ({"top_logprobs": 3}, "top_logprobs", "log probabilities"),
         ({"n": 2}, "n", "only 1"),
@@ -203,12 +203,13 @@ def test_user_and_metadata_go_to_gateway_metadata_and_cache_to_gateway_headers()
         ({"messages": [{"role": "system", "content": "x"}]}, "messages", "user message"),
         ({"messages": [{"role": "user", "content": ""}]}, "messages[0].content", "must not be empty"),
         ({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}, "messages[1].role", "last"),
-        ({"messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]}, "messages[0].role", "tool"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id", "required"),
+        ({"messages": [{"role": "function", "content": "x", "name": "f"}]}, "messages[0].role", "legacy"),
         ({"messages": [{"role": "user"}]}, "messages[0].content", "required"),
         (
             {"messages": [{"role": "assistant", "content": None, "tool_calls": [{"id": "1"}]}, *USER]},
-            "messages[0].tool_calls",
-            "tool calling",
+            "messages[0].tool_calls[0].function",
+            "required",
         ),
         (
             {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},

@@ -23,11 +23,12 @@ __all__ = [
     "data_line",
     "finish_reason_of",
     "openai_error_body",
+    "openai_tool_calls",
     "refusal",
     "usage_body",
 ]
 
-FinishReason = Literal["stop", "length", "content_filter"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
 class PromptTokensDetails(BaseModel):
@@ -46,10 +47,26 @@ class ChatUsage(BaseModel):
     completion_tokens_details: CompletionTokensDetails
 
 
+class CalledFunctionOut(BaseModel):
+    name: str
+    arguments: str = Field(description="a JSON object, in a string")
+
+
+class ToolCallOut(BaseModel):
+    id: str = Field(description="opaque; echo it as the tool message's tool_call_id")
+    type: Literal["function"]
+    function: CalledFunctionOut
+
+
+class ToolCallDelta(ToolCallOut):
+    index: int
+
+
 class AssistantMessage(BaseModel):
     role: Literal["assistant"]
-    content: str
+    content: str | None = Field(description="null when the answer is only tool calls")
     refusal: str | None = Field(description="set when the prompt was blocked: the block reason")
+    tool_calls: list[ToolCallOut] | None = None
 
 
 class Choice(BaseModel):
@@ -78,6 +95,7 @@ class ChunkDelta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     refusal: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
 
 
 class ChunkChoice(BaseModel):
@@ -102,12 +120,12 @@ class ChatCompletionChunk(BaseModel):
     )
 
 
-_FINISH = {"stop": "stop", "length": "length", "content_filter": "content_filter"}
+_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter"}
 _FILTERED = ("recitation", "blocked")
 
 
 def finish_reason_of(ours: str) -> str:
-    """Our finish reason (contract section 4) → OpenAI's."""
+    """Our finish reason → OpenAI's."""
     if ours in _FINISH:
         return _FINISH[ours]
     return "content_filter" if ours in _FILTERED else "stop"
@@ -131,8 +149,23 @@ def refusal(result: dict[str, Any]) -> str | None:
     return f"the prompt was blocked ({reason})" if reason else None
 
 
+def openai_tool_calls(calls: list[dict[str, Any]], indexed: bool = False) -> list[dict[str, Any]]:
+    """Our `tool_calls` → OpenAI's (arguments as a JSON string; `index` in stream deltas)."""
+    out = []
+    for i, call in enumerate(calls):
+        arguments = json.dumps(call["arguments"], ensure_ascii=False, separators=(",", ":"))
+        item: dict[str, Any] = {"index": i} if indexed else {}
+        item.update(id=call["id"], type="function", function={"name": call["name"], "arguments": arguments})
+        out.append(item)
+    return out
+
+
 def completion_body(result: dict[str, Any], created: int) -> dict[str, Any]:
-    """A `chat.completion` from the contract's section 4 object."""
+    """A `chat.completion` from our answer object."""
+    message: dict[str, Any] = {"role": "assistant", "content": result["text"], "refusal": refusal(result)}
+    if result.get("tool_calls"):
+        message["tool_calls"] = openai_tool_calls(result["tool_calls"])
+        message["content"] = result["text"] or None
     return {
         "id": f"chatcmpl-{result['request_id']}",
         "object": "chat.completion",
@@ -141,7 +174,7 @@ def completion_body(result: dict[str, Any], created: int) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": result["text"], "refusal": refusal(result)},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": finish_reason_of(result["finish_reason"]),
             }

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ...errors import InvalidRequest, Problem
 from ...models import GenerateRequest
 from ...payload import validate
-from .models import ChatCompletionRequest
+from .models import ChatCompletionRequest, ChatMessage
 
-__all__ = ["bare_model", "to_generate_request"]
+__all__ = ["bare_model", "convert", "gemini_major", "to_generate_request"]
 
 _MODEL_PREFIXES = ("models/", "google-ai-studio/")
 _THINKING_BUDGET = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+_THINKING_LEVEL = {"none": "minimal", "minimal": "minimal", "low": "low", "medium": "medium", "high": "high"}
+_FAMILY = re.compile(r"^gemini-(\d+)")
 
 
 def bare_model(requested: str | None) -> str | None:
@@ -26,8 +30,25 @@ def bare_model(requested: str | None) -> str | None:
     return requested
 
 
-def to_generate_request(chat: ChatCompletionRequest) -> GenerateRequest:
-    """The same request in `POST /` terms, so one mapping to Gemini serves both routes."""
+def gemini_major(model: str) -> int | None:
+    """2 for gemini-2.5-flash, 3 for gemini-3.8-flash, None for a name without a version."""
+    match = _FAMILY.match(model)
+    return int(match.group(1)) if match else None
+
+
+def to_generate_request(chat: ChatCompletionRequest, model: str = "") -> GenerateRequest:
+    """See `convert`; the request alone (for the model the request names, when none is given)."""
+    return convert(chat, model or bare_model(chat.model) or "")[0]
+
+
+def convert(
+    chat: ChatCompletionRequest, model: str = ""
+) -> tuple[GenerateRequest, Callable[[InvalidRequest], InvalidRequest]]:
+    """The same request in `POST /` terms, so one mapping to Gemini serves both routes.
+
+    `model` is the resolved model: `reasoning_effort` becomes a thinking level on
+    Gemini 3 and later (and on names without a version), a thinking budget on 2.x.
+    """
     system: list[str] = []
     messages: list[dict[str, Any]] = []
     origin: list[int] = []  # OpenAI index of each of our messages, to name fields in errors
@@ -35,17 +56,10 @@ def to_generate_request(chat: ChatCompletionRequest) -> GenerateRequest:
         if message.role in ("system", "developer"):
             system.append(message.text())
             continue
-        if message.content is None:
-            continue  # an empty assistant turn
-        parts: list[dict[str, Any]] = []
-        for part in message.content or ():
-            if part.image_url is not None:
-                mime, b64 = part.image_url.inline()
-                parts.append({"type": "image", "mime_type": mime, "data": b64})
-            else:
-                parts.append({"type": "text", "text": part.text})
-        messages.append({"role": message.role, "content": parts})
-        origin.append(i)
+        converted = _message(message)
+        if converted is not None:
+            messages.append(converted)
+            origin.append(i)
     data: dict[str, Any] = {"messages": messages}
     joined = "\n\n".join(t for t in system if t)
     if joined:
@@ -61,7 +75,21 @@ def to_generate_request(chat: ChatCompletionRequest) -> GenerateRequest:
         if value is not None:
             data[ours] = value
     if chat.reasoning_effort is not None:
-        data["thinking_budget"] = _THINKING_BUDGET[chat.reasoning_effort]
+        major = gemini_major(model)
+        if major is not None and major < 3:
+            data["thinking_budget"] = _THINKING_BUDGET[chat.reasoning_effort]
+        else:
+            data["thinking_level"] = _THINKING_LEVEL[chat.reasoning_effort]
+    tools: list[dict[str, Any]] = [
+        {k: v for k, v in t.function.model_dump(exclude={"strict"}).items() if v is not None} for t in chat.tools or ()
+    ]
+    if chat.web_search_options is not None:
+        tools.append({"builtin": "google_search"})
+    if tools:
+        data["tools"] = tools
+    if chat.tool_choice is not None:
+        choice = chat.tool_choice
+        data["tool_choice"] = choice if isinstance(choice, str) else {"name": choice.function.name}
     if chat.response_format is not None and chat.response_format.type != "text":
         response_format: dict[str, Any] = {"type": "json"}
         spec = chat.response_format.json_schema
@@ -76,10 +104,50 @@ def to_generate_request(chat: ChatCompletionRequest) -> GenerateRequest:
         metadata["user"] = end_user
     if metadata:
         data["metadata"] = metadata
+
+    def in_openai_terms(error: InvalidRequest) -> InvalidRequest:
+        return _in_openai_terms(error, chat, origin)
+
     try:
-        return validate(GenerateRequest, data)
+        return validate(GenerateRequest, data), in_openai_terms
     except InvalidRequest as exc:
-        raise _in_openai_terms(exc, chat, origin) from None
+        raise in_openai_terms(exc) from None
+
+
+def _message(message: ChatMessage) -> dict[str, Any] | None:
+    """One OpenAI turn in `POST /` terms; None for an empty assistant turn (Gemini takes none)."""
+    if message.role == "tool":
+        text = message.text()
+        try:
+            result: Any = json.loads(text)
+        except ValueError:
+            result = text
+        return {
+            "role": "tool",
+            "tool_call_id": message.tool_call_id,
+            "content": result if isinstance(result, dict) else text,
+        }
+    parts: list[dict[str, Any]] = []
+    for part in message.content or ():
+        if part.image_url is not None:
+            mime, b64 = part.image_url.inline()
+            parts.append({"type": "image", "mime_type": mime, "data": b64})
+        else:
+            parts.append({"type": "text", "text": part.text})
+    converted: dict[str, Any] = {"role": message.role}
+    if parts:
+        converted["content"] = parts
+    if message.tool_calls:
+        converted["tool_calls"] = [
+            {"id": call.id, "name": call.function.name, "arguments": call.function.parsed()}
+            for call in message.tool_calls
+        ]
+    return converted if len(converted) > 1 else None
+
+
+def _openai_call_field(rest: str) -> str:
+    """`.tool_calls[0].name` (ours) → `.tool_calls[0].function.name` (OpenAI's)."""
+    return re.sub(r"^(\.tool_calls\[\d+\])\.(name|arguments)", r"\1.function.\2", rest)
 
 
 def _in_openai_terms(error: InvalidRequest, chat: ChatCompletionRequest, origin: list[int]) -> InvalidRequest:
@@ -88,13 +156,17 @@ def _in_openai_terms(error: InvalidRequest, chat: ChatCompletionRequest, origin:
         "system": "messages",
         "max_output_tokens": "max_completion_tokens" if chat.max_completion_tokens is not None else "max_tokens",
         "thinking_budget": "reasoning_effort",
+        "thinking_level": "reasoning_effort",
         "response_format.schema": "response_format.json_schema.schema",
     }
 
     def rename(field: str) -> str:
         match = re.match(r"^messages\[(\d+)\]", field)
         if match and int(match.group(1)) < len(origin):
-            return f"messages[{origin[int(match.group(1))]}]" + field[match.end() :]
+            return f"messages[{origin[int(match.group(1))]}]" + _openai_call_field(field[match.end() :])
+        match = re.match(r"^tools\[(\d+)\]\.", field)
+        if match:
+            return f"tools[{match.group(1)}].function." + field[match.end() :]
         head, dot, rest = field.partition(".")
         if field in renames:
             return renames[field]

@@ -38,20 +38,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...completions import complete_upstream, guardrail_answer, open_upstream_stream, result_body
-from ...errors import ApiError
+from ...completions import Call, complete_upstream, guardrail_answer, open_upstream_stream, result_body, tool_calls
+from ...errors import ApiError, InvalidRequest
 from ...exchange import Exchange
 from ...intake import Intake, admit
-from ...models import GenerateRequest
 from ...normalize import StreamTotals
 from ...responses import json_response
 from ...routing import OperationDoc
 from ...streaming import records_with_deltas, stream_response
+from ...upstream import UpstreamAnswer, UpstreamStream
 from .answers import (
     DONE,
     ChatCompletion,
@@ -62,9 +61,10 @@ from .answers import (
     data_line,
     finish_reason_of,
     openai_error_body,
+    openai_tool_calls,
     refusal,
 )
-from .convert import bare_model, to_generate_request
+from .convert import bare_model, convert
 from .models import ChatCompletionRequest
 
 __all__ = ["DOC", "chat_completions", "openai_error_body"]
@@ -82,30 +82,32 @@ INTAKE = Intake("openai", ChatCompletionRequest, lambda chat, _: bare_model(chat
 
 async def chat_completions(request: Request, exchange: Exchange) -> Response:
     admitted = await admit(INTAKE, request, exchange)
-    chat, model, runtime = admitted.request, admitted.model, admitted.runtime
-    caller = admitted.caller.identity
-    req = to_generate_request(chat)
+    chat = admitted.request
+    req, in_openai_terms = convert(chat, admitted.model)
+    try:
+        call = Call.of(admitted, req)
+    except InvalidRequest as exc:  # a tool-call id this deployment did not hand out
+        raise in_openai_terms(exc) from None
     created = int(time.time())
     if req.stream:
-        meta, stream = await open_upstream_stream(request, runtime, model, req, caller, exchange)
-        return _chunk_stream(chat, req, model, created, meta, stream, exchange)
-    answer, meta = await complete_upstream(request, runtime, model, req, caller, exchange)
+        meta, stream = await open_upstream_stream(request, call, exchange)
+        return _chunk_stream(chat, call, created, meta, stream, exchange)
+    answer, meta = await complete_upstream(request, call, exchange)
     exchange.record_answer(answer, meta)
-    result = result_body(req, model, answer, meta, exchange.request_id, exchange.elapsed_ms())
+    result = result_body(call, answer, meta, exchange.request_id, exchange.elapsed_ms())
     return json_response(completion_body(result, created))
 
 
 def _chunk_stream(
     chat: ChatCompletionRequest,
-    req: GenerateRequest,
-    model: str,
+    call: Call,
     created: int,
-    meta: Any,
-    stream: Any,
+    meta: UpstreamAnswer,
+    stream: UpstreamStream | None,
     exchange: Exchange,
 ) -> Response:
-    """Role chunk, a chunk per text piece as it arrives, the finish chunk, usage, `[DONE]`."""
-    encode = Chunks(exchange.request_id, model, created, chat.include_usage)
+    """Role chunk, a chunk per text piece and per tool call as they arrive, the finish chunk, usage, `[DONE]`."""
+    encode = Chunks(exchange.request_id, call.model, created, chat.include_usage)
 
     async def chunks() -> AsyncIterator[bytes]:
         totals = StreamTotals()
@@ -113,12 +115,17 @@ def _chunk_stream(
         if stream is None:  # a gateway guardrail refused it before any record
             totals.add(guardrail_answer(meta))
         else:
-            async for _, delta in records_with_deltas(stream, totals):
-                if delta:
-                    yield encode.delta({"content": delta})
+            async for _, chunk in records_with_deltas(stream, totals):
+                if chunk.text:
+                    yield encode.delta({"content": chunk.text})
+                if chunk.calls:
+                    calls = openai_tool_calls(tool_calls(call, chunk.calls), indexed=True)
+                    for item in calls:
+                        item["index"] += len(totals.answer.calls) - len(chunk.calls)
+                    yield encode.delta({"tool_calls": calls})
         answer = totals.result()
         exchange.record_answer(answer, meta)
-        result = result_body(req, model, answer, meta, exchange.request_id, exchange.elapsed_ms())
+        result = result_body(call, answer, meta, exchange.request_id, exchange.elapsed_ms())
         refused = refusal(result)
         if refused is not None:
             yield encode.delta({"refusal": refused})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, JsonValue, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ...models import IMAGE_TYPES, CacheOptions
@@ -20,6 +20,8 @@ from ...strict import (
     finite,
     string_as_text_part,
 )
+from ...tool_ids import MAX_ID_CHARS
+from .tools import ChatTool, ChatToolCall, ChatToolChoice
 
 __all__ = [
     "ChatCompletionRequest",
@@ -36,25 +38,19 @@ _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)((?:;[^;,]*)*);base64,", re.IG
 # OpenAI request fields this function cannot honour, and why. `null` (and an
 # empty list/object) counts as absent; any other value is refused by name.
 _UNSUPPORTED = {
-    "tools": "tool calling is not supported by this function",
-    "tool_choice": "tool calling is not supported by this function",
-    "parallel_tool_calls": "tool calling is not supported by this function",
-    "functions": "function calling is not supported by this function",
-    "function_call": "function calling is not supported by this function",
+    "functions": "the legacy function-calling fields are not supported; use tools",
+    "function_call": "the legacy function-calling fields are not supported; use tool_choice",
     "top_logprobs": "log probabilities are not available",
     "logit_bias": "logit_bias is not supported",
     "audio": "audio output is not supported; only text",
     "prediction": "predicted outputs are not supported",
-    "web_search_options": "web search is not supported",
     "service_tier": "service tiers do not apply to this function",
     "verbosity": "verbosity is not supported",
     "moderation": "moderation is not run here; use AI Gateway guardrails",
 }
 _UNSUPPORTED_IN_MESSAGE = {
-    "tool_calls": "tool calling is not supported by this function",
-    "function_call": "function calling is not supported by this function",
+    "function_call": "the legacy function-calling fields are not supported; use tool_calls",
     "audio": "audio is not supported; only text and images",
-    "tool_call_id": "tool calling is not supported by this function",
 }
 _IGNORED_IN_MESSAGE = ("refusal", "annotations")  # echoes of our own answers; dropped
 
@@ -134,16 +130,18 @@ class ChatPart(Strict):
 
 
 class ChatMessage(Strict):
-    role: Literal["system", "developer", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Annotated[list[ChatPart] | None, Field(min_length=1)] = None
     name: Annotated[str | None, Field(max_length=256)] = None  # accepted, not sent: Gemini has no speaker names
+    tool_calls: Annotated[list[ChatToolCall] | None, Field(max_length=128)] = None
+    tool_call_id: Annotated[str | None, Field(min_length=1, max_length=MAX_ID_CHARS)] = None
 
     @model_validator(mode="before")
     @classmethod
     def _refuse_tools(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            if data.get("role") in ("tool", "function"):
-                raise field_error("role", f"{data['role']} messages are not supported (no tool calling)")
+            if data.get("role") == "function":
+                raise field_error("role", "function messages are the legacy form: send tool messages")
             data = _refuse_unsupported(data, _UNSUPPORTED_IN_MESSAGE)
             data = {k: v for k, v in data.items() if k not in _IGNORED_IN_MESSAGE}
             if data.get("role") == "assistant" and data.get("content") == "":
@@ -164,9 +162,13 @@ class ChatMessage(Strict):
 
     @model_validator(mode="after")
     def _content_fits_role(self) -> ChatMessage:
+        if (self.role == "tool") != (self.tool_call_id is not None):
+            raise field_error("tool_call_id", "required for a tool message, and only there")
+        if self.tool_calls and self.role != "assistant":
+            raise field_error("tool_calls", "only for assistant messages")
         if self.content is None:
             if self.role == "assistant":
-                return self  # left out of the conversation: Gemini takes no empty turns
+                return self  # left out of the conversation unless it carries tool calls
             raise field_error("content", "required")
         if self.role != "user":
             for i, part in enumerate(self.content):
@@ -235,6 +237,12 @@ class ChatCompletionRequest(Strict):
     prompt_cache_retention: str | None = None  # accepted, ignored
     metadata: Annotated[dict[str, str] | None, Field(max_length=4)] = None
     cache: CacheOptions | None = None  # extension: AI Gateway caching, as on `POST /`
+    tools: Annotated[list[ChatTool] | None, Field(max_length=128)] = None
+    tool_choice: ChatToolChoice | None = None
+    parallel_tool_calls: bool | None = None  # accepted; Gemini decides whether it calls in parallel
+    web_search_options: dict[str, JsonValue] | None = Field(
+        default=None, description="present (even {}): Gemini's google_search built-in tool, if ALLOWED_TOOLS has it"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -309,16 +317,28 @@ class ChatCompletionRequest(Strict):
         if self.max_tokens is not None and self.max_completion_tokens is not None:
             raise field_error("max_tokens", "give max_tokens or max_completion_tokens, not both")
         check_parts("messages", [m.content or () for m in self.messages])
-        turns = [i for i, m in enumerate(self.messages) if m.role in ("user", "assistant") and m.content]
+        turns = [
+            i
+            for i, m in enumerate(self.messages)
+            if m.role == "tool" or (m.role in ("user", "assistant") and (m.content or m.tool_calls))
+        ]
         if not turns:
             raise field_error("messages", "needs at least one user message besides system/developer ones")
         last = turns[-1]
-        if self.messages[last].role != "user":
-            raise field_error(f"messages[{last}].role", 'the last non-system message must have role "user"')
+        if self.messages[last].role not in ("user", "tool"):
+            raise field_error(f"messages[{last}].role", 'the last non-system message must have role "user" or "tool"')
         entries = len(self.metadata or {}) + (self.user is not None or self.safety_identifier is not None)
         if entries > 4:
             raise field_error("metadata", "at most 4 entries, user/safety_identifier included")
         return self
+
+    def builtin_tools(self) -> list[tuple[str, str]]:
+        return [("web_search_options", "google_search")] if self.web_search_options is not None else []
+
+    def output_tokens(self) -> tuple[str, int | None]:
+        if self.max_completion_tokens is not None:
+            return "max_completion_tokens", self.max_completion_tokens
+        return "max_tokens", self.max_tokens
 
     @property
     def include_usage(self) -> bool:
