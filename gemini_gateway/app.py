@@ -73,10 +73,14 @@ async def handle(request: Request) -> Response:
     response.headers["Cache-Control"] = "no-store"
     if request.method != "OPTIONS":
         response.headers.update(cors_headers(origin, origins))
-    if isinstance(response, EventStream):  # its access line is written when the stream ends
+    if isinstance(response, EventStream):  # its tokens are charged and its access line written when it ends
         response.headers["Server-Timing"] = _server_timing(exchange.upstream_ms, exchange.elapsed_ms(), "first")
     else:
+        await exchange.settle()
         response.headers["Server-Timing"] = _server_timing(exchange.upstream_ms, exchange.elapsed_ms())
+    if exchange.ticket is not None:
+        response.headers["X-Budget-Remaining"] = str(exchange.ticket.remaining)
+    if not isinstance(response, EventStream):
         exchange.log_access(response.status_code)
     return response
 

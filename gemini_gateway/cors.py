@@ -12,7 +12,7 @@ ALLOWED_HEADERS = (
     "Authorization, Content-Type, X-API-Key, X-Firebase-AppCheck, X-Request-Id, X-Signature, "
     "x-goog-api-key, x-goog-api-client"  # the last two: the Gemini JS SDK in a browser
 )
-_EXPOSED = "X-Request-Id, Server-Timing, Retry-After"
+_EXPOSED = "X-Request-Id, Server-Timing, Retry-After, X-Budget-Remaining"
 
 
 def cors_headers(origin: str | None, allowed: tuple[str, ...]) -> dict[str, str]:

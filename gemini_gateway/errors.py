@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 __all__ = [
     "ERROR_STATUSES",
@@ -80,10 +80,12 @@ class ApiError(Exception):
         details: Iterable[Problem] = (),
         headers: Mapping[str, str] | None = None,
         retryable: bool | None = None,
+        facts: Iterable[Mapping[str, Any]] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
         self.details = tuple(details)
+        self.facts = tuple(dict(f) for f in facts)  # details that are not about a field: {"limit": ..., ...}
         self.headers = dict(headers or {})
         self.retryable = self.default_retryable if retryable is None else retryable
 
@@ -190,8 +192,8 @@ def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
         "retryable": error.retryable,
         "request_id": request_id,
     }
-    if error.details:
-        body["details"] = [{"field": d.field, "problem": d.problem} for d in error.details]
+    if error.details or error.facts:
+        body["details"] = [{"field": d.field, "problem": d.problem} for d in error.details] + list(error.facts)
     return {"error": body}
 
 
@@ -211,8 +213,12 @@ ERROR_STATUSES: tuple[int, ...] = tuple(sorted({status for status, _ in error_ty
 
 
 class ErrorDetail(BaseModel):
-    field: str
-    problem: str
+    """A refused field; or, for a spent budget, `{"limit": "daily_tokens", "budget": N, "spent": M}`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    field: str | None = None
+    problem: str | None = None
 
 
 class ErrorInfo(BaseModel):
@@ -221,7 +227,7 @@ class ErrorInfo(BaseModel):
     retryable: bool
     request_id: str
     details: list[ErrorDetail] | None = Field(
-        default=None, description="present for invalid_request: one entry per refused field"
+        default=None, description="invalid_request: one entry per refused field; rate_limited: the limit that applied"
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .callers.budgets import Ticket
 from .errors import ApiError, error_body
 from .logs import log, trace_fields
 from .normalize import Answer, Usage
@@ -48,6 +49,8 @@ class Exchange:
     render_error: ErrorRenderer = error_body
     upstream_ms: float | None = None
     body_read: bool = False  # an error answered before the whole body arrived closes the connection
+    ticket: Ticket | None = None  # the caller's daily token budget, when one applies
+    _tokens: int = 0  # usage total_tokens of the answer so far (the last stream chunk's, for a stream)
     _fields: dict[str, Any] = field(default_factory=dict)
     _logged: bool = False
 
@@ -82,9 +85,27 @@ class Exchange:
         """The answer's usage, finish reason and timing (and its text when payloads are logged)."""
         self.record_upstream(outcome)
         self._fields["finish_reason"] = answer.finish_reason or "other"
-        self._fields.update((answer.usage or Usage()).as_dict())
+        usage = answer.usage or Usage()
+        self._fields.update(usage.as_dict())
+        self._tokens = usage.total_tokens
         if self.log_payloads:
             self._fields["answer"] = answer.text[:_PAYLOAD_CHARS]
+
+    def record_usage(self, usage: Usage | None) -> None:
+        """A stream chunk's running usage: what is charged if the stream is cut short."""
+        if usage is not None:
+            self._tokens = usage.total_tokens
+
+    async def settle(self) -> None:
+        """Charge the answer's tokens to the caller's daily budget, once (nothing when no budget applies)."""
+        if self.ticket is not None and not self.ticket.charged:
+            await self.ticket.charge(self._tokens)
+            self._fields["budget_spent"] = self.ticket.spent
+
+    async def finish_stream(self, status: int) -> None:
+        """The end of a streamed answer: charge what it used, then write its access line."""
+        await self.settle()
+        self.log_access(status)
 
     def record_error(self, error: ApiError, *, mid_stream: bool = False) -> None:
         self._fields["error_type"] = error.type

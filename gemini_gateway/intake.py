@@ -13,7 +13,8 @@ instance and the bill lives here, once, for all routes, in this order:
 4. the route's model (field rules and per-field limits);
 5. the model, resolved through MODEL_ALIASES and allowed; built-in tools
    allowed; the output ceiling kept (MAX_OUTPUT_TOKENS_LIMIT);
-6. the caller's rate limit: spent only by a request that got this far.
+6. the caller's rate limit and daily token budget (its caller policy, or the
+   global settings): spent only by a request that got this far.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect, Request
 
 from .callers import Caller
+from .callers.budgets import admit as admit_budget
+from .callers.rate_limit import Limit
 from .errors import InvalidRequest, RequestTimeout
 from .exchange import Exchange
 from .payload import check_content_type, check_declared_length, parse_json_body, read_limited, validate
@@ -95,14 +98,18 @@ async def admit(intake: Intake[M], request: Request, exchange: Exchange) -> Admi
     exchange.record_caller(caller.identity)
     check_content_type(headers.get("content-type"))
     parsed = validate(intake.schema, await parse_json_body(await body.read()))
-    limits = Limits(settings.allowed_models, settings.allowed_tools, settings.max_output_tokens_limit)
+    policy = await runtime.policies.effective(caller.identity)
+    limits = Limits(policy.allowed_models, policy.allowed_tools, policy.max_output_tokens)
     requested = intake.requested_model(parsed, request.path_params)
     model = resolve_model(requested, settings, limits.allowed_models)
     alias = requested if requested is not None and requested != model else None
     exchange.record_model(model, alias)
     max_output_tokens = _check_limits(parsed, limits)
-    if runtime.limiter is not None:
-        await runtime.limiter.check(caller.identity)
+    if runtime.limiter is not None and policy.rate_limit_per_minute > 0:
+        rate = Limit(policy.rate_limit_per_minute, policy.rate_limit_burst or policy.rate_limit_per_minute)
+        await runtime.limiter.check(caller.identity, rate)
+    if runtime.budgets is not None and policy.daily_token_budget > 0:
+        exchange.ticket = await admit_budget(runtime.budgets, caller.identity, policy.daily_token_budget)
     exchange.record_prompt(intake.prompt(parsed))
     return Admitted(runtime, caller, parsed, model, alias, limits, max_output_tokens)
 

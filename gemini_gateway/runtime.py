@@ -15,10 +15,12 @@ from dataclasses import dataclass
 import httpx
 
 from .callers import ApiKeyCheck, CallerCheck, CallerGate
+from .callers.budgets import Budgets, make_budgets
 from .callers.rate_limit import RateLimiter, make_limiter
 from .errors import Unavailable
 from .logs import configure as configure_logs
 from .logs import log
+from .policies import PolicySource
 from .secret_store import SecretManagerFetcher, SecretStore
 from .settings import ConfigError, Settings, load_settings
 from .shutdown import draining
@@ -35,7 +37,9 @@ class Runtime:
     gateway: GatewayClient
     callers: CallerGate
     tool_ids: ToolIds
+    policies: PolicySource
     limiter: RateLimiter | None = None
+    budgets: Budgets | None = None
 
 
 _config: Settings | ConfigError | None = None
@@ -76,7 +80,9 @@ def _import_configured_checks(settings: Settings) -> None:
         from .callers import app_check, firebase_auth  # noqa: F401
     if "webhook_secret" in checks:
         from .callers import webhooks  # noqa: F401
-    if settings.redis_url and settings.rate_limit_per_minute:
+    if settings.redis_url and (
+        settings.rate_limit_per_minute or settings.daily_token_budget or settings.secret("caller_policies")
+    ):
         import redis.asyncio  # noqa: F401
 
 
@@ -103,6 +109,7 @@ def get_runtime() -> Runtime:
     # Key-set fetches (Firebase, App Check) share the upstream connection pool.
     http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0), follow_redirects=False)
     checks = _caller_checks(settings, secrets, http)
+    policies = PolicySource(settings, secrets)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     _runtime = Runtime(
         settings=settings,
@@ -110,7 +117,11 @@ def get_runtime() -> Runtime:
         gateway=GatewayClient(settings, secrets, transport),
         callers=CallerGate(checks, settings.allow_unauthenticated),
         tool_ids=ToolIds(f"{settings.cloudflare_account_id}/{settings.ai_gateway_id}"),
-        limiter=make_limiter(settings.rate_limit_per_minute, settings.rate_limit_burst, redis_url),
+        policies=policies,
+        limiter=make_limiter(
+            settings.rate_limit_per_minute, settings.rate_limit_burst, redis_url, always=policies.configured
+        ),
+        budgets=make_budgets(redis_url) if settings.daily_token_budget or policies.configured else None,
     )
     return _runtime
 

@@ -43,12 +43,14 @@ class SecretRef:
     label: str  # what it is, for logs and errors ("Gemini API key"); never the value
     name: str | None = None
     literal: str | None = field(default=None, repr=False)
+    scrub: bool = True  # removed from anything passed on (see SecretStore.known_values)
 
 
 @dataclass(slots=True)
 class _Entry:
     value: str = field(repr=False)
     expires: float = 0.0
+    scrub: bool = True
 
 
 class SecretStore:
@@ -71,7 +73,7 @@ class SecretStore:
         """
         if self._known is None:
             found: set[str] = set()
-            for value in (*self._literals, *(e.value for e in self._cache.values())):
+            for value in (*self._literals, *(e.value for e in self._cache.values() if e.scrub)):
                 found.add(value)
                 for entry in _ENTRY.split(value):
                     found.add(entry.strip())
@@ -83,7 +85,7 @@ class SecretStore:
         if ref.name is None:
             if ref.literal is None:
                 raise Unavailable(f"the {ref.label} is not configured")
-            if ref.literal not in self._literals:
+            if ref.scrub and ref.literal not in self._literals:
                 self._literals.add(ref.literal)
                 self._known = None
             return ref.literal
@@ -141,7 +143,7 @@ class SecretStore:
             else:
                 pending.set_exception(Unavailable(f"the {ref.label} is unavailable right now"))
         else:
-            self._cache[ref.name] = _Entry(value, self._clock() + self._ttl)
+            self._cache[ref.name] = _Entry(value, self._clock() + self._ttl, ref.scrub)
             self._known = None
             pending.set_result(value)
         finally:

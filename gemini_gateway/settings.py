@@ -47,6 +47,7 @@ class SecretSetting:
     name: str  # settings field of the literal; the Secret Manager name is `<name>_secret`
     label: str  # what it is, for logs and errors; never the value
     caller_check: bool = False  # configuring it turns a caller check on
+    scrub: bool = True  # its values are removed from anything passed on (not the policy document)
 
 
 SECRETS: tuple[SecretSetting, ...] = (
@@ -54,7 +55,7 @@ SECRETS: tuple[SecretSetting, ...] = (
     SecretSetting("ai_gateway_token", "AI Gateway token"),
     SecretSetting("client_api_keys", "client API keys", caller_check=True),
     SecretSetting("webhook_secret", "webhook secret", caller_check=True),
-    SecretSetting("caller_policies", "caller policies"),
+    SecretSetting("caller_policies", "caller policies", scrub=False),
 )
 _CHECK_VARIABLES = (
     "CLIENT_API_KEYS_SECRET",
@@ -263,7 +264,8 @@ class Settings(BaseModel):
         literal: SecretStr | None = getattr(self, name)
         if secret_name is None and literal is None:
             return None
-        return SecretRef(spec.label, secret_name, literal.get_secret_value() if literal is not None else None)
+        value = literal.get_secret_value() if literal is not None else None
+        return SecretRef(spec.label, secret_name, value, scrub=spec.scrub)
 
     @property
     def caller_checks(self) -> tuple[str, ...]:
@@ -324,6 +326,13 @@ def _rule_problems(environ: Mapping[str, str], invalid: set[str]) -> list[tuple[
                 "or set ALLOW_UNAUTHENTICATED=true to serve anyone who can reach the function",
             )
         )
+    if _given(environ, "CALLER_POLICIES"):
+        from .policies import PolicyError, parse_policies
+
+        try:
+            parse_policies(_given(environ, "CALLER_POLICIES"))
+        except PolicyError as exc:
+            problems.append(("CALLER_POLICIES", str(exc)))
     if _given(environ, "APP_CHECK_APP_IDS") and not _given(environ, "APP_CHECK_PROJECT_NUMBER"):
         problems.append(("APP_CHECK_APP_IDS", "needs APP_CHECK_PROJECT_NUMBER"))
     allowed = _csv(_given(environ, "ALLOWED_MODELS"))

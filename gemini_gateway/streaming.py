@@ -56,7 +56,9 @@ class EventStream(StreamingResponse):
                 await self.background()
 
 
-async def records_with_deltas(stream: UpstreamStream, totals: StreamTotals) -> AsyncIterator[tuple[Any, Answer]]:
+async def records_with_deltas(
+    stream: UpstreamStream, totals: StreamTotals, exchange: Exchange
+) -> AsyncIterator[tuple[Any, Answer]]:
     """(record, what it adds: its text and function calls) per upstream record, added up in `totals`.
 
     An unusable record, or a stream that ends without a finish reason (cut off
@@ -69,6 +71,7 @@ async def records_with_deltas(stream: UpstreamStream, totals: StreamTotals) -> A
         except MalformedAnswer as exc:
             raise UpstreamError(f"the upstream stream sent an unusable record: {exc}") from None
         totals.add(chunk)
+        exchange.record_usage(chunk.usage)
         yield record, chunk
     if totals.answer.finish_reason is None:
         raise UpstreamError("the upstream stream ended without a finish reason", retryable=True)
@@ -113,9 +116,9 @@ def stream_response(
             if stream is not None:
                 await stream.aclose()
 
-    def log_line() -> None:
-        exchange.log_access(outcome["status"])
+    async def finish() -> None:
+        await exchange.finish_stream(outcome["status"])
 
     return EventStream(
-        guarded(), media_type=media_type, headers={"X-Accel-Buffering": "no"}, background=BackgroundTask(log_line)
+        guarded(), media_type=media_type, headers={"X-Accel-Buffering": "no"}, background=BackgroundTask(finish)
     )

@@ -11,17 +11,11 @@ allow up to N times the limit. With REDIS_URL every instance shares one
 bucket per caller through Redis: one Lua script reads, refills and takes
 atomically, on Redis's own clock (`TIME`), so instances' clocks do not matter.
 
-Redis down (decision): fail open to the in-memory limiter. A Redis outage
-must not become an outage of the function, and the in-memory buckets still
-bound every caller (per instance) instead of dropping the limit altogether.
-The first failure is logged as a warning (then at most once a minute while it
-lasts), Redis is left alone for 5 s after each failure so a dead server does
-not add a connect timeout to every request, and the recovery is logged.
+Redis down: fail open to the in-memory limiter (see `redis_state`).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -29,14 +23,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import RateLimited
-from ..logs import log
+from .redis_state import RedisHealth, redis_client
 
 __all__ = ["Limit", "MemoryLimiter", "RateLimiter", "RedisLimiter", "make_limiter"]
 
 _MAX_CALLERS = 100_000  # in-memory buckets kept; the least recently seen caller is forgotten past this
-_REDIS_TIMEOUT = 0.5  # seconds, connect and each command: a slow Redis falls back instead of stalling requests
-_REDIS_PAUSE_AFTER_FAILURE = 5.0
-_WARN_EVERY = 60.0
 _KEY_PREFIX = "gemini-gateway:ratelimit:"
 
 # KEYS[1] the caller's bucket; ARGV[1] tokens per second, ARGV[2] burst.
@@ -82,8 +73,8 @@ class Limit:
 
 
 class RateLimiter(Protocol):
-    async def check(self, identity: str) -> None:
-        """Take one token of `identity`'s bucket, or raise RateLimited."""
+    async def check(self, identity: str, limit: Limit | None = None) -> None:
+        """Take one token of `identity`'s bucket (of `limit`, else the global one), or raise RateLimited."""
         ...
 
 
@@ -100,10 +91,11 @@ class MemoryLimiter:
         self._max_callers = max_callers
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # identity → (tokens, at)
 
-    def take(self, identity: str) -> float:
+    def take(self, identity: str, limit: Limit | None = None) -> float:
         """0.0 when a token was taken, else the seconds until the next one."""
+        limit = limit or self.limit
         now = self._clock()
-        rate, burst = self.limit.per_second, float(self.limit.burst)
+        rate, burst = limit.per_second, float(limit.burst)
         tokens, at = self._buckets.pop(identity, (burst, now))
         tokens = min(burst, tokens + max(0.0, now - at) * rate)
         wait = 0.0
@@ -116,8 +108,10 @@ class MemoryLimiter:
             self._buckets.popitem(last=False)
         return wait
 
-    async def check(self, identity: str) -> None:
-        wait = self.take(identity)
+    async def check(self, identity: str, limit: Limit | None = None) -> None:
+        if (limit or self.limit).per_minute <= 0:
+            return
+        wait = self.take(identity, limit)
         if wait > 0:
             raise _refuse(wait)
 
@@ -132,47 +126,29 @@ class RedisLimiter:
         self._client = client
         self._script = client.register_script(_TOKEN_BUCKET_LUA)
         self._fallback = fallback
-        self._clock = clock
-        self._paused_until = 0.0
-        self._down_since: float | None = None
-        self._warned_at = -math.inf
+        self._health = RedisHealth("rate limits", clock)
 
-    async def take(self, identity: str) -> float:
+    async def take(self, identity: str, limit: Limit | None = None) -> float:
         """As MemoryLimiter.take, through Redis (or memory while Redis is down)."""
         from redis.exceptions import RedisError
 
-        now = self._clock()
-        if now < self._paused_until:
-            return self._fallback.take(identity)
+        limit = limit or self.limit
+        if not self._health.usable():
+            return self._fallback.take(identity, limit)
         try:
             allowed, wait = await self._script(
-                keys=[_KEY_PREFIX + identity], args=[repr(self.limit.per_second), self.limit.burst]
+                keys=[_KEY_PREFIX + identity], args=[repr(limit.per_second), limit.burst]
             )
         except (RedisError, OSError, TimeoutError) as exc:
-            self._redis_failed(exc)
-            return self._fallback.take(identity)
-        if self._down_since is not None:
-            log.info(
-                "rate limits: Redis is reachable again; limits are shared again",
-                extra={"fields": {"down_seconds": round(self._clock() - self._down_since, 1)}},
-            )
-            self._down_since = None
+            self._health.failed(exc)
+            return self._fallback.take(identity, limit)
+        self._health.succeeded()
         return 0.0 if int(allowed) == 1 else max(float(wait), 0.001)
 
-    def _redis_failed(self, exc: BaseException) -> None:
-        now = self._clock()
-        self._paused_until = now + _REDIS_PAUSE_AFTER_FAILURE
-        if self._down_since is None:
-            self._down_since = now
-        if now - self._warned_at >= _WARN_EVERY:
-            self._warned_at = now
-            log.warning(
-                "rate limits: Redis is unreachable; limiting per instance in memory until it is back",
-                extra={"fields": {"error": type(exc).__name__}},
-            )
-
-    async def check(self, identity: str) -> None:
-        wait = await self.take(identity)
+    async def check(self, identity: str, limit: Limit | None = None) -> None:
+        if (limit or self.limit).per_minute <= 0:
+            return
+        wait = await self.take(identity, limit)
         if wait > 0:
             raise _refuse(wait)
 
@@ -180,22 +156,14 @@ class RedisLimiter:
         await self._client.aclose()
 
 
-def make_limiter(per_minute: int, burst: int | None, redis_url: str | None) -> RateLimiter | None:
-    """The configured limiter, or None when RATE_LIMIT_PER_MINUTE is 0 (off)."""
-    if per_minute <= 0:
+def make_limiter(
+    per_minute: int, burst: int | None, redis_url: str | None, *, always: bool = False
+) -> RateLimiter | None:
+    """The configured limiter; None when RATE_LIMIT_PER_MINUTE is 0 (off) and no caller policy may set one."""
+    if per_minute <= 0 and not always:
         return None
-    limit = Limit(per_minute, burst or per_minute)
+    limit = Limit(per_minute, burst or per_minute or 1)
     memory = MemoryLimiter(limit)
     if not redis_url:
         return memory
-    import redis.asyncio  # only deployments with REDIS_URL load the client
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-
-    client = redis.asyncio.Redis.from_url(
-        redis_url,
-        socket_timeout=_REDIS_TIMEOUT,
-        socket_connect_timeout=_REDIS_TIMEOUT,
-        retry=Retry(NoBackoff(), 1),  # once, at once: a pooled connection may have been closed by a restart
-    )
-    return RedisLimiter(limit, client, memory)
+    return RedisLimiter(limit, redis_client(redis_url), memory)

@@ -57,7 +57,7 @@ def _event_stream(call: Call, meta: UpstreamAnswer, stream: UpstreamStream | Non
         if stream is None:  # a gateway guardrail refused it before any record
             totals.add(guardrail_answer(meta))
         else:
-            async for _, chunk in records_with_deltas(stream, totals):
+            async for _, chunk in records_with_deltas(stream, totals, exchange):
                 if chunk.text:
                     yield encode_event("delta", {"text": chunk.text})
                 for tool_call in tool_calls(call, chunk.calls):

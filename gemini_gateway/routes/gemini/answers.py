@@ -112,6 +112,13 @@ def google_error_body(error: ApiError, request_id: str) -> dict[str, Any]:
     if error.details:
         violations = [{"field": d.field, "description": d.problem} for d in error.details]
         details.append({"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": violations})
+    for fact in error.facts:
+        if fact.get("limit") == "daily_tokens":
+            violation = {
+                "subject": "daily_tokens",
+                "description": f"{fact['spent']} of {fact['budget']} tokens spent today",
+            }
+            details.append({"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]})
     if isinstance(error, RateLimited):
         details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{error.retry_after}s"})
     details.append({"@type": "type.googleapis.com/google.rpc.RequestInfo", "requestId": request_id})

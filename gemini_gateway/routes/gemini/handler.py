@@ -163,7 +163,7 @@ def _relay_stream(
             yield frame(guard)
             sent += 1
         else:
-            async for record, _ in records_with_deltas(stream, totals):
+            async for record, _ in records_with_deltas(stream, totals, exchange):
                 yield frame(record)
                 sent += 1
         exchange.record_answer(totals.result(), meta)

@@ -115,7 +115,7 @@ def _chunk_stream(
         if stream is None:  # a gateway guardrail refused it before any record
             totals.add(guardrail_answer(meta))
         else:
-            async for _, chunk in records_with_deltas(stream, totals):
+            async for _, chunk in records_with_deltas(stream, totals, exchange):
                 if chunk.text:
                     yield encode.delta({"content": chunk.text})
                 if chunk.calls:

@@ -1,0 +1,151 @@
+"""Caller policies: per-caller overrides of the spend and access settings.
+
+`CALLER_POLICIES` (JSON; `CALLER_POLICIES_SECRET` in Secret Manager) maps a
+caller identity (`ios`, `uid:abc`, `app:1:123:android:x`, `webhook`) or a
+kind wildcard (`uid:*`, `app:*`, `*`) to any of `rate_limit_per_minute`,
+`rate_limit_burst`, `daily_token_budget`, `allowed_models`, `allowed_tools`,
+`max_output_tokens`. Each value is taken from the most specific entry that
+sets it — the identity, then its kind's wildcard, then `*` — and the global
+setting otherwise. So `"*": {"daily_token_budget": 20000}` with
+`"uid:*": {"daily_token_budget": 50000}` gives signed-in users 50,000 tokens
+a day and every other caller 20,000, and `"webhook": {"rate_limit_per_minute":
+600}` changes only the webhook's rate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError, field_validator
+
+from .errors import Unavailable
+from .logs import log
+from .secret_store import SecretStore
+from .settings import BUILTIN_TOOLS, Settings
+from .strict import Strict
+
+__all__ = ["CallerPolicy", "Effective", "Policies", "PolicyError", "PolicySource", "parse_policies"]
+
+_MAX_ENTRIES = 10_000
+_MAX_KEY = 256
+
+
+class CallerPolicy(Strict):
+    rate_limit_per_minute: Annotated[int | None, Field(ge=0, le=1_000_000)] = None
+    rate_limit_burst: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
+    daily_token_budget: Annotated[int | None, Field(ge=0, le=10**12)] = None
+    allowed_models: Annotated[
+        list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]] | None, Field(max_length=64)
+    ] = None
+    allowed_tools: Annotated[list[str] | None, Field(max_length=3)] = None
+    max_output_tokens: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
+
+    @field_validator("allowed_tools")
+    @classmethod
+    def _tools(cls, value: list[str] | None) -> list[str] | None:
+        for tool in value or ():
+            if tool not in BUILTIN_TOOLS:
+                raise ValueError(f"{tool!r} is not one of {', '.join(BUILTIN_TOOLS)}")
+        return value
+
+
+_DOCUMENT = TypeAdapter(dict[Annotated[str, Field(min_length=1, max_length=_MAX_KEY)], CallerPolicy])
+
+
+class PolicyError(ValueError):
+    """The policy document is not what the README describes; the message names the entry and field."""
+
+
+def parse_policies(text: str) -> Policies:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise PolicyError("is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise PolicyError("must be a JSON object of caller → policy")
+    if len(document) > _MAX_ENTRIES:
+        raise PolicyError(f"has more than {_MAX_ENTRIES} entries")
+    try:
+        return Policies(_DOCUMENT.validate_python(document, strict=True))
+    except ValidationError as exc:
+        err = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in err["loc"])
+        raise PolicyError(f"{where}: {err['msg'].removeprefix('Value error, ')}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Effective:
+    """What applies to one caller: its policy's values over the global settings."""
+
+    rate_limit_per_minute: int
+    rate_limit_burst: int | None
+    daily_token_budget: int
+    allowed_models: tuple[str, ...]
+    allowed_tools: tuple[str, ...]
+    max_output_tokens: int
+
+
+class Policies:
+    def __init__(self, entries: dict[str, CallerPolicy]) -> None:
+        self._entries = entries
+        self._cache: dict[tuple[str, int], Effective] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def models(self) -> set[str]:
+        return {m for p in self._entries.values() for m in p.allowed_models or ()}
+
+    def for_caller(self, identity: str, settings: Settings) -> Effective:
+        key = (identity, id(settings))
+        found = self._cache.get(key)
+        if found is None:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            found = self._cache[key] = self._resolve(identity, settings)
+        return found
+
+    def _resolve(self, identity: str, settings: Settings) -> Effective:
+        kind = identity.split(":", 1)[0] + ":*" if ":" in identity else None
+        chain = [p for k in (identity, kind, "*") if k is not None and (p := self._entries.get(k)) is not None]
+
+        def pick(field: str, default: Any) -> Any:
+            return next((getattr(p, field) for p in chain if getattr(p, field) is not None), default)
+
+        return Effective(
+            rate_limit_per_minute=pick("rate_limit_per_minute", settings.rate_limit_per_minute),
+            rate_limit_burst=pick("rate_limit_burst", settings.rate_limit_burst),
+            daily_token_budget=pick("daily_token_budget", settings.daily_token_budget),
+            allowed_models=tuple(pick("allowed_models", settings.allowed_models)),
+            allowed_tools=tuple(pick("allowed_tools", settings.allowed_tools)),
+            max_output_tokens=pick("max_output_tokens", settings.max_output_tokens_limit),
+        )
+
+
+class PolicySource:
+    """The policies in force: none, the CALLER_POLICIES literal, or CALLER_POLICIES_SECRET (cached, re-read)."""
+
+    def __init__(self, settings: Settings, secrets: SecretStore) -> None:
+        self._settings = settings
+        self._secrets = secrets
+        self._ref = settings.secret("caller_policies")
+        self._parsed: tuple[str, Policies] | None = None
+        self._global = Policies({}).for_caller("", settings)
+
+    @property
+    def configured(self) -> bool:
+        return self._ref is not None
+
+    async def effective(self, identity: str) -> Effective:
+        if self._ref is None:
+            return self._global
+        text = await self._secrets.get(self._ref)
+        if self._parsed is None or self._parsed[0] != text:
+            try:
+                self._parsed = (text, parse_policies(text))
+            except PolicyError as exc:
+                log.error("caller policies are misconfigured", extra={"fields": {"problem": str(exc)}})
+                raise Unavailable("the caller policies are misconfigured; see the function's logs") from None
+        return self._parsed[1].for_caller(identity, self._settings)
