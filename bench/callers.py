@@ -11,6 +11,14 @@ The Redis limiter is timed against a local redis-server on loopback (started
 here on a free port, skipped with a message when the binary is missing):
 one EVALSHA of the token-bucket script per request.
 
+Spend control (issue "Spend control per caller"): the daily token budget's
+admission plus its charge (`admit`, then `ticket.charge(40)`) in memory and
+through RedisBudgets on the same redis-server (a GET at admission, an EVALSHA
+of INCRBY + EXPIRE at the charge: two round trips), and caller-policy
+resolution (`Policies.for_caller`, a document with "*", "uid:*" and an exact
+entry): the first call for a caller (a fresh Policies each time, so nothing is
+cached) and the cached call every later request makes.
+
     python bench/callers.py            # ~10 s
     python bench/callers.py --check    # exit 1 if a target is missed
 
@@ -41,11 +49,15 @@ import httpx  # noqa: E402
 
 from gemini_gateway.callers import ApiKeyCheck, CallerCheck, CallerGate  # noqa: E402
 from gemini_gateway.callers.app_check import AppCheckCheck  # noqa: E402
+from gemini_gateway.callers.budgets import Budgets, MemoryBudgets, RedisBudgets, admit  # noqa: E402
 from gemini_gateway.callers.firebase_auth import FirebaseAuthCheck  # noqa: E402
 from gemini_gateway.callers.jwt_keys import KeySet, parse_jwks, parse_x509_certs  # noqa: E402
 from gemini_gateway.callers.rate_limit import MemoryLimiter, RedisLimiter, make_limiter  # noqa: E402
+from gemini_gateway.callers.redis_state import redis_client  # noqa: E402
 from gemini_gateway.callers.webhooks import WebhookCheck, sign  # noqa: E402
+from gemini_gateway.policies import parse_policies  # noqa: E402
 from gemini_gateway.secret_store import SecretRef, SecretStore  # noqa: E402
+from gemini_gateway.settings import load_settings  # noqa: E402
 from tests.support.firebase_tokens import app_check_claims, firebase_claims, signing_key  # noqa: E402
 from tests.support.processes import free_port, wait_for_port  # noqa: E402
 
@@ -54,6 +66,16 @@ APP_ID = f"1:{NUMBER}:ios:0a1b2c3d"
 CLIENT_KEYS = ",".join(f"app{n}:bench-client-key-{n:02d}-{'x' * 40}" for n in range(5))  # 5 keys, like a real list
 WEBHOOK_SECRETS = "bench-webhook-secret-old-0123456789abcdef,bench-webhook-secret-new-0123456789abcdef"
 BODY = json.dumps({"prompt": "Summarise this order: " + "x" * 2000}).encode()  # ~2 KB, HMAC covers it all
+POLICY_DOCUMENT = json.dumps(
+    {
+        "*": {"daily_token_budget": 20_000, "max_output_tokens": 2048},
+        "uid:*": {"daily_token_budget": 50_000, "rate_limit_per_minute": 120},
+        "uid:bench-vip": {"rate_limit_per_minute": 600, "allowed_tools": ["google_search"]},
+    }
+)
+POLICY_ENV = {"CLOUDFLARE_ACCOUNT_ID": "bench", "AI_GATEWAY_ID": "bench", "GEMINI_API_KEY": "bench"}
+DAY_BUDGET = 10**12  # never spent here: every admission succeeds
+CHARGED = 40  # tokens charged per request
 TARGETS_MS = {"client API key": 0.3, "HMAC webhook": 0.3, "Firebase Auth JWT": 1.0, "App Check JWT": 1.0}
 
 
@@ -88,6 +110,37 @@ async def _time(call: Callable[[], Awaitable[Any]], n: int, warmup: int = 200) -
     return {**_percentiles(samples), "n": n}
 
 
+def _time_sync(call: Callable[[], Any], n: int, warmup: int = 200) -> dict[str, float]:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter_ns()
+        call()
+        samples.append(time.perf_counter_ns() - start)
+    return {**_percentiles(samples), "n": n}
+
+
+async def _admit_and_charge(budgets: Budgets, identity: str) -> int:
+    ticket = await admit(budgets, identity, DAY_BUDGET)
+    await ticket.charge(CHARGED)
+    return ticket.spent
+
+
+def _policies(n: int) -> dict[str, dict[str, float]]:
+    settings = load_settings({**POLICY_ENV, "ALLOW_UNAUTHENTICATED": "true", "RATE_LIMIT_PER_MINUTE": "60"}).settings
+    fresh = iter([parse_policies(POLICY_DOCUMENT) for _ in range(n + 200)])  # parsed before timing
+    found = next(fresh).for_caller("uid:bench-vip", settings)
+    assert (found.rate_limit_per_minute, found.daily_token_budget, found.max_output_tokens) == (600, 50_000, 2048)
+    cached = parse_policies(POLICY_DOCUMENT)
+    return {
+        'caller policy, first call (exact + "uid:*" + "*")': _time_sync(
+            lambda: next(fresh).for_caller("uid:bench-vip", settings), n, warmup=199
+        ),
+        "caller policy, cached": _time_sync(lambda: cached.for_caller("uid:bench-vip", settings), n),
+    }
+
+
 async def _checks(n: int) -> dict[str, dict[str, float]]:
     secrets = SecretStore(_no_fetch, 300)
     fb_key, ac_key = signing_key("bench-firebase"), signing_key("bench-app-check")
@@ -116,6 +169,7 @@ async def _checks(n: int) -> dict[str, dict[str, float]]:
     all_four: list[CallerCheck] = [api_key, webhook, firebase, app_check]
     gate = CallerGate(all_four, allow_unauthenticated=False)
     memory = MemoryLimiter(make_limiter(600_000, None, None).limit)  # type: ignore[union-attr]
+    budgets = MemoryBudgets()
 
     cases: dict[str, Callable[[], Awaitable[Any]]] = {
         "client API key": lambda: api_key.identify(key_headers, BODY),
@@ -126,13 +180,28 @@ async def _checks(n: int) -> dict[str, dict[str, float]]:
             {"x-firebase-appcheck": ac_token}, BODY
         ),
         "in-memory rate limit (take)": lambda: memory.check("bench-user"),
+        f"in-memory daily budget (admit + charge({CHARGED}))": lambda: _admit_and_charge(budgets, "bench-user"),
     }
     results = {}
     for name, call in cases.items():
-        assert await call() is not None or name.startswith("in-memory"), f"{name}: the credential was refused"
+        assert await call() is not None or name.startswith("in-memory rate"), f"{name}: the credential was refused"
         results[name] = await _time(call, n)
     assert fb_keys.fetches == 1 and ac_keys.fetches == 1, "the key caches were not warm"
+    assert budgets.spent_now("bench-user") == (n + 201) * CHARGED, "the memory budget was not charged"
     return results
+
+
+async def _redis_budget(url: str, n: int) -> dict[str, float]:
+    fallback = MemoryBudgets()
+    budgets = RedisBudgets(redis_client(url), fallback)  # as make_budgets builds it with REDIS_URL
+    try:
+        assert await _admit_and_charge(budgets, "bench-user") == CHARGED
+        timed = await _time(lambda: _admit_and_charge(budgets, "bench-user"), n)
+        assert await budgets.spent("bench-user") == (n + 201) * CHARGED, "Redis did not hold the spending"
+        assert fallback.spent_now("bench-user") == 0, "RedisBudgets fell back to memory"
+        return timed
+    finally:
+        await budgets.aclose()
 
 
 async def _redis_round_trip(url: str, n: int) -> dict[str, float]:
@@ -164,7 +233,8 @@ def _redis(n: int) -> dict[str, Any]:
                 .stdout.split()[2]
                 .removeprefix("v=")
             )
-            return {**_run(_redis_round_trip(f"redis://127.0.0.1:{port}/0", n)), "redis": version}
+            url = f"redis://127.0.0.1:{port}/0"
+            return {**_run(_redis_round_trip(url, n)), "budget": _run(_redis_budget(url, n)), "redis": version}
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -186,6 +256,7 @@ def main() -> int:
     args = parser.parse_args()
 
     checks = _run(_checks(args.n))
+    policies = _policies(args.n)
     redis = _redis(args.n)
     missed = []
     print(
@@ -200,12 +271,20 @@ def main() -> int:
             missed.append(name)
         target_text = f"<= {target}" if target is not None else ""
         print(f"| {name} | {r['p50_ms']:.4f} | {r['p90_ms']:.4f} | {r['p99_ms']:.4f} | {target_text} | {verdict} |")
+    for name, r in policies.items():
+        print(f"| {name} | {r['p50_ms']:.4f} | {r['p90_ms']:.4f} | {r['p99_ms']:.4f} |  |  |")
     if "skipped" in redis:
         print(f"| Redis limiter round trip | skipped: {redis['skipped']} | | | | |")
+        print(f"| Redis daily budget | skipped: {redis['skipped']} | | | | |")
     else:
         print(
             f"| Redis limiter round trip (EVALSHA, loopback, redis {redis['redis']}) | {redis['p50_ms']:.4f} "
             f"| {redis['p90_ms']:.4f} | {redis['p99_ms']:.4f} | | |"
+        )
+        b = redis["budget"]
+        print(
+            f"| Redis daily budget (admit GET + charge({CHARGED}) EVALSHA, loopback) | {b['p50_ms']:.4f} "
+            f"| {b['p90_ms']:.4f} | {b['p99_ms']:.4f} | | |"
         )
     out = ROOT / "bench" / "results" / "callers.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -216,6 +295,7 @@ def main() -> int:
                 "machine": platform.machine(),
                 "n": args.n,
                 "checks": checks,
+                "policies": policies,
                 "redis": redis,
             },
             indent=2,
