@@ -97,7 +97,7 @@ async def _run(handler: Handler, request: Request, exchange: Exchange) -> Respon
 
 
 def _handler(route: Route, method: str) -> Handler:
-    handler = route.methods.get(method)
+    handler = route.handler(method)
     if handler is None:
         raise MethodNotAllowed(method, route.allow)
     return handler

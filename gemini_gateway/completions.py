@@ -7,10 +7,10 @@ answer builder. `result_body` is pure: it builds, it does not record.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 
 from .errors import UpstreamError
@@ -43,7 +43,7 @@ class Call:
     def of(cls, admitted: Admitted[Any], req: GenerateRequest) -> Call:
         runtime, caller = admitted.runtime, admitted.caller.identity
         gemini = to_gemini_body(req, ids=runtime.tool_ids, max_output_tokens=admitted.max_output_tokens)
-        body = json.dumps(gemini, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        body = orjson.dumps(gemini)  # validated: finite numbers only
         return cls(runtime, req, admitted.model, admitted.alias, caller, body, gateway_headers(req, caller=caller))
 
 

@@ -32,7 +32,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
+
+from .strict import Doc
 
 __all__ = [
     "ERROR_STATUSES",
@@ -212,16 +214,16 @@ def error_types() -> list[tuple[int, str]]:
 ERROR_STATUSES: tuple[int, ...] = tuple(sorted({status for status, _ in error_types()}))
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Doc):
     """A refused field; or, for a spent budget, `{"limit": "daily_tokens", "budget": N, "spent": M}`."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     field: str | None = None
     problem: str | None = None
 
 
-class ErrorInfo(BaseModel):
+class ErrorInfo(Doc):
     type: str = Field(json_schema_extra={"enum": list[JsonValue](sorted({t for _, t in error_types()}))})
     message: str
     retryable: bool
@@ -231,7 +233,7 @@ class ErrorInfo(BaseModel):
     )
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Doc):
     """Every error the function answers on the routes that use its own error shape."""
 
     error: ErrorInfo

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from .callers.budgets import Ticket
 from .errors import ApiError, error_body
-from .logs import log, trace_fields
+from .logs import log, trace_fields, write
 from .normalize import Answer, Usage
 
 __all__ = ["ErrorRenderer", "Exchange", "Outcome"]
@@ -148,10 +148,8 @@ class Exchange:
             entry["upstream_ms"] = round(self.upstream_ms, 2)
         entry.update(self._fields)
         entry.update(trace_fields(self.headers, self.project))
-        message = f"{self.method} {self.path[:256]} {status}"
-        if status >= 500:
-            log.error(message, extra={"fields": entry})
-        elif status >= 400:
-            log.warning(message, extra={"fields": entry})
-        else:
-            log.info(message, extra={"fields": entry})
+        severity = "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO"
+        try:
+            write(severity, f"{self.method} {self.path[:256]} {status}", entry)
+        except Exception:  # noqa: BLE001 - a log line must never break a request
+            log.error("the access line could not be written", extra={"fields": {"request_id": self.request_id}})

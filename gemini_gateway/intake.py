@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect, Request
@@ -131,8 +131,9 @@ def _check_limits(request: object, limits: Limits) -> int:
 
     Returns the output ceiling to send upstream.
     """
-    if not isinstance(request, RouteRequest):
+    if not hasattr(request, "builtin_tools"):  # duck-typed: isinstance on a runtime Protocol costs ~25 µs
         return limits.max_output_tokens
+    request = cast(RouteRequest, request)
     for field, tool in request.builtin_tools():
         if tool not in limits.allowed_tools:
             allowed = ", ".join(limits.allowed_tools) or "none"

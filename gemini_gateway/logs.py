@@ -10,14 +10,15 @@ our module is imported.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["configure", "log", "trace_fields"]
+import orjson
+
+__all__ = ["configure", "log", "trace_fields", "write"]
 
 log = logging.getLogger("gemini_gateway")
 
@@ -26,16 +27,23 @@ _MAX_TRACE_HEADER = 256
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
+def write(severity: str, message: str, fields: Mapping[str, Any]) -> None:
+    """One JSON line on the current stdout, straight: the access line of every request takes this path.
+
+    (No LogRecord, no handler chain: measured at a fifth of a request's own CPU through `logging`.)
+    """
+    entry: dict[str, Any] = {"severity": severity, "message": message}
+    entry.update(fields)
+    stream = sys.stdout
+    stream.write(orjson.dumps(entry, default=str).decode() + "\n")
+    stream.flush()
+
+
 class _JsonLines(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            entry: dict[str, Any] = {"severity": record.levelname, "message": record.getMessage()}
             fields = getattr(record, "fields", None)
-            if isinstance(fields, Mapping):
-                entry.update(fields)
-            stream = sys.stdout
-            stream.write(json.dumps(entry, default=str, separators=(",", ":")) + "\n")
-            stream.flush()
+            write(record.levelname, record.getMessage(), fields if isinstance(fields, Mapping) else {})
         except Exception:  # noqa: BLE001 - a log line must never break a request
             self.handleError(record)
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, JsonValue, field_validator, model_validator
+from pydantic import Field, JsonValue, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .normalize import Usage
 from .strict import (
     INT32_MAX,
     MAX_CONTENTS,
+    Doc,
     Strict,
     check_base64,
     check_parts,
@@ -222,24 +223,24 @@ class GenerateRequest(Strict):
         return self.response_format is not None and self.response_format.type == "json"
 
 
-class StreamDelta(BaseModel):
+class StreamDelta(Doc):
     """The data of an `event: delta` in a stream from `POST /`."""
 
     text: str
 
 
-class GatewayInfo(BaseModel):
+class GatewayInfo(Doc):
     cache_status: str | None = None
     log_id: str | None = None
     attempts: int = 1
 
 
-class Timing(BaseModel):
+class Timing(Doc):
     upstream: int
     total: int
 
 
-class ToolCallOut(BaseModel):
+class ToolCallOut(Doc):
     """A function the model wants called; echo `id` as the tool message's `tool_call_id`."""
 
     id: str = Field(description="opaque; carries what the next turn must send back (Gemini 3's thought signature)")
@@ -247,7 +248,7 @@ class ToolCallOut(BaseModel):
     arguments: dict[str, Any]
 
 
-class GenerateResponse(BaseModel):
+class GenerateResponse(Doc):
     """The body of a `200` from `POST /`."""
 
     id: str | None

@@ -173,8 +173,8 @@ def build_openapi() -> dict[str, Any]:
     """The whole document as a dict (no I/O, same output for the same code)."""
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
-        for method, doc in route.docs.items():
-            paths.setdefault(route.path, {})[method.lower()] = _operation(method, route, doc)
+        for method in route.docs:
+            paths.setdefault(route.path, {})[method.lower()] = _operation(method, route, route.doc(method))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -201,7 +201,7 @@ def build_openapi() -> dict[str, Any]:
         "security": _ANY_OF_THE_CHECKS,
         "paths": paths,
         "components": {
-            "schemas": _schemas([doc for route in ROUTES for doc in route.docs.values()]),
+            "schemas": _schemas([route.doc(method) for route in ROUTES for method in route.docs]),
             "securitySchemes": _SECURITY_SCHEMES,
             "headers": _HEADERS,
         },

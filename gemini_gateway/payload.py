@@ -84,8 +84,9 @@ def parse_json(body: bytes) -> Any:
 
 async def parse_json_body(body: bytes) -> Any:
     """`parse_json` for a caller's body: the one long scan yields to the event loop as it goes."""
-    for _ in _value_count(body):
-        await asyncio.sleep(0)
+    if len(body) > _WINDOW:  # a smaller body cannot hold MAX_JSON_VALUES values
+        for _ in _value_count(body):
+            await asyncio.sleep(0)
     return _parse(body)
 
 
@@ -99,7 +100,9 @@ def _parse(body: bytes) -> Any:
         raise InvalidJson("request body is nested too deeply") from None
     except ValueError as exc:
         raise InvalidJson(f"request body is not valid JSON: {_json_reason(exc)}") from None
-    _check_tree(data, surrogates=b"\\ud" in body or b"\\uD" in body)
+    surrogates = b"\\ud" in body or b"\\uD" in body
+    if surrogates or body.count(b"{") + body.count(b"[") > MAX_DEPTH:  # else neither can be there
+        _check_tree(data, surrogates=surrogates)
     return data
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -24,8 +24,7 @@ class ClientGone(Exception):
 
 
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(content, status_code=status, headers=dict(headers or {}), media_type="application/json")
+    return Response(orjson.dumps(body), status_code=status, headers=dict(headers or {}), media_type="application/json")
 
 
 def error_response(error: ApiError, exchange: Exchange) -> Response:

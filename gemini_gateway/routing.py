@@ -8,10 +8,11 @@ the compiled regex, the document uses the template, nothing is turned back.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 from starlette.convertors import Convertor, register_url_convertor
@@ -69,11 +70,17 @@ class OperationDoc:
 
 @dataclass(frozen=True)
 class Route:
-    """One path template: its handlers by method, their docs, and its error shape."""
+    """One path template; its module's handlers by method, their docs, and its error shape.
+
+    The module is imported on the first request to the route (or when the
+    OpenAPI document is built): a cold start pays only for the routes it
+    serves. `methods` and `docs` name attributes of that module.
+    """
 
     template: str
-    methods: Mapping[str, Handler]
-    docs: Mapping[str, OperationDoc]
+    module: str
+    methods: Mapping[str, str]
+    docs: Mapping[str, str]
     render_error: ErrorRenderer = error_body
     regex: re.Pattern[str] = field(init=False, repr=False)
     path: str = field(init=False)  # the OpenAPI template: `/{version}/models/{model}:generateContent`
@@ -91,6 +98,13 @@ class Route:
     @property
     def allow(self) -> list[str]:
         return [*self.methods, "OPTIONS"]
+
+    def handler(self, method: str) -> Handler | None:
+        name = self.methods.get(method)
+        return None if name is None else cast(Handler, getattr(importlib.import_module(self.module), name))
+
+    def doc(self, method: str) -> OperationDoc:
+        return cast(OperationDoc, getattr(importlib.import_module(self.module), self.docs[method]))
 
 
 def find(routes: tuple[Route, ...], path: str) -> tuple[Route, dict[str, str]] | None:

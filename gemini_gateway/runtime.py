@@ -44,13 +44,16 @@ class Runtime:
 
 _config: Settings | ConfigError | None = None
 _runtime: Runtime | None = None
+_fetcher: SecretManagerFetcher | None = None
+_fork_hook = False
 
 
 def preload(environ: Mapping[str, str] | None = None) -> None:
     """Read and validate the environment once; log what is wrong, by variable."""
-    global _config, _runtime
+    global _config, _runtime, _fetcher
     configure_logs()
     _runtime = None
+    _fetcher = None
     try:
         loaded = load_settings(os.environ if environ is None else environ)
     except ConfigError as exc:
@@ -63,6 +66,33 @@ def preload(environ: Mapping[str, str] | None = None) -> None:
     for warning in loaded.warnings:
         log.warning(f"configuration: {warning}")
     _import_configured_checks(loaded.settings)
+    _fetch_key_when_a_worker_starts()
+
+
+def _fetch_key_when_a_worker_starts() -> None:
+    """In each worker gunicorn forks, start fetching the Gemini key at once, beside the server's own start.
+
+    The first request then finds it fetched (or in flight: it waits for that
+    fetch, never starts a second one). Nothing happens without a fork (debug
+    server, tests) or without GEMINI_API_KEY_SECRET.
+    """
+    global _fork_hook
+    if not _fork_hook:
+        _fork_hook = True
+        os.register_at_fork(after_in_child=_start_fetch)
+
+
+def _start_fetch() -> None:
+    settings = current_settings()
+    if settings is not None and settings.gemini_api_key_secret:
+        _secret_fetcher(settings).start_early(settings.gemini_api_key_secret)
+
+
+def _secret_fetcher(settings: Settings) -> SecretManagerFetcher:
+    global _fetcher
+    if _fetcher is None:
+        _fetcher = SecretManagerFetcher(settings.secret_manager_emulator_host)
+    return _fetcher
 
 
 def _import_configured_checks(settings: Settings) -> None:
@@ -104,7 +134,7 @@ def get_runtime() -> Runtime:
     configure_logs()  # functions-framework may have reset logging after import
     draining.install()
     settings = _config
-    secrets = SecretStore(SecretManagerFetcher(settings.secret_manager_emulator_host), settings.secret_cache_seconds)
+    secrets = SecretStore(_secret_fetcher(settings), settings.secret_cache_seconds)
     transport = make_transport()
     # Key-set fetches (Firebase, App Check) share the upstream connection pool.
     http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0), follow_redirects=False)

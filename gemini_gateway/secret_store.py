@@ -11,8 +11,10 @@ logged) rather than turning a Secret Manager blip into an outage.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -173,6 +175,27 @@ class SecretManagerFetcher:
         self._emulator_host = emulator_host
         self._timeout = timeout
         self._client: Any = None
+        self._early: dict[str, concurrent.futures.Future[str]] = {}
+        self._lock = threading.Lock()  # the client is built once, by whichever thread needs it first
+
+    def start_early(self, name: str) -> None:
+        """Fetch `name` now in a thread of its own (a worker starting up); the first request takes the result.
+
+        If that fetch fails, the first request fetches again, as it would have
+        without this: a start-up failure means 503 only until a fetch works.
+        """
+        if name in self._early:
+            return
+        future: concurrent.futures.Future[str] = concurrent.futures.Future()
+        self._early[name] = future
+
+        def run() -> None:
+            try:
+                future.set_result(self._access(name))
+            except Exception as exc:  # noqa: BLE001 - handed to the first request, which fetches again
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="secret-prefetch", daemon=True).start()
 
     def _build(self) -> Any:
         from google.cloud import (
@@ -192,10 +215,20 @@ class SecretManagerFetcher:
         return secretmanager.SecretManagerServiceClient()
 
     def _access(self, name: str) -> str:
-        if self._client is None:
-            self._client = self._build()
+        with self._lock:
+            if self._client is None:
+                self._client = self._build()
         response = self._client.access_secret_version(name=name, timeout=self._timeout)
         return bytes(response.payload.data).decode("utf-8")
 
     async def __call__(self, name: str) -> str:
+        early = self._early.pop(name, None)
+        if early is not None:
+            try:
+                return await asyncio.wrap_future(early)
+            except Exception as exc:  # noqa: BLE001 - the start-up fetch failed: fetch again, now
+                log.warning(
+                    "secret fetch at start-up failed; fetching again",
+                    extra={"fields": {"secret": name, "error": _describe(exc)}},
+                )
         return await asyncio.to_thread(self._access, name)

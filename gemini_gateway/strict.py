@@ -22,6 +22,7 @@ __all__ = [
     "MAX_CONTENTS",
     "MAX_PARTS",
     "MAX_SCHEMA_BYTES",
+    "Doc",
     "Strict",
     "check_base64",
     "check_parts",
@@ -39,7 +40,14 @@ MAX_SCHEMA_BYTES = 64 * 1024  # one JSON schema (response or parameters), serial
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    # Built on first use: a cold start pays only for the models of the route it serves first.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
+
+
+class Doc(BaseModel):
+    """An answer model: documentation and tests only (answers are built as plain dicts), so built on first use."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 def field_error(field: str, problem: str) -> PydanticCustomError:

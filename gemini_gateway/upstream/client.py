@@ -11,7 +11,6 @@ beside it; this module is the retry loop that ties them together.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -20,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import orjson
 from httpx_aiohttp import AiohttpTransport
 
 from .. import __version__
@@ -118,7 +118,7 @@ class GatewayClient:
             finally:
                 await response.aclose()
             try:
-                return json.loads(content)
+                return orjson.loads(content)
             except ValueError:
                 raise UpstreamError("the upstream answer was not valid JSON") from None
 

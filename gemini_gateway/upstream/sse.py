@@ -9,8 +9,9 @@ kinds of record.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 __all__ = ["SseDecoder", "encode_event"]
 
@@ -58,5 +59,4 @@ def _record(block: bytes) -> tuple[str, str] | None:
 
 
 def encode_event(event: str, data: Any) -> bytes:
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return f"event: {event}\ndata: {payload}\n\n".encode()
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"

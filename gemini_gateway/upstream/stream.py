@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import aiohttp
 import httpx
+import orjson
 
 from ..errors import ApiError, UpstreamError, UpstreamTimeout
 from .failures import scrub
@@ -57,7 +57,7 @@ class UpstreamStream:
             while self._ready:
                 kind, text = self._ready.pop(0)
                 try:
-                    data = json.loads(text)
+                    data = orjson.loads(text)
                 except ValueError:
                     raise UpstreamError("the upstream stream sent a record that is not JSON") from None
                 if kind == "raw" or (isinstance(data, dict) and "error" in data and "candidates" not in data):

@@ -37,6 +37,7 @@ EXTRA_SECRETS = {
     f"{PROJECT}/secrets/gemini-concurrent": GEMINI_KEY,
     f"{PROJECT}/secrets/gemini-rotating": "test-rotating-key-1",
     f"{PROJECT}/secrets/gemini-leaky": "test-leaky-key-998877",
+    f"{PROJECT}/secrets/gemini-startup": GEMINI_KEY,
 }
 
 

@@ -27,7 +27,7 @@ from gemini_gateway.errors import (
 from gemini_gateway.intake import Limits, RouteRequest, _check_limits
 from gemini_gateway.payload import parse_json, validate
 from gemini_gateway.routes import ROUTES
-from gemini_gateway.routes.gemini.answers import google_error_body, google_status
+from gemini_gateway.routes.gemini.errors import google_error_body, google_status
 from gemini_gateway.routes.gemini.models import CountTokensRequest, GeminiRequest
 from gemini_gateway.routing import find
 

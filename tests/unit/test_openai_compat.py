@@ -18,10 +18,10 @@ from gemini_gateway.routes.openai.answers import (
     ChatCompletion,
     completion_body,
     finish_reason_of,
-    openai_error_body,
     usage_body,
 )
 from gemini_gateway.routes.openai.convert import _in_openai_terms, bare_model, to_generate_request
+from gemini_gateway.routes.openai.errors import openai_error_body
 from gemini_gateway.routes.openai.models import ChatCompletionRequest
 from gemini_gateway.settings import load_settings
 from gemini_gateway.upstream.gemini_body import gateway_headers, to_gemini_body

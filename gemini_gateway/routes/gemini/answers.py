@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
-from ...errors import ApiError, RateLimited
+from ...strict import Doc
 
-__all__ = ["CountTokensResponse", "GenerateContentResponse", "GoogleErrorBody", "google_error_body", "google_status"]
+__all__ = ["CountTokensResponse", "GenerateContentResponse", "GoogleErrorBody"]
 
 
-class _Open(BaseModel):
+class _Open(Doc):
     """Gemini adds fields often: the document names the ones callers read and allows the rest."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class ResponsePart(_Open):
@@ -79,62 +79,14 @@ class CountTokensResponse(_Open):
     cacheTokensDetails: list[GeminiModalityTokenCount] | None = None
 
 
-_STATUS_NAMES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    405: "UNIMPLEMENTED",
-    413: "INVALID_ARGUMENT",
-    415: "INVALID_ARGUMENT",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
-
-
-def google_status(error: ApiError) -> str:
-    """The google.rpc.Code name for one of our errors (HTTP status as in contract section 8)."""
-    if error.status == 502:
-        return "UNAVAILABLE" if error.retryable else "INTERNAL"
-    return _STATUS_NAMES.get(error.status, "UNKNOWN")
-
-
-def google_error_body(error: ApiError, request_id: str) -> dict[str, Any]:
-    """`{"error": {"code", "message", "status", "details"}}`, details as google.rpc types.
-
-    Field problems become `google.rpc.BadRequest` field violations, a retry
-    hint `google.rpc.RetryInfo`, and the request id `google.rpc.RequestInfo`.
-    Nothing from an upstream error body is here but its scrubbed message.
-    """
-    details: list[dict[str, Any]] = []
-    if error.details:
-        violations = [{"field": d.field, "description": d.problem} for d in error.details]
-        details.append({"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": violations})
-    for fact in error.facts:
-        if fact.get("limit") == "daily_tokens":
-            violation = {
-                "subject": "daily_tokens",
-                "description": f"{fact['spent']} of {fact['budget']} tokens spent today",
-            }
-            details.append({"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]})
-    if isinstance(error, RateLimited):
-        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{error.retry_after}s"})
-    details.append({"@type": "type.googleapis.com/google.rpc.RequestInfo", "requestId": request_id})
-    return {
-        "error": {"code": error.status, "message": error.message, "status": google_status(error), "details": details}
-    }
-
-
-class GoogleError(BaseModel):
+class GoogleError(Doc):
     code: int
     message: str
     status: str
     details: list[dict[str, Any]] | None = None
 
 
-class GoogleErrorBody(BaseModel):
+class GoogleErrorBody(Doc):
     """Errors on the Gemini-native route, in Google's shape."""
 
     error: GoogleError

@@ -33,6 +33,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -44,7 +45,8 @@ from ...responses import cancel_if_gone, json_response
 from ...routing import OperationDoc
 from ...streaming import records_with_deltas, stream_response
 from ...upstream import UpstreamAnswer, UpstreamStream
-from .answers import CountTokensResponse, GenerateContentResponse, GoogleErrorBody, google_error_body
+from .answers import CountTokensResponse, GenerateContentResponse, GoogleErrorBody
+from .errors import google_error_body
 from .models import Content, CountTokensRequest, GeminiRequest
 
 __all__ = [
@@ -149,7 +151,7 @@ def _relay_stream(
     sent = 0
 
     def frame(record: Any) -> bytes:
-        data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+        data = orjson.dumps(record)
         if sse:
             return b"data: " + data + b"\r\n\r\n"
         return (b"[" if sent == 0 else b",\r\n") + data

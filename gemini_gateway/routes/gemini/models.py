@@ -6,10 +6,10 @@ parts live in `tools.py`, the shared base in `wire.py`.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -292,4 +292,4 @@ class CountTokensRequest(Wire):
 
 
 def _dumps(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return orjson.dumps(body)  # validated: finite numbers only

@@ -30,6 +30,7 @@ class Wire(BaseModel):
         alias_generator=to_camel,
         validate_by_name=True,
         validate_by_alias=True,
+        defer_build=True,  # built on first use: a cold start pays only for the route it serves first
     )
     unsupported: ClassVar[tuple[str, ...]] = ()
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from pydantic import ConfigDict, Field
 
-from ...errors import ApiError
+from ...strict import Doc
 
 __all__ = [
     "DONE",
@@ -22,7 +23,6 @@ __all__ = [
     "completion_body",
     "data_line",
     "finish_reason_of",
-    "openai_error_body",
     "openai_tool_calls",
     "refusal",
     "usage_body",
@@ -31,15 +31,15 @@ __all__ = [
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
-class PromptTokensDetails(BaseModel):
+class PromptTokensDetails(Doc):
     cached_tokens: int
 
 
-class CompletionTokensDetails(BaseModel):
+class CompletionTokensDetails(Doc):
     reasoning_tokens: int
 
 
-class ChatUsage(BaseModel):
+class ChatUsage(Doc):
     prompt_tokens: int
     completion_tokens: int = Field(description="answer tokens plus thinking (reasoning) tokens")
     total_tokens: int
@@ -47,12 +47,12 @@ class ChatUsage(BaseModel):
     completion_tokens_details: CompletionTokensDetails
 
 
-class CalledFunctionOut(BaseModel):
+class CalledFunctionOut(Doc):
     name: str
     arguments: str = Field(description="a JSON object, in a string")
 
 
-class ToolCallOut(BaseModel):
+class ToolCallOut(Doc):
     id: str = Field(description="opaque; echo it as the tool message's tool_call_id")
     type: Literal["function"]
     function: CalledFunctionOut
@@ -62,24 +62,24 @@ class ToolCallDelta(ToolCallOut):
     index: int
 
 
-class AssistantMessage(BaseModel):
+class AssistantMessage(Doc):
     role: Literal["assistant"]
     content: str | None = Field(description="null when the answer is only tool calls")
     refusal: str | None = Field(description="set when the prompt was blocked: the block reason")
     tool_calls: list[ToolCallOut] | None = None
 
 
-class Choice(BaseModel):
+class Choice(Doc):
     index: int
     message: AssistantMessage
     logprobs: None
     finish_reason: FinishReason
 
 
-class ChatCompletion(BaseModel):
+class ChatCompletion(Doc):
     """The body of a `200` from `POST /v1/chat/completions` without `stream`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     id: str
     object: Literal["chat.completion"]
@@ -89,8 +89,8 @@ class ChatCompletion(BaseModel):
     usage: ChatUsage
 
 
-class ChunkDelta(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ChunkDelta(Doc):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     role: Literal["assistant"] | None = None
     content: str | None = None
@@ -98,17 +98,17 @@ class ChunkDelta(BaseModel):
     tool_calls: list[ToolCallDelta] | None = None
 
 
-class ChunkChoice(BaseModel):
+class ChunkChoice(Doc):
     index: int
     delta: ChunkDelta
     logprobs: None
     finish_reason: FinishReason | None
 
 
-class ChatCompletionChunk(BaseModel):
+class ChatCompletionChunk(Doc):
     """One `data:` record of a streamed answer (the stream ends with `data: [DONE]`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     id: str
     object: Literal["chat.completion.chunk"]
@@ -207,36 +207,20 @@ class Chunks:
 
 
 def data_line(value: Any) -> bytes:
-    return b"data: " + json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + orjson.dumps(value) + b"\n\n"
 
 
 DONE = b"data: [DONE]\n\n"
 
 
-_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
-
-
-def openai_error_body(error: ApiError, request_id: str) -> dict[str, Any]:
-    """OpenAI's error JSON; `code` is the contract's type, `param` the first field at fault."""
-    kind = _ERROR_TYPES.get(error.status, "server_error" if error.status >= 500 else "invalid_request_error")
-    return {
-        "error": {
-            "message": error.message,
-            "type": kind,
-            "param": error.details[0].field if error.details else None,
-            "code": error.type,
-        }
-    }
-
-
-class OpenAIError(BaseModel):
+class OpenAIError(Doc):
     message: str
     type: str
     param: str | None = None
     code: str | None = None
 
 
-class OpenAIErrorBody(BaseModel):
+class OpenAIErrorBody(Doc):
     """Errors on the OpenAI-compatible route, in OpenAI's shape."""
 
     error: OpenAIError

@@ -60,11 +60,11 @@ from .answers import (
     completion_body,
     data_line,
     finish_reason_of,
-    openai_error_body,
     openai_tool_calls,
     refusal,
 )
 from .convert import bare_model, convert
+from .errors import openai_error_body
 from .models import ChatCompletionRequest
 
 __all__ = ["DOC", "chat_completions", "openai_error_body"]
