@@ -29,6 +29,10 @@ from .streaming import EventStream
 __all__ = ["handle", "preload"]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_GET_ROOT = (
+    'this is an API: POST a JSON body such as {"prompt": "Hi"} (docs/API.md); '
+    "`make run` also serves a demo chat page on http://localhost:8081"
+)
 
 
 async def handle(request: Request) -> Response:
@@ -98,6 +102,8 @@ async def _run(handler: Handler, request: Request, exchange: Exchange) -> Respon
 
 def _handler(route: Route, method: str) -> Handler:
     handler = route.handler(method)
+    if handler is None and method == "GET" and route.path == "/":
+        raise MethodNotAllowed(method, route.allow, hint=_GET_ROOT)
     if handler is None:
         raise MethodNotAllowed(method, route.allow)
     return handler

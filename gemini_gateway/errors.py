@@ -123,9 +123,10 @@ class NotFound(ApiError):
 class MethodNotAllowed(ApiError):
     status, type = 405, "method_not_allowed"
 
-    def __init__(self, method: str, allowed: Iterable[str]) -> None:
+    def __init__(self, method: str, allowed: Iterable[str], hint: str = "") -> None:
         allow = ", ".join(allowed)
-        super().__init__(f"method {method} not allowed here; allowed: {allow}", headers={"Allow": allow})
+        message = f"method {method} not allowed here; allowed: {allow}" + (f"; {hint}" if hint else "")
+        super().__init__(message, headers={"Allow": allow})
 
 
 class RequestTimeout(ApiError):

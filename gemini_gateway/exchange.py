@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,10 +19,21 @@ from .errors import ApiError, error_body
 from .logs import log, trace_fields, write
 from .normalize import Answer, Usage
 
-__all__ = ["ErrorRenderer", "Exchange", "Outcome"]
+__all__ = ["ErrorRenderer", "Exchange", "Outcome", "note_current"]
 
 ErrorRenderer = Callable[[ApiError, str], dict[str, Any]]
 _PAYLOAD_CHARS = 2000
+_current: ContextVar[Exchange | None] = ContextVar("gemini_gateway_exchange", default=None)
+
+
+def note_current(**fields: Any) -> None:
+    """A fact for the access line of the request being served, from code that has no exchange at hand.
+
+    For the operator only (a webhook refused for its timestamp, not its signature): never said to the caller.
+    """
+    exchange = _current.get()
+    if exchange is not None:
+        exchange.note(**fields)
 
 
 class Outcome(Protocol):
@@ -53,6 +65,9 @@ class Exchange:
     _tokens: int = 0  # usage total_tokens of the answer so far (the last stream chunk's, for a stream)
     _fields: dict[str, Any] = field(default_factory=dict)
     _logged: bool = False
+
+    def __post_init__(self) -> None:
+        _current.set(self)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar, cast, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect, Request
@@ -73,9 +73,12 @@ class Intake(Generic[M]):
     schema: type[M]  # the strict model its body is parsed into
     requested_model: Callable[[M, Mapping[str, str]], str | None]  # from the body or the path parameters
     prompt: Callable[[M], str]  # the last user text, for LOG_PAYLOADS
+    # What the route builds from the admitted request before any limit is spent (its upstream body):
+    # a request it refuses there (a tool-call id handed out elsewhere) costs no rate-limit or budget token.
+    prepare: Callable[[Admitted[M]], Any] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Admitted(Generic[M]):
     """A request that passed the intake: who asked, what, of which model."""
 
@@ -86,6 +89,7 @@ class Admitted(Generic[M]):
     alias: str | None  # the name the caller used, when it was an alias
     limits: Limits
     max_output_tokens: int  # what to send upstream: the caller's own value (within the ceiling) or the ceiling
+    prepared: Any = None  # what the route's `prepare` built
 
 
 async def admit(intake: Intake[M], request: Request, exchange: Exchange) -> Admitted[M]:
@@ -105,21 +109,27 @@ async def admit(intake: Intake[M], request: Request, exchange: Exchange) -> Admi
     alias = requested if requested is not None and requested != model else None
     exchange.record_model(model, alias)
     max_output_tokens = _check_limits(parsed, limits)
+    admitted = Admitted(runtime, caller, parsed, model, alias, limits, max_output_tokens)
+    if intake.prepare is not None:
+        admitted.prepared = intake.prepare(admitted)
     if runtime.limiter is not None and policy.rate_limit_per_minute > 0:
         rate = Limit(policy.rate_limit_per_minute, policy.rate_limit_burst or policy.rate_limit_per_minute)
         await runtime.limiter.check(caller.identity, rate)
     if runtime.budgets is not None and policy.daily_token_budget > 0:
         exchange.ticket = await admit_budget(runtime.budgets, caller.identity, policy.daily_token_budget)
     exchange.record_prompt(intake.prompt(parsed))
-    return Admitted(runtime, caller, parsed, model, alias, limits, max_output_tokens)
+    return admitted
 
 
 def resolve_model(requested: str | None, settings: Settings, allowed: tuple[str, ...] | None = None) -> str:
-    """The model to call: DEFAULT_MODEL when none is named, else the name through MODEL_ALIASES, if allowed."""
-    if requested is None:
-        return settings.default_model
-    model = settings.model_aliases.get(requested, requested)
+    """The model to call: the name through MODEL_ALIASES, if allowed; with none, DEFAULT_MODEL.
+
+    (With none, and a caller policy that does not allow DEFAULT_MODEL: the first model the policy allows.)
+    """
     allowed = settings.allowed_models if allowed is None else allowed
+    if requested is None:
+        return settings.default_model if settings.default_model in allowed or not allowed else allowed[0]
+    model = settings.model_aliases.get(requested, requested)
     if model not in allowed:
         names = [*allowed, *(a for a, target in settings.model_aliases.items() if target in allowed)]
         raise InvalidRequest.for_field("model", f"must be one of: {', '.join(names)}")

@@ -39,8 +39,16 @@ return spent
 """
 
 
+_day_cache: tuple[int, str] = (-1, "")
+
+
 def utc_day(now: float) -> str:
-    return datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%Y-%m-%d")
+    """ "2026-11-28" for a Unix time; cached for the day (it was most of an in-memory budget check)."""
+    global _day_cache
+    day = int(now // 86400)
+    if _day_cache[0] != day:
+        _day_cache = (day, datetime.datetime.fromtimestamp(day * 86400, datetime.UTC).strftime("%Y-%m-%d"))
+    return _day_cache[1]
 
 
 def seconds_until_utc_midnight(now: float) -> float:

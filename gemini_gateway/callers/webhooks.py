@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 from ..errors import Unavailable
+from ..exchange import note_current
 from ..logs import log
 from ..secret_store import SecretRef, SecretStore
 from .gate import Caller
@@ -101,9 +102,11 @@ class WebhookCheck:
             return None
         parsed = parse_signature(header)
         if parsed is None:
+            note_current(webhook_refused="malformed X-Signature")
             return None
         timestamp, presented = parsed
         if abs(self._clock() - timestamp) > TOLERANCE_SECONDS:
+            note_current(webhook_refused=f"timestamp {round(timestamp - self._clock())} s from now")
             return None
         signed = f"{timestamp}.".encode() + body
         matched = False
@@ -111,4 +114,6 @@ class WebhookCheck:
             expected = hmac.new(secret, signed, hashlib.sha256).hexdigest().encode()
             for candidate in presented:  # no early exit: the same work whichever pair matches
                 matched |= hmac.compare_digest(expected, candidate)
+        if not matched:
+            note_current(webhook_refused="no signature matches (secret, or body changed after signing)")
         return Caller("webhook") if matched else None

@@ -31,7 +31,9 @@ def _last_user_text(req: GenerateRequest) -> str:
     return ""
 
 
-INTAKE = Intake("generate", GenerateRequest, lambda req, _: req.model, _last_user_text)
+INTAKE = Intake(
+    "generate", GenerateRequest, lambda req, _: req.model, _last_user_text, prepare=lambda a: Call.of(a, a.request)
+)
 
 
 def wants_event_stream(accept: str | None) -> bool:
@@ -39,8 +41,7 @@ def wants_event_stream(accept: str | None) -> bool:
 
 
 async def generate(request: Request, exchange: Exchange) -> Response:
-    admitted = await admit(INTAKE, request, exchange)
-    call = Call.of(admitted, admitted.request)
+    call: Call = (await admit(INTAKE, request, exchange)).prepared
     if call.req.stream or wants_event_stream(request.headers.get("accept")):
         meta, stream = await open_upstream_stream(request, call, exchange)
         return _event_stream(call, meta, stream, exchange)

@@ -8,6 +8,8 @@ requests, secrets in mid-stream errors, and shutdown with work in flight.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -63,9 +65,7 @@ def slow_fn(start_function: Any) -> Function:
 
 def test_unauthenticated_caller_costs_no_body_read(fn: Function) -> None:
     """An 8 MiB upload without credentials is refused from its headers, at once, and the connection closed."""
-    head = (
-        f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {8 * 1024 * 1024 - 16}"
-    )
+    head = f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {8 * 1024 * 1024 - 16}"
     started = time.monotonic()
     raw, closed = raw_request(fn.server.port, head, b'{"prompt": "' + b"x" * 65536, wait=3)
     assert status_of(raw) == 401, raw[:200]
@@ -253,3 +253,38 @@ def test_sigterm_lets_work_finish_then_ends_open_streams(start_function: Any, ga
     assert 7 < took < 10.5
     function.server.proc.wait(timeout=10)
     gateway.config(stream_delay=0.0)
+
+
+def test_webhook_refusal_reason_is_logged_not_answered(slow_fn: Function) -> None:
+    body = b'{"prompt": "hi"}'
+    stale = int(time.time()) - 3600
+    signature = hmac.new(b"test-webhook-secret-1", f"{stale}.".encode() + body, hashlib.sha256).hexdigest()
+    response = slow_fn.http.post(
+        "/",
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Signature": f"t={stale},v1={signature}",
+            "X-Request-Id": "stale-hook",
+        },
+    )
+    assert response.status_code == 401 and "timestamp" not in response.text
+    line = next(e for e in slow_fn.logs() if e.get("request_id") == "stale-hook" and "httpRequest" in e)
+    assert "timestamp" in line["webhook_refused"]
+
+
+def test_forged_tool_call_id_spends_no_rate_limit_token(start_function: Any) -> None:
+    limited: Function = start_function(
+        RATE_LIMIT_PER_MINUTE="1", RATE_LIMIT_BURST="1", GOOGLE_CLOUD_PROJECT="forged-id"
+    )
+    forged = {
+        "messages": [{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "call_forged", "content": "1"}]
+    }
+    assert limited.post(forged).status_code == 400
+    assert limited.post({"prompt": "hi"}).status_code == 200
+
+
+def test_get_root_in_a_browser_points_to_the_api(fn: Function) -> None:
+    response = fn.http.get("/")
+    assert response.status_code == 405 and response.headers["allow"] == "POST, OPTIONS"
+    assert "demo chat page" in response.json()["error"]["message"]

@@ -125,3 +125,10 @@ def test_redis_budgets_fall_back_to_memory() -> None:
         assert await budgets.spent("ios") == 7
 
     asyncio.run(run())
+
+
+def test_default_model_falls_back_to_what_the_policy_allows() -> None:
+    from gemini_gateway.intake import resolve_model
+
+    assert resolve_model(None, SETTINGS, ("gemini-3.5-flash-lite",)) == "gemini-3.5-flash-lite"
+    assert resolve_model(None, SETTINGS, (SETTINGS.default_model, "x")) == SETTINGS.default_model

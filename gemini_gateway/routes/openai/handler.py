@@ -11,7 +11,7 @@ fields are refused by name, with the reason), then converted into our
 
 Decisions (also in the README):
 - `model` may carry a `models/` or `google-ai-studio/` prefix; the bare name
-  must be in ALLOWED_MODELS. Missing `model` means DEFAULT_MODEL.
+  goes through MODEL_ALIASES and must then be allowed. Missing `model` means DEFAULT_MODEL.
 - `system` and `developer` messages, wherever they are, are joined (blank line
   between) into Gemini's `systemInstruction`. An assistant message with empty
   or null content (a refused answer sent back in the history) is left out. Images are only accepted as
@@ -22,13 +22,19 @@ Decisions (also in the README):
   `json_schema.strict`, `stream_options.include_obfuscation`,
   `prompt_cache_key` and `prompt_cache_retention` are accepted and ignored.
 - Defaults that change nothing are accepted (`n: 1`, `logprobs: false`,
-  `presence_penalty: 0`, `store: false`, `tools: []`, `null` anywhere);
+  `presence_penalty: 0`, `store: false`, `null` anywhere);
   anything else unsupported is a 400 naming the field.
-- `reasoning_effort` → `thinkingBudget` as Google's own OpenAI layer maps it
-  (none 0, minimal 512, low 1024, medium 8192, high 24576).
+- Tools: function tools, `tool_choice`, assistant `tool_calls` and `tool`
+  messages map to POST /'s (tool-call ids carry Gemini 3's thought signature);
+  `parallel_tool_calls` is accepted (Gemini decides); `web_search_options`
+  asks for the google_search built-in tool (if ALLOWED_TOOLS has it).
+- `reasoning_effort` → `thinkingLevel` on Gemini 3 and later (none → minimal),
+  `thinkingBudget` on 2.x as Google's own OpenAI layer maps it (none 0,
+  minimal 512, low 1024, medium 8192, high 24576); the family is read from the
+  resolved model name (`gemini-N…`; a name without a version counts as new).
 - Extension: `cache` (our `{"ttl_seconds", "skip"}`) for AI Gateway caching,
   e.g. `extra_body={"cache": {"ttl_seconds": 3600}}` in the OpenAI SDK.
-- finish_reason: stop→stop, length→length, content_filter/recitation/blocked
+- finish_reason: stop→stop, length→length, tool_calls→tool_calls, content_filter/recitation/blocked
   →content_filter (a blocked prompt also sets `message.refusal`), error/other
   →stop. usage: completion_tokens counts thinking tokens too (as OpenAI counts
   reasoning), split out in completion_tokens_details.reasoning_tokens.
@@ -45,7 +51,7 @@ from starlette.responses import Response
 from ...completions import Call, complete_upstream, guardrail_answer, open_upstream_stream, result_body, tool_calls
 from ...errors import ApiError, InvalidRequest
 from ...exchange import Exchange
-from ...intake import Intake, admit
+from ...intake import Admitted, Intake, admit
 from ...normalize import StreamTotals
 from ...responses import json_response
 from ...routing import OperationDoc
@@ -77,19 +83,25 @@ def _last_user_text(chat: ChatCompletionRequest) -> str:
     return ""
 
 
-INTAKE = Intake("openai", ChatCompletionRequest, lambda chat, _: bare_model(chat.model), _last_user_text)
+def _prepare(admitted: Admitted[ChatCompletionRequest]) -> Call:
+    """The request in `POST /` terms, and its upstream body (a tool-call id handed out elsewhere fails here)."""
+    req, in_openai_terms = convert(admitted.request, admitted.model)
+    try:
+        return Call.of(admitted, req)
+    except InvalidRequest as exc:
+        raise in_openai_terms(exc) from None
+
+
+INTAKE = Intake(
+    "openai", ChatCompletionRequest, lambda chat, _: bare_model(chat.model), _last_user_text, prepare=_prepare
+)
 
 
 async def chat_completions(request: Request, exchange: Exchange) -> Response:
     admitted = await admit(INTAKE, request, exchange)
-    chat = admitted.request
-    req, in_openai_terms = convert(chat, admitted.model)
-    try:
-        call = Call.of(admitted, req)
-    except InvalidRequest as exc:  # a tool-call id this deployment did not hand out
-        raise in_openai_terms(exc) from None
+    chat, call = admitted.request, admitted.prepared
     created = int(time.time())
-    if req.stream:
+    if call.req.stream:
         meta, stream = await open_upstream_stream(request, call, exchange)
         return _chunk_stream(chat, call, created, meta, stream, exchange)
     answer, meta = await complete_upstream(request, call, exchange)
