@@ -24,7 +24,7 @@ from .strict import (
     check_schema_size,
     field_error,
     finite,
-    string_as_text_part,
+    text_or_parts,
 )
 from .tools import Tool, ToolCall, ToolChoice, builtin_fields, check_tools
 
@@ -99,17 +99,7 @@ class Message(Strict):
                 data = {k: v for k, v in data.items() if k != "content"}  # calls without words
         return data
 
-    # The input schema says what callers may send (a string is one text part), so the OpenAPI document does too.
-    @field_validator(
-        "content",
-        mode="before",
-        json_schema_input_type=Annotated[str, Field(min_length=1)]
-        | Annotated[list[ContentPart], Field(min_length=1)]
-        | JsonValue,
-    )
-    @classmethod
-    def _string_is_one_text_part(cls, value: Any) -> Any:
-        return string_as_text_part(value)
+    _content = text_or_parts(ContentPart, JsonValue)
 
     @model_validator(mode="after")
     def _fits_role(self) -> Message:

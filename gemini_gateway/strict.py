@@ -11,9 +11,9 @@ import binascii
 import json
 import math
 from collections.abc import Sized
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "field_error",
     "finite",
     "string_as_text_part",
+    "text_or_parts",
 ]
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -82,6 +83,18 @@ def string_as_text_part(value: Any) -> Any:
             raise PydanticCustomError("empty", "must not be empty")
         return [{"type": "text", "text": value}]
     return value
+
+
+def text_or_parts(part: type[BaseModel], also: Any) -> Any:
+    """The `content` validator of a chat message: a string, or a list of `part`, or `also`.
+
+    The input schema says what callers may send (a string is one text part),
+    so the OpenAPI document does too.
+    """
+    accepted: Any = Annotated[str, Field(min_length=1)] | Annotated[list[part], Field(min_length=1)] | also  # type: ignore[valid-type]
+    return field_validator("content", mode="before", json_schema_input_type=accepted)(
+        classmethod(lambda cls, value: string_as_text_part(value))
+    )
 
 
 def check_parts(field: str, counts: list[Sized]) -> None:

@@ -18,7 +18,7 @@ from ...strict import (
     check_schema_size,
     field_error,
     finite,
-    string_as_text_part,
+    text_or_parts,
 )
 from ...tool_ids import MAX_ID_CHARS
 from .tools import ChatTool, ChatToolCall, ChatToolChoice
@@ -148,17 +148,7 @@ class ChatMessage(Strict):
                 data["content"] = None  # an empty answer (a refusal) sent back in the history: left out
         return data
 
-    # The input schema says what callers may send (a string is one text part), so the OpenAPI document does too.
-    @field_validator(
-        "content",
-        mode="before",
-        json_schema_input_type=Annotated[str, Field(min_length=1)]
-        | Annotated[list[ChatPart], Field(min_length=1)]
-        | None,
-    )
-    @classmethod
-    def _string_is_one_text_part(cls, value: Any) -> Any:
-        return string_as_text_part(value)
+    _content = text_or_parts(ChatPart, None)
 
     @model_validator(mode="after")
     def _content_fits_role(self) -> ChatMessage:
