@@ -70,7 +70,7 @@ GATEWAY = "bench-gateway"
 MODEL = "gemini-2.5-flash"
 SECRET = "projects/bench/secrets/gemini"
 FUNCTION_BODY = {"prompt": "hi"}
-DIRECT_BODY = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+DIRECT_BODY = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": {"maxOutputTokens": 8192}}
 MODEL_PATH = f"/{ACCOUNT}/{GATEWAY}/google-ai-studio/v1beta/models/{MODEL}:generateContent"
 
 POLL_S = 0.005

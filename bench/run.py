@@ -52,7 +52,11 @@ MODEL = "gemini-2.5-flash"
 PROMPT = "Say hello to the benchmark"
 MODEL_PATH = f"/{ACCOUNT}/{GATEWAY}/google-ai-studio/v1beta/models/{MODEL}:generateContent"
 # What the function sends upstream for {"prompt": PROMPT} (checked against the emulator's record).
-DIRECT_BODY = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}
+# What the function sends for FUNCTION_BODY: the prompt, and the output ceiling (MAX_OUTPUT_TOKENS_LIMIT).
+DIRECT_BODY = {
+    "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+    "generationConfig": {"maxOutputTokens": 8192},
+}
 FUNCTION_BODY = {"prompt": PROMPT}
 
 TARGET_ADDED_P50_MS = 2.0
@@ -304,6 +308,7 @@ def upstream_env(emulator: Server) -> dict[str, str]:
         "AI_GATEWAY_BASE_URL": emulator.url,
         "GEMINI_API_KEY": KEY,
         "ALLOW_UNAUTHENTICATED": "true",
+        "DEFAULT_MODEL": MODEL,  # the direct path and the peer ask for the same model
     }
 
 

@@ -66,7 +66,7 @@ STREAM_PATH = f"/{ACCOUNT}/{GATEWAY}/google-ai-studio/v1beta/models/{MODEL}:stre
 # What the function sends upstream for FUNCTION_BODY (checked against the emulator's record).
 DIRECT_BODY = {
     "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
-    "generationConfig": {"thinkingConfig": {"thinkingBudget": 0}},
+    "generationConfig": {"thinkingConfig": {"thinkingBudget": 0}, "maxOutputTokens": 8192},
 }
 FUNCTION_BODY = {"prompt": PROMPT, "stream": True, "thinking_budget": 0}
 
