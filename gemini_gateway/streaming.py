@@ -19,7 +19,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from .errors import ApiError, Unavailable, UpstreamError
-from .exchange import Exchange
+from .exchange import Exchange, Outcome
 from .normalize import Answer, MalformedAnswer, StreamTotals, read_answer
 from .shutdown import draining
 from .upstream import UpstreamStream
@@ -80,12 +80,14 @@ async def records_with_deltas(
 def stream_response(
     body: AsyncIterator[bytes],
     exchange: Exchange,
+    meta: Outcome,
     stream: UpstreamStream | None,
     on_error: Callable[[ApiError], bytes],
     media_type: str = "text/event-stream",
 ) -> EventStream:
     """Send `body` as it is produced; a failure after the first byte ends it with `on_error`'s bytes.
 
+    A failure still logs the upstream's attempts and timing (`meta`).
     Whatever happens, the upstream stream is closed and the access line is
     written once (the response's background task), with 499 when the caller
     went away.
@@ -106,6 +108,7 @@ def stream_response(
                 except ApiError as err:
                     failure = err
             if failure is not None:
+                exchange.record_upstream(meta)
                 exchange.record_error(failure, mid_stream=True)
                 yield on_error(failure)
         except BaseException:

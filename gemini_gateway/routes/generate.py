@@ -68,10 +68,9 @@ def _event_stream(call: Call, meta: UpstreamAnswer, stream: UpstreamStream | Non
         yield encode_event("done", result_body(call, answer, meta, exchange.request_id, exchange.elapsed_ms()))
 
     def error_event(err: ApiError) -> bytes:
-        exchange.record_upstream(meta)
         return encode_event("error", error_body(err, exchange.request_id))
 
-    return stream_response(events(), exchange, stream, error_event)
+    return stream_response(events(), exchange, meta, stream, error_event)
 
 
 # --------------------------------------------------------------------------- documentation

@@ -204,6 +204,17 @@ class Function:
                 lines.append(entry)
         return lines
 
+    def access_line(self, request_id: str, timeout: float = 3.0) -> dict[str, Any] | None:
+        """The request's access-log line; a stream's is written just after its last byte, so wait for it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.logs():
+                if line.get("request_id") == request_id and "httpRequest" in line:
+                    return line
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
 
 @pytest.fixture(scope="session")
 def start_function(gateway: Gateway, secret_manager: SecretManager, logs_dir: Path) -> Iterator[Any]:

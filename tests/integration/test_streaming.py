@@ -97,6 +97,28 @@ def test_upstream_failing_mid_stream_ends_with_an_error_event(
     assert len(gateway.requests()) == 1, "no retry once bytes were sent"
 
 
+STREAMING_ROUTES = {
+    "/": {"prompt": "x", "stream": True},
+    "/v1/chat/completions": {
+        "model": "gemini-2.5-flash",
+        "messages": [{"role": "user", "content": "x"}],
+        "stream": True,
+    },
+    "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse": {"contents": [{"parts": [{"text": "x"}]}]},
+}
+
+
+@pytest.mark.parametrize("path", STREAMING_ROUTES)
+def test_a_failure_mid_stream_is_logged_with_the_upstream_attempts(fn: Function, gateway: Gateway, path: str) -> None:
+    gateway.faults({"stream_error_after": 2, "text": "one two three four five six"})
+    r = fn.post(STREAMING_ROUTES[path], path=path)
+    assert r.status_code == 200
+    line = fn.access_line(r.headers["x-request-id"])
+    assert line is not None
+    assert line["stream_error"] is True and line["error_type"] == "upstream_error"
+    assert line["attempts"] == 1 and "upstream_ms" in line
+
+
 def test_errors_before_the_first_byte_are_plain_json(fn: Function, gateway: Gateway) -> None:
     status, events = read_events(fn, {"prompt": "x", "stream": True, "temperature": 9})
     assert status == 400 and events[0][1]["error"]["type"] == "invalid_request"

@@ -173,11 +173,10 @@ def _relay_stream(
             yield b"]" if sent else b"[]"
 
     def error_record(err: ApiError) -> bytes:
-        exchange.record_upstream(meta)
         return frame(google_error_body(err, exchange.request_id)) + (b"" if sse else b"]")
 
     media_type = "text/event-stream" if sse else "application/json"
-    return stream_response(records(), exchange, stream, error_record, media_type)
+    return stream_response(records(), exchange, meta, stream, error_record, media_type)
 
 
 _DESCRIPTION = "Gemini's own request and answer; the caller's client key in `x-goog-api-key` (docs/API.md)."

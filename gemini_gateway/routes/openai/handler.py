@@ -149,7 +149,7 @@ def _chunk_stream(
     def error_then_done(err: ApiError) -> bytes:
         return data_line(openai_error_body(err, exchange.request_id)) + DONE
 
-    return stream_response(chunks(), exchange, stream, error_then_done)
+    return stream_response(chunks(), exchange, meta, stream, error_then_done)
 
 
 DOC = OperationDoc(
