@@ -25,16 +25,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.load import LoadResult, merge, run_load_sync  # noqa: E402
-from bench.run import (  # noqa: E402
+from bench.harness import (  # noqa: E402
     ACCOUNT,
-    DIRECT_BODY,
     GATEWAY,
     KEY,
     MODEL,
     RESULTS,
     http_json,
     log,
+)
+from bench.load import LoadResult, merge, run_load_sync  # noqa: E402
+from bench.run import (  # noqa: E402
+    DIRECT_BODY,
     machine_info,
     start_emulator,
     start_function,
@@ -83,7 +85,12 @@ def compare(emulator_url: str, function_url: str, method: str, conc: int, count:
         for name, url, key in paths:
             http_json("POST", emulator_url + "/__emulator/reset")
             res = run_load_sync(
-                url, DIRECT_BODY, count=per_round, concurrency=conc, headers={"x-goog-api-key": key}, warmup=max(50, conc * 4)
+                url,
+                DIRECT_BODY,
+                count=per_round,
+                concurrency=conc,
+                headers={"x-goog-api-key": key},
+                warmup=max(50, conc * 4),
             )
             parts[name].append(res)
             log(f"  {method} c={conc:<3d} round {r + 1}/{rounds} {name:9s} {res.line()}")
@@ -105,9 +112,7 @@ def table(results: dict[str, Any]) -> str:
         method, conc = key.rsplit("@c", 1)
         for name in ("direct", "function"):
             run = block[name]
-            added = (
-                (f"{block['added_p50_ms']:.2f}", f"{block['added_p99_ms']:.2f}") if name == "function" else ("", "")
-            )
+            added = (f"{block['added_p50_ms']:.2f}", f"{block['added_p99_ms']:.2f}") if name == "function" else ("", "")
             lines.append(
                 f"| {method} | {conc} | {name} | {run['rps']:.0f} | {run['p50_ms']:.2f} | {run['p99_ms']:.2f} "
                 f"| {run['errors']} | {added[0]} | {added[1]} |"
@@ -139,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     report = {"machine": machine_info(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "results": results}
     args.out.write_text(json.dumps(report, indent=2))
     print(table(results))
-    print(f"\nadded p50 at c=16 (generateContent): {added:.2f} ms, target <= {TARGET_ADDED_P50_MS} ms: "
-          f"{'PASS' if passed else 'FAIL'}")
+    print(
+        f"\nadded p50 at c=16 (generateContent): {added:.2f} ms, target <= {TARGET_ADDED_P50_MS} ms: "
+        f"{'PASS' if passed else 'FAIL'}"
+    )
     print(f"raw numbers: {args.out}")
     return 1 if args.check and not passed else 0
 

@@ -58,17 +58,26 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.instance import clean_env, descendants, machine_info, stop_group, tail  # noqa: E402
+from bench.harness import (  # noqa: E402
+    ACCOUNT,
+    GATEWAY,
+    KEY,
+    LOGS,
+    MODEL,
+    RESULTS,
+    clean_env,
+    descendants,
+    http_json,
+    log,
+    stop_group,
+    tail,
+    verdict,
+)
+from bench.instance import machine_info  # noqa: E402
 from bench.load import percentile  # noqa: E402
 from tests.support.processes import Server, free_port, start_server  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
-LOGS = RESULTS / "logs"
-KEY = "bench-key"
 CLIENT_KEY = "bench-client-key"
-ACCOUNT = "bench-account"
-GATEWAY = "bench-gateway"
-MODEL = "gemini-2.5-flash"
 GEMINI_PATH = f"/v1beta/models/{MODEL}:generateContent"
 UPSTREAM_PATH = f"/{ACCOUNT}/{GATEWAY}/google-ai-studio/v1beta/models/{MODEL}:generateContent"
 AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
@@ -83,10 +92,6 @@ TARGET_UNAUTH_TOTAL_MB = 50.0
 TARGET_HEALTH_P99_MS = 50.0
 TARGET_HONEST_SUCCESS = 0.95
 FAULT_MARKER = "a-a-a-a-a-a"
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -300,11 +305,11 @@ def hold_uploads(port: int, n: int, head: bytes, body: bytes, hold_s: float) -> 
     while time.perf_counter() < deadline and sel.get_map():
         for key, mask in sel.select(timeout=0.05):
             c = key.data
-            sock = key.fileobj
+            sock = c["sock"]
             now = time.perf_counter() - started
             if mask & selectors.EVENT_READ:
                 try:
-                    chunk = sock.recv(65536)  # type: ignore[union-attr]
+                    chunk = sock.recv(65536)
                 except BlockingIOError:
                     chunk = None
                 except OSError as exc:
@@ -325,7 +330,7 @@ def hold_uploads(port: int, n: int, head: bytes, body: bytes, hold_s: float) -> 
                     sel.modify(sock, selectors.EVENT_READ, c)
                     continue
                 try:
-                    c["sent"] += sock.send(view[c["sent"] : c["sent"] + 65536])  # type: ignore[union-attr]
+                    c["sent"] += sock.send(view[c["sent"] : c["sent"] + 65536])
                 except BlockingIOError:
                     pass
                 except OSError as exc:  # the server closed: reset / broken pipe
@@ -475,15 +480,6 @@ def deep_nesting(levels: int) -> bytes:
 # --------------------------------------------------------------------------- the function
 
 
-def http_json(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read() or b"null")
-
-
 def start_function(function_root: Path, emulator_url: str, label: str) -> Server:
     port = free_port()
     env = clean_env() | {
@@ -511,7 +507,7 @@ def start_function(function_root: Path, emulator_url: str, label: str) -> Server
             stop_group(proc)
             raise RuntimeError(f"the function did not start; its output:\n{tail(log_path)}")
         try:
-            http_json("POST", server.url + "/", {"prompt": "hi"}, AUTH)
+            http_json("POST", server.url + "/", {"prompt": "hi"}, timeout=30, headers=AUTH)
             return server
         except Exception:
             time.sleep(0.1)
@@ -779,10 +775,6 @@ def run_idle(server: Server, honest_pause_s: float, seconds: float) -> dict[str,
 
 
 # --------------------------------------------------------------------------- report
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def table(res: dict[str, Any]) -> str:

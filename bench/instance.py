@@ -43,14 +43,12 @@ import math
 import os
 import platform
 import re
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,15 +57,27 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.harness import (  # noqa: E402
+    ACCOUNT,
+    GATEWAY,
+    KEY,
+    LOGS,
+    MODEL,
+    RESULTS,
+    clean_env,
+    descendants,
+    http_json,
+    log,
+    machine_busy_s,
+    proc_cpu_s,
+    stop_group,
+    tail,
+    tree_cpu_s,
+    verdict,
+)
 from bench.load import LoadResult, merge, run_load_sync  # noqa: E402
 from tests.support.processes import Server, free_port, start_server  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
-LOGS = RESULTS / "logs"
-KEY = "bench-key"
-ACCOUNT = "bench-account"
-GATEWAY = "bench-gateway"
-MODEL = "gemini-2.5-flash"
 SECRET = "projects/bench/secrets/gemini"
 FUNCTION_BODY = {"prompt": "hi"}
 DIRECT_BODY = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": {"maxOutputTokens": 8192}}
@@ -84,65 +94,6 @@ TARGET_TREE_MB = 200.0
 TARGET_ADDED_P50_MS = 2.0
 
 VARIANTS = ("function", "function+SM", "hello", "peer")
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def http_json(method: str, url: str, body: Any = None, timeout: float = 10.0) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read() or b"null")
-
-
-# --------------------------------------------------------------------------- /proc
-
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def descendants(pid: int) -> list[int]:
-    """pid and every process below it (Linux /proc), depth first."""
-    out = [pid]
-    i = 0
-    while i < len(out):
-        p = out[i]
-        i += 1
-        try:
-            tids = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{p}/task/{tid}/children") as fh:
-                    out.extend(int(x) for x in fh.read().split())
-            except OSError:
-                pass
-    return out
-
-
-def proc_cpu_s(pid: int) -> float:
-    """utime + stime of one process, in seconds (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def tree_cpu_s(pid: int) -> float:
-    return sum(proc_cpu_s(p) for p in descendants(pid))
-
-
-def machine_busy_s() -> float:
-    """CPU seconds the whole machine spent busy since boot (all CPUs, /proc/stat)."""
-    with open("/proc/stat") as fh:
-        vals = [int(x) for x in fh.readline().split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = vals
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
 def _status_kb(pid: int, key: str) -> int:
@@ -251,18 +202,6 @@ class CpuWindow:
 # --------------------------------------------------------------------------- processes
 
 
-def clean_env() -> dict[str, str]:
-    """The caller's environment minus anything that would change how the servers run."""
-    drop = {"THREADS", "WORKERS", "GUNICORN_LOG_LEVEL", "CLOUD_RUN_TIMEOUT_SECONDS", "LOG_EXECUTION_ID", "PORT"}
-    drop |= {"PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONPROFILEIMPORTTIME", "FUNCTION_TARGET", "FUNCTION_SOURCE"}
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    for k in list(env):  # never let a real configuration leak in
-        if k.startswith(("GEMINI_", "AI_GATEWAY_", "CLOUDFLARE_", "CLIENT_API_KEYS", "SECRET_MANAGER_", "GOOGLE_")):
-            del env[k]
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 @dataclass
 class Variant:
     """One server shape: how to start it (cwd, --source, env)."""
@@ -311,19 +250,6 @@ def make_variants(function_root: Path, gateway_url: str, sm_host: str) -> dict[s
     }
 
 
-def stop_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    """SIGTERM the process group (made with start_new_session), SIGKILL it after `grace`."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-
-
 def start_variant(variant: Variant, tag: str) -> Server:
     """Start a variant and wait until it answers 200 (for the long-running servers of sections 2 and 3)."""
     port = free_port()
@@ -342,16 +268,6 @@ def start_variant(variant: Variant, tag: str) -> Server:
         stop_group(proc)
         raise RuntimeError(f"{tag} did not start ({exc}); its output:\n{tail(log_path)}") from None
     return server
-
-
-def tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-# --------------------------------------------------------------------------- 1. cold start
 
 
 def _post_once(port: int, body: bytes, timeout: float) -> tuple[int | None, bytes, float | None]:
@@ -525,7 +441,7 @@ def importtime(variant: Variant, repeats: int) -> dict[str, Any]:
         )
         if proc.returncode != 0:
             raise RuntimeError(f"import main failed for {variant.name}:\n{proc.stderr[-3000:]}")
-        rows = []
+        rows: list[dict[str, Any]] = []
         for line in proc.stderr.splitlines():
             m = _IMPORT_LINE.match(line)
             if m:
@@ -638,10 +554,6 @@ def section_cpu(emulator: Server, function: Server, hello: Server, count: int, r
 
 
 # --------------------------------------------------------------------------- report
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def targets(res: dict[str, Any]) -> list[dict[str, Any]]:

@@ -33,10 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.harness import RESULTS, http_json, proc_cpu_s  # noqa: E402
 from bench.load import run_load_sync  # noqa: E402
-from bench.run import FUNCTION_BODY, RESULTS, children, http_json, start_emulator, start_function, stop_tree  # noqa: E402
-
-CLK = os.sysconf("SC_CLK_TCK")
+from bench.run import FUNCTION_BODY, children, start_emulator, start_function, stop_tree  # noqa: E402
 
 BUCKETS = [
     ("gemini_gateway/", "gemini_gateway (the function's code)"),
@@ -58,15 +57,6 @@ BUCKETS = [
     ("gunicorn/", "gunicorn"),
     ("uvloop", "uvloop"),
 ]
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def frame_file(frame: str) -> str:
@@ -197,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         collapsed = RESULTS / f"profile-c{args.concurrency}.txt"
         svg = RESULTS / f"profile-c{args.concurrency}.svg"
         procs = {"load generator (this process)": os.getpid(), "emulator": emulator.proc.pid, "function worker": worker}
-        before = {k: cpu_seconds(p) for k, p in procs.items()}
+        before = {k: proc_cpu_s(p) for k, p in procs.items()}
         result: dict[str, object] = {}
 
         def drive() -> None:
@@ -219,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         t = threading.Thread(target=drive)
         t.start()
         t.join()
-        after = {k: cpu_seconds(p) for k, p in procs.items()}
+        after = {k: proc_cpu_s(p) for k, p in procs.items()}
         raw.send_signal(2)  # SIGINT: py-spy writes its output and exits
         _, err = raw.communicate(timeout=30)
         wall = float(result["wall"])  # type: ignore[arg-type]

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import os
 import platform
-import signal
 import subprocess
 import sys
 import threading
@@ -40,15 +38,24 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.client_transports import compare as compare_transports  # noqa: E402
+from bench.harness import (  # noqa: E402
+    ACCOUNT,
+    GATEWAY,
+    KEY,
+    LOGS,
+    MODEL,
+    RESULTS,
+    clean_env,
+    http_json,
+    log,
+    machine_busy_s,
+    proc_cpu_s,
+    stop_group,
+    verdict,
+)
 from bench.load import LoadResult, merge, run_load_sync  # noqa: E402
 from tests.support.processes import Server, free_port, start_server  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
-LOGS = RESULTS / "logs"
-KEY = "bench-key"
-ACCOUNT = "bench-account"
-GATEWAY = "bench-gateway"
-MODEL = "gemini-2.5-flash"
 PROMPT = "Say hello to the benchmark"
 MODEL_PATH = f"/{ACCOUNT}/{GATEWAY}/google-ai-studio/v1beta/models/{MODEL}:generateContent"
 # What the function sends upstream for {"prompt": PROMPT} (checked against the emulator's record).
@@ -68,17 +75,6 @@ TARGET_RSS_MB = 200.0
 # --------------------------------------------------------------------------- helpers
 
 
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def http_json(method: str, url: str, body: Any = None, timeout: float = 10.0) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read() or b"null")
-
-
 def wait_http(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -94,21 +90,8 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 def stop_tree(server: Server, grace: float = 5.0) -> None:
-    """Stop a server and everything it spawned (its own session/process group, made by start_server).
-
-    gunicorn's SIGTERM is a graceful stop that would first work through every queued request
-    (the peer may still hold hundreds after a capped run), so the group gets SIGKILL after `grace`.
-    """
-    proc = server.proc
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
+    """Stop a server and everything it spawned (its own session/process group, made by start_server)."""
+    stop_group(server.proc, grace)
 
 
 def children(pid: int) -> list[int]:
@@ -181,27 +164,6 @@ class RssSampler:
         }
 
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu_s(pid: int) -> float:
-    """utime + stime of one process, in seconds (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def machine_busy_s() -> float:
-    """CPU seconds the whole machine spent busy since boot (all CPUs, /proc/stat)."""
-    with open("/proc/stat") as fh:
-        vals = [int(x) for x in fh.readline().split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = vals
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
-
-
 class CpuMeter:
     """CPU seconds used by named groups of processes, and by everything else on the machine, over
     one or more ``with`` blocks. ``other`` tells how noisy the machine was (other sessions' work)."""
@@ -247,10 +209,6 @@ def fmt(x: float | None, nd: int = 2) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     return f"{x:.{nd}f}"
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def machine_info() -> dict[str, Any]:
@@ -312,19 +270,9 @@ def upstream_env(emulator: Server) -> dict[str, str]:
     }
 
 
-def _clean_env() -> dict[str, str]:
-    """The caller's environment minus anything that would change how the servers run."""
-    drop = {"THREADS", "WORKERS", "GUNICORN_LOG_LEVEL", "CLOUD_RUN_TIMEOUT_SECONDS", "LOG_EXECUTION_ID", "PORT"}
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    for k in list(env):  # never let a real configuration leak in
-        if k.startswith(("GEMINI_", "AI_GATEWAY_", "CLOUDFLARE_", "CLIENT_API_KEYS", "SECRET_MANAGER_")):
-            del env[k]
-    return env
-
-
 def start_function(emulator: Server) -> Server:
     port = free_port()
-    env = _clean_env() | upstream_env(emulator)
+    env = clean_env() | upstream_env(emulator)
     server = start_server(
         "function",
         ["-m", "functions_framework", "--target", "generate", "--source", "main.py", "--port", str(port)],
@@ -339,7 +287,7 @@ def start_function(emulator: Server) -> Server:
 
 def start_peer(emulator: Server) -> Server:
     port = free_port()
-    env = _clean_env() | upstream_env(emulator)
+    env = clean_env() | upstream_env(emulator)
     server = start_server(
         "peer-genai",
         [

@@ -40,22 +40,25 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.load import percentile  # noqa: E402
-from bench.run import (  # noqa: E402
+from bench.harness import (  # noqa: E402
     ACCOUNT,
     GATEWAY,
     KEY,
     LOGS,
     MODEL,
     RESULTS,
+    http_json,
+    log,
+    verdict,
+)
+from bench.load import percentile  # noqa: E402
+from bench.run import (  # noqa: E402
     RssSampler,
     fmt,
-    http_json,
     machine_info,
     start_emulator,
     start_function,
     stop_tree,
-    verdict,
 )
 from tests.support.processes import Server  # noqa: E402
 
@@ -72,10 +75,6 @@ FUNCTION_BODY = {"prompt": PROMPT, "stream": True, "thinking_budget": 0}
 
 TARGET_TTFD_ADDED_P50_MS = 3.0
 TARGET_STREAMS_RSS_MB = 300.0
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 # --------------------------------------------------------------------------- one stream
