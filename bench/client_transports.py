@@ -7,10 +7,13 @@ emulator answering every call after 1 s, from one process, with:
   ``Limits(max_connections=1000, max_keepalive_connections=1000)``;
 - ``httpx-aiohttp``: ``httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport(
   client=lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000))))``,
-  the function's set-up.
+  the function's set-up until 2026-11-28;
+- ``function-pool``: ``httpx.AsyncClient(transport=gemini_gateway.upstream.transport.Pool(1000))``,
+  the function's own HTTP/1.1 pool (asyncio + httptools) since then.
 
-Each client does two rounds (the second one with a warm pool). The floor is
-the upstream delay plus a little: ~1.1-1.2 s on loopback.
+Each client does two rounds (the second one with a warm pool); wall time and
+the client process's CPU seconds per round. The floor is the upstream delay
+plus a little: ~1.1-1.2 s on loopback.
 
 Run alone (starts its own emulator on a free loopback port)::
 
@@ -58,9 +61,16 @@ def _httpx_aiohttp() -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(ROUND_TIMEOUT))
 
 
+def _function_pool() -> httpx.AsyncClient:
+    from gemini_gateway.upstream.transport import Pool
+
+    return httpx.AsyncClient(transport=Pool(max_connections=1000), timeout=httpx.Timeout(ROUND_TIMEOUT))
+
+
 CLIENTS: dict[str, Callable[[], httpx.AsyncClient]] = {
     "httpx-pool": _httpx_pool,
     "httpx-aiohttp": _httpx_aiohttp,
+    "function-pool": _function_pool,
 }
 
 
@@ -75,6 +85,7 @@ async def _round(client: httpx.AsyncClient, url: str, key: str, concurrency: int
             return False
 
     started = time.perf_counter()
+    cpu = time.process_time()
     try:
         results = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(concurrency))), ROUND_TIMEOUT + 5)
         ok = sum(results)
@@ -82,7 +93,8 @@ async def _round(client: httpx.AsyncClient, url: str, key: str, concurrency: int
     except TimeoutError:
         ok, timed_out = 0, True
     wall = time.perf_counter() - started
-    return {"wall_s": wall, "ok": ok, "errors": concurrency - ok, "timed_out": timed_out}
+    cpu_s = time.process_time() - cpu
+    return {"wall_s": wall, "cpu_s": cpu_s, "ok": ok, "errors": concurrency - ok, "timed_out": timed_out}
 
 
 async def compare(base_url: str, key: str, concurrency: int = 500, rounds: int = 2) -> dict[str, list[dict[str, Any]]]:
@@ -96,7 +108,7 @@ async def compare(base_url: str, key: str, concurrency: int = 500, rounds: int =
                 res = await _round(client, url, key, concurrency)
                 out[name].append(res)
                 print(
-                    f"  {name:14s} round {len(out[name])}: {res['wall_s']:.2f} s, "
+                    f"  {name:14s} round {len(out[name])}: {res['wall_s']:.2f} s, CPU {res['cpu_s']:.2f} s, "
                     f"{res['ok']} ok, {res['errors']} errors",
                     flush=True,
                 )

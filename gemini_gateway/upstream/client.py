@@ -1,8 +1,8 @@
 """The AI Gateway client: URL, credentials, retries, one deadline.
 
-httpx's API over aiohttp's connection pool (httpx-aiohttp): httpx's own pool
-(httpcore) stalls at hundreds of concurrent calls, aiohttp's does not
-(`bench/client_transports.py` measures both). One client per process, made in
+httpx's API over the function's own HTTP/1.1 pool (`transport.py`): httpx's
+own pool (httpcore) stalls at hundreds of concurrent calls
+(`bench/client_transports.py` measures it). One client per process, made in
 the running event loop on first use. Credentials (`credentials.py`), the
 meaning of a failure (`failures.py`) and stream decoding (`stream.py`) live
 beside it; this module is the retry loop that ties them together.
@@ -17,10 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import httpx
 import orjson
-from httpx_aiohttp import AiohttpTransport
 
 from .. import __version__
 from ..errors import (
@@ -36,6 +34,7 @@ from ..settings import Settings
 from .credentials import Credentials, UpstreamCredentials
 from .failures import Failure, Kind, classify
 from .stream import UpstreamStream, read_capped
+from .transport import Pool
 
 __all__ = ["GatewayClient", "UpstreamAnswer", "backoff_delay", "make_transport"]
 
@@ -67,14 +66,10 @@ def make_transport() -> httpx.AsyncBaseTransport:
     Requests go straight to the transport as `httpx.Request`s: the client
     layer on top (cookie persistence, redirects, auth, hooks) is either unwanted
     here or unused, and measured at a fifth of the function's CPU per call.
+    The transport keeps no cookies: a gateway cookie must never travel from
+    one caller's request to another's.
     """
-
-    def session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=_POOL_SIZE, keepalive_timeout=30)
-        # No cookie jar: a gateway cookie must never travel from one caller's request to another's.
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
-
-    return AiohttpTransport(client=session)
+    return Pool(max_connections=_POOL_SIZE, keepalive_expiry=30.0)
 
 
 def backoff_delay(attempt: int, asked: float | None, rng: random.Random | None = None) -> float:
@@ -193,7 +188,7 @@ class GatewayClient:
                             await response.aclose()
             except TimeoutError:
                 raise UpstreamTimeout(settings.upstream_timeout_seconds) from None
-            except (httpx.HTTPError, aiohttp.ClientError) as exc:
+            except httpx.HTTPError as exc:
                 failure = Failure(Kind.RETRYABLE, 0, f"could not reach the AI Gateway ({type(exc).__name__})")
             finally:
                 upstream_time += time.perf_counter() - sent

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-import aiohttp
 import httpx
 import orjson
 
@@ -70,7 +69,7 @@ class UpstreamStream:
                     await self._pull()
             except TimeoutError:
                 raise UpstreamTimeout(self._idle) from None
-            except (httpx.HTTPError, aiohttp.ClientError) as exc:
+            except httpx.HTTPError as exc:
                 raise UpstreamError(f"the upstream stream broke off ({type(exc).__name__})", retryable=True) from None
 
     def _error(self, data: Any) -> ApiError:
