@@ -21,7 +21,9 @@ spoken to over HTTP on loopback. Side by side, in one run:
    the whole process tree (sum of ``VmRSS`` of the master and all descendants,
    sampled every 50 ms; PSS too, which does not count pages shared after fork twice).
 3. **CPU per request** — instant upstream, closed loop at c=16, N requests each to the
-   emulator directly, the function and the hello world, in interleaved rounds:
+   emulator directly, the function, the forwarder (``bench/forward_asgi/main.py``: the
+   same server and upstream stack with nothing but one upstream POST, the floor for any
+   Gemini proxy on this stack) and the hello world, in interleaved rounds:
    CPU seconds of each server's process tree per request (``/proc/<pid>/stat``),
    p50 latency, and the function's added p50 over the direct call.
 
@@ -247,6 +249,9 @@ def make_variants(function_root: Path, gateway_url: str, sm_host: str) -> dict[s
         ),
         "hello": Variant("hello", ROOT, "bench/hello_asgi/main.py", dict(base)),
         "peer": Variant("peer", ROOT, "bench/peer_genai/main.py", base | upstream | {"GEMINI_API_KEY": KEY}),
+        "forwarder": Variant(
+            "forwarder", ROOT, "bench/forward_asgi/main.py", base | upstream | {"GEMINI_API_KEY": KEY}
+        ),
     }
 
 
@@ -504,14 +509,22 @@ def section_inflight(emulator: Server, function: Server, n: int) -> dict[str, An
 # --------------------------------------------------------------------------- 3. CPU per request
 
 
-def section_cpu(emulator: Server, function: Server, hello: Server, count: int, rounds: int) -> dict[str, Any]:
+def section_cpu(
+    emulator: Server, function: Server, hello: Server, forwarder: Server, count: int, rounds: int
+) -> dict[str, Any]:
     http_json("POST", emulator.url + "/__emulator/config", {"delay": 0.0})
     paths: dict[str, tuple[str, dict[str, Any], dict[str, str], Server]] = {
         "direct": (emulator.url + MODEL_PATH, DIRECT_BODY, {"x-goog-api-key": KEY}, emulator),
         "function": (function.url + "/", FUNCTION_BODY, {}, function),
+        "forwarder": (forwarder.url + "/", FUNCTION_BODY, {}, forwarder),
         "hello": (hello.url + "/", FUNCTION_BODY, {}, hello),
     }
-    trees = {"function": function.proc.pid, "hello": hello.proc.pid, "emulator": emulator.proc.pid}
+    trees = {
+        "function": function.proc.pid,
+        "forwarder": forwarder.proc.pid,
+        "hello": hello.proc.pid,
+        "emulator": emulator.proc.pid,
+    }
     per_round = max(1, count // rounds)
     parts: dict[str, list[LoadResult]] = {k: [] for k in paths}
     cpu: dict[str, list[dict[str, Any]]] = {k: [] for k in paths}
@@ -546,9 +559,11 @@ def section_cpu(emulator: Server, function: Server, hello: Server, count: int, r
             "other_processes_pct_of_machine": other,
             "windows": wins,
         }
-    f, h, d = out["function"], out["hello"], out["direct"]
+    f, h, d, w = out["function"], out["hello"], out["direct"], out["forwarder"]
     out["cpu_ratio_function_over_hello"] = f["server_cpu_ms_per_request"] / h["server_cpu_ms_per_request"]
+    out["cpu_ratio_function_over_forwarder"] = f["server_cpu_ms_per_request"] / w["server_cpu_ms_per_request"]
     out["function_added_p50_ms"] = f["p50_ms"] - d["p50_ms"]
+    out["forwarder_added_p50_ms"] = w["p50_ms"] - d["p50_ms"]
     out["hello_added_p50_ms"] = h["p50_ms"] - d["p50_ms"]
     return out
 
@@ -601,7 +616,8 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     rows.append(
         {
             "target": f"added p50 at c=16 ≤ {TARGET_ADDED_P50_MS:g} ms (report only)",
-            "measured": f"{cpu['function_added_p50_ms']:.2f} ms (hello world: {cpu['hello_added_p50_ms']:.2f} ms)",
+            "measured": f"{cpu['function_added_p50_ms']:.2f} ms (forwarder: {cpu['forwarder_added_p50_ms']:.2f} ms, "
+            f"hello world: {cpu['hello_added_p50_ms']:.2f} ms)",
             "pass": cpu["function_added_p50_ms"] <= TARGET_ADDED_P50_MS,
             "gating": False,
         }
@@ -687,7 +703,7 @@ def table(res: dict[str, Any]) -> str:
         "| emulator % | load generator % | other processes, % of machine |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in ("direct", "function", "hello"):
+    for name in ("direct", "function", "forwarder", "hello"):
         x = cpu[name]
         added = "" if name == "direct" else f"{cpu[f'{name}_added_p50_ms']:.2f}"
         server = "emulator" if name == "direct" else name
@@ -699,7 +715,8 @@ def table(res: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"CPU per request, function / hello world: {cpu['cpu_ratio_function_over_hello']:.2f}×",
+        f"CPU per request, function / hello world: {cpu['cpu_ratio_function_over_hello']:.2f}×; "
+        f"function / forwarder: {cpu['cpu_ratio_function_over_forwarder']:.2f}×",
         "",
         "**Targets**",
         "",
@@ -805,10 +822,13 @@ def main(argv: list[str] | None = None) -> int:
         servers.append(function)
         hello = start_variant(variants["hello"], "hello")
         servers.append(hello)
+        forwarder = start_variant(variants["forwarder"], "forwarder")
+        servers.append(forwarder)
 
         log(f"3. CPU per request: instant upstream, c=16, {count} requests per path, {cpu_rounds} rounds")
-        res["cpu"] = section_cpu(emulator, function, hello, count, cpu_rounds)
+        res["cpu"] = section_cpu(emulator, function, hello, forwarder, count, cpu_rounds)
         stop_group(hello.proc)
+        stop_group(forwarder.proc)
 
         log(f"2. {INFLIGHT} requests in flight at once on the function, upstream 1 s")
         res["inflight"] = section_inflight(emulator, function, INFLIGHT)

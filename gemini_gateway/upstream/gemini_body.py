@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from ..errors import InvalidRequest
 from ..models import GenerateRequest, Message
 from ..tool_ids import ToolCallRef, ToolIds
@@ -153,5 +155,16 @@ def gateway_headers(
             headers["cf-aig-skip-cache"] = "true"
     metadata: dict[str, Any] = dict(request.metadata or {})
     metadata["caller"] = caller
-    headers["cf-aig-metadata"] = json.dumps(metadata, separators=(",", ":"), ensure_ascii=True)
+    headers["cf-aig-metadata"] = _ascii_json(metadata)
     return headers
+
+
+def _ascii_json(value: dict[str, Any]) -> str:
+    """Compact JSON for a header value, which must be ASCII (orjson first: this runs on every request)."""
+    try:
+        encoded = orjson.dumps(value)
+    except TypeError:  # what orjson cannot encode, json escapes or names
+        encoded = b"\x80"
+    if encoded.isascii():
+        return encoded.decode("ascii")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)

@@ -26,7 +26,6 @@ __all__ = ["Pool"]
 
 _Origin = tuple[str, str, int]
 _MAX_BUFFER = 1 << 20  # bytes read ahead of the consumer before the socket is paused
-_FORBIDDEN = (b"\r", b"\n", b"\0")
 
 
 class Pool(httpx.AsyncBaseTransport):
@@ -150,11 +149,13 @@ async def _content(request: httpx.Request) -> bytes:
 
 def _encode(request: httpx.Request, body: bytes) -> tuple[bytes, bytes]:
     """The request head, and the body (one chunk if the headers say chunked)."""
+    raw = request.headers.raw
+    fields = b"\t".join([b"%b\t%b" % pair for pair in raw])
+    if b"\r" in fields or b"\n" in fields or b"\0" in fields:
+        raise httpx.LocalProtocolError("a header name or value holds a line break or NUL", request=request)
     parts = [request.method.encode("ascii"), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
     chunked = False
-    for name, value in request.headers.raw:
-        if any(c in name or c in value for c in _FORBIDDEN):
-            raise httpx.LocalProtocolError("a header name or value holds a line break or NUL", request=request)
+    for name, value in raw:
         if name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
             chunked = True
         parts += (name, b": ", value, b"\r\n")

@@ -1,0 +1,1 @@
+"""The upstream-calling floor: read JSON, one httpx POST through the function's pool, answer."""
