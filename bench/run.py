@@ -14,7 +14,8 @@ Sections:
       (+ the same at concurrency 1, which shows per-request overhead without queueing);
   (b) upstream taking 1 s, 500 requests in flight at once: function, then peer
       (peer capped), with the emulator's max_in_flight and the servers' peak RSS;
-  (c) httpx's own pool vs httpx-aiohttp, 500 concurrent 1-second calls (bench/client_transports.py).
+  (c) httpx's own pool vs httpx-aiohttp vs the function's pool, 500 concurrent 1-second calls
+      (bench/client_transports.py).
 """
 
 from __future__ import annotations
@@ -498,13 +499,13 @@ def table(res: dict[str, Any]) -> str:
             "",
             f"**(c) client transports**: {c['concurrency']} concurrent 1-second calls to the emulator, one process",
             "",
-            "| client | " + " | ".join(f"round {i + 1} s" for i in range(c["rounds"])) + " | errors |",
+            "| client | " + " | ".join(f"round {i + 1} s (client CPU s)" for i in range(c["rounds"])) + " | errors |",
             "|---|" + "---:|" * (c["rounds"] + 1),
         ]
         for name, rounds in c["results"].items():
             lines.append(
                 f"| {name} | "
-                + " | ".join(fmt(x["wall_s"]) for x in rounds)
+                + " | ".join(f"{fmt(x['wall_s'])} ({fmt(x['cpu_s'])})" for x in rounds)
                 + f" | {sum(x['errors'] for x in rounds)} |"
             )
     lines += ["", "**Targets (issue 2)**", "", "| target | measured | result |", "|---|---|---|"]

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from .conftest import GEMINI_KEY, PROJECT, SecretManager
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_for_count(secret_manager: SecretManager, secret: str, count: int, timeout: float = 10.0) -> int:
@@ -34,9 +41,43 @@ def test_failed_startup_fetch_is_retried_by_the_first_request(
     secret = f"{PROJECT}/secrets/gemini-late"
     fn = start_function(GEMINI_API_KEY_SECRET=f"{secret}/versions/latest")
     assert wait_for_count(secret_manager, secret, 1) == 1  # the start-up fetch, which found no such secret
-    secret_manager.client.create_secret(parent=PROJECT, secret_id="gemini-late", secret={"replication": {"automatic": {}}})
+    secret_manager.client.create_secret(
+        parent=PROJECT, secret_id="gemini-late", secret={"replication": {"automatic": {}}}
+    )
     secret_manager.add_version(secret, GEMINI_KEY)
     response = fn.post({"prompt": "x"})
     assert response.status_code == 200, response.text
     assert secret_manager.access_count(secret) == 2
     assert any("start-up failed" in str(e.get("message")) for e in fn.logs())
+
+
+def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
+    """What `import main` loads is what every cold start pays (bench/instance.py measures the time)."""
+    probe = (
+        "import sys, main; "
+        "print(json.dumps({'gc': gc.isenabled(), 'frozen': gc.get_freeze_count() > 0, 'modules': sorted(sys.modules)}))"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "CLOUDFLARE_ACCOUNT_ID": "acc",
+        "AI_GATEWAY_ID": "gw",
+        "GEMINI_API_KEY": "not-a-real-key",
+        "ALLOW_UNAUTHENTICATED": "true",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", f"import gc, json; {probe}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded["gc"] and loaded["frozen"], "start-up re-enables the collector and freezes what it built"
+    modules = set(loaded["modules"])
+    handlers = ("generate", "health", "openai.handler", "gemini.handler")
+    routes = [m for m in (f"gemini_gateway.routes.{h}" for h in handlers) if m in modules]
+    assert routes == [], f"route modules are imported on their first request, not at start: {routes}"
+    for unused in ("aiohttp", "google.cloud.secretmanager", "jwt", "redis", "rich", "gemini_gateway.openapi"):
+        assert unused not in modules, f"{unused} is imported at start without being needed"
