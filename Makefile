@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# `make run` installs only what serving needs (requirements-run.txt: the runtime, python-dotenv);
+# `make run` installs only what serving needs (requirements-run.txt: the runtime, python-dotenv, the emulator's aiohttp);
 # `make test` installs everything (requirements-dev.txt). The full install also stamps the light
 # one (and a full install from before the split counts), so `make run` after `make test` installs
 # nothing and `make test` after `make run` adds only the rest.
@@ -26,7 +26,7 @@ $(STAMP): requirements.txt requirements-run.txt requirements-dev.txt
 ## install: create .venv with runtime and development dependencies (idempotent)
 install: $(STAMP)
 
-## install-run: only what `make run` and `make serve` need (runtime, python-dotenv)
+## install-run: only what `make run` and `make serve` need (runtime, python-dotenv, aiohttp for the local gateway emulator)
 install-run: $(RUN_STAMP)
 
 ## run: serve on localhost:8080 (127.0.0.1 unless HOST is set) against local emulators, or the real gateway when .env configures it
