@@ -337,3 +337,30 @@ async def test_tls_is_verified_against_the_trusted_authorities() -> None:
         assert Pool().ssl_context().verify_mode is ssl.CERT_REQUIRED
     finally:
         server.close()
+
+
+@both_loops
+async def test_a_reused_connection_closed_before_any_answer_is_retried_once_on_a_new_one() -> None:
+    async def handler(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw.read_request(reader)
+        writer.write(OK)  # keep-alive answer...
+        await writer.drain()
+        if raw.connections == 1:
+            await raw.read_request(reader)  # ...then the next request on it is read and dropped
+
+    async with raw_server(handler) as raw:
+        pool = Pool()
+        assert (await post(pool, raw.url())).status_code == 200
+        assert (await post(pool, raw.url())).status_code == 200
+        assert raw.connections == 2 and len(raw.requests) == 3
+
+
+@both_loops
+async def test_a_fresh_connection_closed_before_any_answer_is_an_error() -> None:
+    async def handler(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw.read_request(reader)
+
+    async with raw_server(handler) as raw:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await post(Pool(), raw.url())
+        assert raw.connections == 1
