@@ -91,6 +91,21 @@ async def _keep_alive(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.St
         await writer.drain()
 
 
+def replies(
+    *answers: bytes, hold: float = 0.0
+) -> Callable[[Raw, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A handler that reads one request per answer and writes it back, then keeps the connection `hold` s and closes."""
+
+    async def handler(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for answer in answers:
+            await raw.read_request(reader)
+            writer.write(answer)
+            await writer.drain()
+        await asyncio.sleep(hold)
+
+    return handler
+
+
 async def post(pool: Pool, url: str, body: bytes = b'{"a":1}', **extensions: object) -> httpx.Response:
     request = httpx.Request("POST", url, content=body, extensions=extensions)
     response = await pool.handle_async_request(request)
@@ -137,12 +152,7 @@ async def test_chunks_arrive_as_they_are_sent() -> None:
 
 @both_loops
 async def test_a_close_delimited_body_ends_with_the_connection() -> None:
-    async def handler(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await raw.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
-        await writer.drain()
-
-    async with raw_server(handler) as raw:
+    async with raw_server(replies(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")) as raw:
         pool = Pool()
         response = await post(pool, raw.url())
         assert response.content == b"all of it"
@@ -169,12 +179,7 @@ async def test_an_interim_answer_is_skipped() -> None:
 
 @both_loops
 async def test_a_body_cut_short_is_an_error_and_frees_its_slot() -> None:
-    async def handler(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await raw.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten!!")
-        await writer.drain()
-
-    async with raw_server(handler) as raw:
+    async with raw_server(replies(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten!!")) as raw:
         pool = Pool(max_connections=1)
         for _ in range(3):  # the one slot comes back each time
             with pytest.raises(httpx.RemoteProtocolError):
@@ -183,12 +188,7 @@ async def test_a_body_cut_short_is_an_error_and_frees_its_slot() -> None:
 
 @both_loops
 async def test_an_idle_connection_the_server_closed_is_not_reused() -> None:
-    async def handler(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await raw.read_request(reader)
-        writer.write(OK)
-        await writer.drain()  # then close: the pool's idle connection is dead
-
-    async with raw_server(handler) as raw:
+    async with raw_server(replies(OK)) as raw:  # one answer, then the server closes the idle connection
         pool = Pool()
         assert (await post(pool, raw.url())).status_code == 200
         await asyncio.sleep(0.05)
@@ -198,24 +198,14 @@ async def test_an_idle_connection_the_server_closed_is_not_reused() -> None:
 
 @both_loops
 async def test_garbage_is_a_protocol_error() -> None:
-    async def handler(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await raw.read_request(reader)
-        writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
-        await writer.drain()
-        await asyncio.sleep(1)
-
-    async with raw_server(handler) as raw:
+    async with raw_server(replies(b"SSH-2.0-OpenSSH_9.6\r\n\r\n", hold=1.0)) as raw:
         with pytest.raises(httpx.RemoteProtocolError):
             await asyncio.wait_for(post(Pool(), raw.url()), 5)
 
 
 @both_loops
 async def test_connection_refused_and_read_timeout_are_httpx_errors() -> None:
-    async def silent(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await raw.read_request(reader)
-        await asyncio.sleep(5)
-
-    async with raw_server(silent) as raw:
+    async with raw_server(replies(b"", hold=5.0)) as raw:
         port = raw.port
         with pytest.raises(httpx.ReadTimeout):
             await post(Pool(), raw.url(), timeout={"read": 0.2})
@@ -357,10 +347,7 @@ async def test_a_reused_connection_closed_before_any_answer_is_retried_once_on_a
 
 @both_loops
 async def test_a_fresh_connection_closed_before_any_answer_is_an_error() -> None:
-    async def handler(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await raw.read_request(reader)
-
-    async with raw_server(handler) as raw:
+    async with raw_server(replies(b"")) as raw:
         with pytest.raises(httpx.RemoteProtocolError):
             await post(Pool(), raw.url())
         assert raw.connections == 1
