@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter, ValidationError, field_validator
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from .errors import Unavailable
 from .logs import log
@@ -51,7 +51,10 @@ class CallerPolicy(Strict):
         return value
 
 
-_DOCUMENT = TypeAdapter(dict[Annotated[str, Field(min_length=1, max_length=_MAX_KEY)], CallerPolicy])
+# Built on the first document parsed (most deployments have none): a cold start does not pay for it.
+_DOCUMENT = TypeAdapter(
+    dict[Annotated[str, Field(min_length=1, max_length=_MAX_KEY)], CallerPolicy], config=ConfigDict(defer_build=True)
+)
 
 
 class PolicyError(ValueError):
