@@ -262,6 +262,9 @@ class _Connection(asyncio.Protocol):
     async def _wait(self, timeout: float | None, request: httpx.Request) -> None:
         waiter = self._waiter = self.loop.create_future()
         try:
+            if timeout is None:  # the caller's own deadline bounds it (the client's retry loop)
+                await waiter
+                return
             async with asyncio.timeout(timeout):
                 await waiter
         except TimeoutError:
