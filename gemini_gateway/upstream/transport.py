@@ -65,23 +65,11 @@ class Pool(httpx.AsyncBaseTransport):
         expect_body = request.method != "HEAD"
         conn: _Connection | None = None
         try:
-            conn = self._take_idle(origin)
-            if conn is not None:
-                try:
-                    conn.send(head, body, expect_body)
-                    await conn.headers_received(timeouts.get("read"), request)
-                except (httpx.RemoteProtocolError, httpx.ReadError):
-                    if conn.answered:
-                        raise
-                    # The server closed this idle connection as we reused it, before answering
-                    # anything: send the request once more on a new connection, as browsers do,
-                    # instead of spending one of the caller's upstream attempts and a backoff on it.
-                    conn.close()
-                    conn = None
-            if conn is None:
-                conn = await self._connect(origin, timeouts.get("connect"), request)
-                conn.send(head, body, expect_body)
-                await conn.headers_received(timeouts.get("read"), request)
+            # No silent resend when a reused connection breaks before answering: the gateway may
+            # have read the request, so it is a failure the client's retry loop counts and logs.
+            conn = self._take_idle(origin) or await self._connect(origin, timeouts.get("connect"), request)
+            conn.send(head, body, expect_body)
+            await conn.headers_received(timeouts.get("read"), request)
         except BaseException:
             if conn is not None:
                 conn.close()
@@ -196,7 +184,6 @@ class _Connection(asyncio.Protocol):
         self._begin()
 
     def _begin(self) -> None:
-        self.answered = False  # any byte of an answer to the current request arrived
         self.status = 0
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -291,7 +278,6 @@ class _Connection(asyncio.Protocol):
         if not self._busy:  # bytes nobody asked for: never reuse this connection
             self.close()
             return
-        self.answered = True
         try:
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
