@@ -45,7 +45,7 @@ test: install lint
 ## lint: ruff and mypy
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check gemini_gateway main.py bench
+	$(VENV)/bin/ruff format --check gemini_gateway main.py bench tests dev emulators
 	$(VENV)/bin/mypy gemini_gateway main.py bench
 
 ## openapi: regenerate openapi.json from the pydantic models and routes (a test checks it is current)

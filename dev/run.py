@@ -230,7 +230,9 @@ def _check(url: str, env: Mapping[str, str]) -> bool:
     error = error if isinstance(error, dict) else {}
     what = f"{status} {error.get('type', '')}".strip() if status else f"nothing ({failure})"
     message = error.get("message", "")
-    print(f"It answered {what}" + (f": {message}" if message else "") + f"\n\n{_advice(status, error, env)}\n", flush=True)
+    print(
+        f"It answered {what}" + (f": {message}" if message else "") + f"\n\n{_advice(status, error, env)}\n", flush=True
+    )
     return False
 
 
@@ -252,11 +254,29 @@ def main() -> int:
         if emulated:
             gateway_port, secrets_port = _free_port(), _free_port()
             gateway = _spawn(
-                [sys.executable, "-m", "emulators.ai_gateway", "--port", str(gateway_port), "--key", DEMO_KEY, "--stream-delay", "0.05"],
+                [
+                    sys.executable,
+                    "-m",
+                    "emulators.ai_gateway",
+                    "--port",
+                    str(gateway_port),
+                    "--key",
+                    DEMO_KEY,
+                    "--stream-delay",
+                    "0.05",
+                ],
             )
             children.append(gateway)
             secrets = _spawn(
-                [sys.executable, "-m", "emulators.secret_manager", "--port", str(secrets_port), "--seed", f"{DEMO_SECRET}={DEMO_KEY}"],
+                [
+                    sys.executable,
+                    "-m",
+                    "emulators.secret_manager",
+                    "--port",
+                    str(secrets_port),
+                    "--seed",
+                    f"{DEMO_SECRET}={DEMO_KEY}",
+                ],
             )
             children.append(secrets)
             _wait(LOOPBACK, gateway_port, gateway, "AI Gateway emulator")
@@ -281,20 +301,38 @@ def main() -> int:
         )
         children.append(demo)
         server = _spawn(
-            [sys.executable, "-m", "functions_framework", "--target", "generate", "--source", "main.py", "--host", host],
+            [
+                sys.executable,
+                "-m",
+                "functions_framework",
+                "--target",
+                "generate",
+                "--source",
+                "main.py",
+                "--host",
+                host,
+            ],
             env=env,
         )
         children.append(server)
         _wait(connect, int(demo_port), demo, "the demo page server")
         _wait(connect, int(port), server, "the function")
-        mode = "local emulators (offline)" if emulated else f"AI Gateway {env.get('AI_GATEWAY_BASE_URL', 'https://gateway.ai.cloudflare.com/v1')}"
+        mode = (
+            "local emulators (offline)"
+            if emulated
+            else f"AI Gateway {env.get('AI_GATEWAY_BASE_URL', 'https://gateway.ai.cloudflare.com/v1')}"
+        )
         url = _url(shown, port)
         exposed = " (all interfaces: other machines can call it)" if host in ANY_ADDRESS else ""
         print(f"\nThe function is serving on {url}, listening on {host}{exposed}, against {mode}.", flush=True)
         _check(url, env)
         print(
             f"The demo chat page: {demo_origins[0]}/?url={url}"
-            + ("" if emulated or demo_origins[0] in env.get("ALLOWED_ORIGINS", "") else f" (add {demo_origins[0]} to ALLOWED_ORIGINS)")
+            + (
+                ""
+                if emulated or demo_origins[0] in env.get("ALLOWED_ORIGINS", "")
+                else f" (add {demo_origins[0]} to ALLOWED_ORIGINS)"
+            )
             + "\n\nCtrl-C stops everything.\n",
             flush=True,
         )

@@ -59,7 +59,9 @@ def test_streams_are_charged_at_done_and_when_cut_short(fn: Function, start_func
     stream = limited.post({**PROMPT, "stream": True}, key=None, headers=IOS)
     assert stream.status_code == 200 and "event: done" in stream.text
     gateway.faults({"stream_error_after": 2})
-    cut = limited.post({"prompt": "one two three four five six seven eight nine ten", "stream": True}, key=None, headers=IOS)
+    cut = limited.post(
+        {"prompt": "one two three four five six seven eight nine ten", "stream": True}, key=None, headers=IOS
+    )
     assert "event: error" in cut.text
     time.sleep(0.3)
     lines = [e for e in limited.logs() if e.get("stream") and "budget_spent" in e]
@@ -97,7 +99,9 @@ def test_invalid_policies_are_named_at_start(start_function: Any) -> None:
 
 
 def test_two_instances_share_one_budget_in_redis(
-    fn: Function, start_function: Any, redis_server: Redis  # noqa: F811
+    fn: Function,
+    start_function: Any,
+    redis_server: Redis,  # noqa: F811
 ) -> None:
     cost = tokens_per_answer(fn)
     budget = 2 * cost - 1

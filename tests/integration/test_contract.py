@@ -58,13 +58,23 @@ def test_upstream_request_follows_the_mapping(fn: Function, gateway: Gateway) ->
             "messages": [
                 {"role": "user", "content": "Hi"},
                 {"role": "assistant", "content": "Hello!"},
-                {"role": "user", "content": [{"type": "text", "text": "What is in this photo?"},
-                                             {"type": "image", "mime_type": "image/png", "data": PNG}]},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "What is in this photo?"},
+                        {"type": "image", "mime_type": "image/png", "data": PNG},
+                    ],
+                },
             ],
             "system": "You are terse.",
             "model": "gemini-2.5-pro",
-            "temperature": 0.7, "top_p": 0.95, "top_k": 40, "max_output_tokens": 1024,
-            "stop": ["END"], "seed": 7, "thinking_budget": 0,
+            "temperature": 0.7,
+            "top_p": 0.95,
+            "top_k": 40,
+            "max_output_tokens": 1024,
+            "stop": ["END"],
+            "seed": 7,
+            "thinking_budget": 0,
             "cache": {"ttl_seconds": 3600, "skip": True},
             "metadata": {"app": "ios", "screen": "chat", "build": 12, "beta": True},
         }
@@ -80,18 +90,32 @@ def test_upstream_request_follows_the_mapping(fn: Function, gateway: Gateway) ->
     assert headers["cf-aig-cache-ttl"] == "3600"
     assert headers["cf-aig-skip-cache"] == "true"
     assert "cf-aig-authorization" not in headers
-    assert json.loads(headers["cf-aig-metadata"]) == {"app": "ios", "screen": "chat", "build": 12, "beta": True, "caller": "ios-app"}
+    assert json.loads(headers["cf-aig-metadata"]) == {
+        "app": "ios",
+        "screen": "chat",
+        "build": 12,
+        "beta": True,
+        "caller": "ios-app",
+    }
     assert "authorization" not in headers, "the caller's credentials are never forwarded"
     body = seen["body"]
     assert body["contents"] == [
         {"role": "user", "parts": [{"text": "Hi"}]},
         {"role": "model", "parts": [{"text": "Hello!"}]},
-        {"role": "user", "parts": [{"text": "What is in this photo?"}, {"inlineData": {"mimeType": "image/png", "data": PNG}}]},
+        {
+            "role": "user",
+            "parts": [{"text": "What is in this photo?"}, {"inlineData": {"mimeType": "image/png", "data": PNG}}],
+        },
     ]
     assert body["systemInstruction"] == {"parts": [{"text": "You are terse."}]}
     assert body["generationConfig"] == {
-        "temperature": 0.7, "topP": 0.95, "topK": 40, "maxOutputTokens": 1024,
-        "stopSequences": ["END"], "seed": 7, "thinkingConfig": {"thinkingBudget": 0},
+        "temperature": 0.7,
+        "topP": 0.95,
+        "topK": 40,
+        "maxOutputTokens": 1024,
+        "stopSequences": ["END"],
+        "seed": 7,
+        "thinkingConfig": {"thinkingBudget": 0},
     }
 
 
@@ -185,7 +209,10 @@ def test_cors_preflight_and_actual_request(fn: Function) -> None:
     assert actual.headers["access-control-allow-origin"] == ORIGIN
     other = fn.http.options("/", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in other.headers
-    assert "access-control-allow-origin" not in fn.post({"prompt": "x"}, headers={"Origin": "https://evil.example"}).headers
+    assert (
+        "access-control-allow-origin"
+        not in fn.post({"prompt": "x"}, headers={"Origin": "https://evil.example"}).headers
+    )
 
 
 # ------------------------------------------------------------------ errors of section 8
@@ -218,10 +245,18 @@ def test_400_invalid_json(fn: Function) -> None:
         ({"prompt": "x", "temperature": "0.5"}, "temperature"),
         ({"messages": [{"role": "assistant", "content": "hi"}]}, "messages"),
         ({"messages": [{"role": "system", "content": "hi"}]}, "messages[0].role"),
-        ({"messages": [{"role": "user", "content": [{"type": "image", "mime_type": "image/png", "data": "not base64!"}]}]},
-         "messages[0].content[0].data"),
-        ({"messages": [{"role": "user", "content": [{"type": "image", "mime_type": "image/gif", "data": PNG}]}]},
-         "messages[0].content[0].mime_type"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "image", "mime_type": "image/png", "data": "not base64!"}]}
+                ]
+            },
+            "messages[0].content[0].data",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image", "mime_type": "image/gif", "data": PNG}]}]},
+            "messages[0].content[0].mime_type",
+        ),
         ({"prompt": "x", "response_format": {"type": "xml"}}, "response_format.type"),
         ([1, 2, 3], "body"),
     ],
@@ -275,7 +310,9 @@ def test_413_from_declared_length_and_from_a_chunked_body(start_function: Any) -
     assert small.post({"prompt": "fits"}).status_code == 200
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"])
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
+)
 def test_415_unsupported_media_type(fn: Function, content_type: str | None) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
     error_of(fn.post(content=b'{"prompt": "x"}', headers=headers), 415, "unsupported_media_type")

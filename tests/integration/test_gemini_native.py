@@ -163,12 +163,16 @@ def test_bad_client_key_on_a_stream(fn: Function, gateway: Gateway) -> None:
 
 
 def test_refused_field_names_it(fn: Function, gateway: Gateway) -> None:
-    config = types.GenerateContentConfig(tools=[types.Tool(file_search=types.FileSearch(file_search_store_names=["x"]))])
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(file_search=types.FileSearch(file_search_store_names=["x"]))]
+    )
     with pytest.raises(errors.ClientError) as caught:
         client(fn).models.generate_content(model=MODEL, contents="hi", config=config)
     assert caught.value.code == 400 and caught.value.message == "tools[0].fileSearch: not supported by this function"
     details = caught.value.details["error"]["details"]
-    assert {"field": "tools[0].fileSearch", "description": "not supported by this function"} in details[0]["fieldViolations"]
+    assert {"field": "tools[0].fileSearch", "description": "not supported by this function"} in details[0][
+        "fieldViolations"
+    ]
     assert gateway.requests() == []
 
 
@@ -343,7 +347,11 @@ def test_count_tokens(fn: Function, gateway: Gateway) -> None:
 
 def test_count_tokens_with_a_whole_request(fn: Function, gateway: Gateway) -> None:
     path = f"/v1beta/models/{MODEL}:countTokens"
-    inner = {"model": f"models/{MODEL}", "contents": [{"parts": [{"text": "count me"}]}], "tools": [{"functionDeclarations": [{"name": "f"}]}]}
+    inner = {
+        "model": f"models/{MODEL}",
+        "contents": [{"parts": [{"text": "count me"}]}],
+        "tools": [{"functionDeclarations": [{"name": "f"}]}],
+    }
     r = post(fn, path, {"generateContentRequest": inner})
     assert r.status_code == 200 and r.json()["totalTokens"] >= 1
     assert only_request(gateway)["body"] == {"generateContentRequest": inner}
@@ -380,7 +388,9 @@ def test_builtin_tools_need_allowed_tools(start_function: Any, fn: Function, gat
                 tools=[types.Tool(google_search=types.GoogleSearch()), types.Tool(url_context=types.UrlContext())]
             ),
         )
-    assert caught.value.code == 400 and (caught.value.message or "").startswith("tools[1]: the built-in tool url_context")
+    assert caught.value.code == 400 and (caught.value.message or "").startswith(
+        "tools[1]: the built-in tool url_context"
+    )
 
 
 def test_more_than_one_candidate_is_refused(fn: Function, gateway: Gateway) -> None:
@@ -402,11 +412,20 @@ def test_output_ceiling(start_function: Any, gateway: Gateway) -> None:
     assert caught.value.code == 400 and caught.value.message == "generationConfig.maxOutputTokens: must be <= 100"
     assert gateway.requests() == []
     client(capped).models.generate_content(model=MODEL, contents="hi")
-    client(capped).models.generate_content(model=MODEL, contents="hi", config=types.GenerateContentConfig(temperature=1))
+    client(capped).models.generate_content(
+        model=MODEL, contents="hi", config=types.GenerateContentConfig(temperature=1)
+    )
     list(client(capped).models.generate_content_stream(model=MODEL, contents="hi"))
-    client(capped).models.generate_content(model=MODEL, contents="hi", config=types.GenerateContentConfig(max_output_tokens=7))
+    client(capped).models.generate_content(
+        model=MODEL, contents="hi", config=types.GenerateContentConfig(max_output_tokens=7)
+    )
     sent = [r["body"]["generationConfig"] for r in gateway.requests()]
-    assert sent == [{"maxOutputTokens": 100}, {"temperature": 1, "maxOutputTokens": 100}, {"maxOutputTokens": 100}, {"maxOutputTokens": 7}]
+    assert sent == [
+        {"maxOutputTokens": 100},
+        {"temperature": 1, "maxOutputTokens": 100},
+        {"maxOutputTokens": 100},
+        {"maxOutputTokens": 7},
+    ]
 
 
 def test_model_alias(start_function: Any, gateway: Gateway) -> None:

@@ -18,8 +18,11 @@ def test_nothing_secret_leaks_anywhere(start_function: Any, gateway: Gateway) ->
     bodies.append(fn.post({"prompt": "x"}, key="wrong-client-key").text)
     gateway.faults({"status": 400, "debug_info": f"[ORIGINAL ERROR] key={GEMINI_KEY} token=Bearer {gateway_token}"})
     bodies.append(fn.post({"prompt": "x"}).text)
-    gateway.faults({"status": 500, "body": {"error": {"code": 500, "message": f"oops {GEMINI_KEY}", "status": "INTERNAL"}}},
-                   {"status": 500}, {"status": 500})
+    gateway.faults(
+        {"status": 500, "body": {"error": {"code": 500, "message": f"oops {GEMINI_KEY}", "status": "INTERNAL"}}},
+        {"status": 500},
+        {"status": 500},
+    )
     bodies.append(fn.post({"prompt": "x"}).text)
     gateway.config(keys=["some-other-valid-key"])  # the function's key is now rejected: Google echoes it in DebugInfo
     bodies.append(fn.post({"prompt": "x"}).text)

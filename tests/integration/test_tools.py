@@ -42,7 +42,11 @@ def test_function_call_round_trip_carries_the_thought_signature(fn: Function, ga
     assert sent["tools"] == [
         {
             "functionDeclarations": [
-                {"name": "get_weather", "description": "Weather for a city", "parametersJsonSchema": WEATHER["parameters"]}
+                {
+                    "name": "get_weather",
+                    "description": "Weather for a city",
+                    "parametersJsonSchema": WEATHER["parameters"],
+                }
             ]
         }
     ]

@@ -97,8 +97,14 @@ def test_chat_history_echoes_thoughts_and_signatures() -> None:
     body = {
         "contents": [
             USER,
-            {"role": "model", "parts": [{"text": "thinking...", "thought": True}, {"text": "", "thoughtSignature": signature}]},
-            {"role": "user", "parts": [{"text": "and?"}, {"inlineData": {"mimeType": "image/png", "data": PNG_URLSAFE}}]},
+            {
+                "role": "model",
+                "parts": [{"text": "thinking...", "thought": True}, {"text": "", "thoughtSignature": signature}],
+            },
+            {
+                "role": "user",
+                "parts": [{"text": "and?"}, {"inlineData": {"mimeType": "image/png", "data": PNG_URLSAFE}}],
+            },
         ],
         "generationConfig": {},
     }
@@ -150,7 +156,11 @@ def test_integers_stay_integers_and_unicode_survives() -> None:
         ({}, "contents", "required"),
         ({"contents": []}, "contents", "must not be empty"),
         ({"contents": [{"parts": []}]}, "contents[0].parts", "must not be empty"),
-        ({"contents": [{"role": "system", "parts": [{"text": "x"}]}]}, "contents[0].role", "must be one of 'user' or 'model'"),
+        (
+            {"contents": [{"role": "system", "parts": [{"text": "x"}]}]},
+            "contents[0].role",
+            "must be one of 'user' or 'model'",
+        ),
         ({"contents": [{"parts": [{}]}]}, "contents[0].parts[0].text", ONE_KIND),
         ({"contents": [{"parts": [{"thought": True}]}]}, "contents[0].parts[0].text", ONE_KIND),
         (
@@ -193,13 +203,28 @@ def test_integers_stay_integers_and_unicode_survives() -> None:
         ({"contents": [USER], "labels": {"a": "b"}}, "labels", "unknown field"),
         ({"contents": [USER], "model": "models/x"}, "model", "unknown field"),
         (
-            {"contents": [USER], "systemInstruction": {"parts": [{"inlineData": {"mimeType": "image/png", "data": PNG}}]}},
+            {
+                "contents": [USER],
+                "systemInstruction": {"parts": [{"inlineData": {"mimeType": "image/png", "data": PNG}}]},
+            },
             "systemInstruction.parts",
             "systemInstruction takes text parts only",
         ),
-        ({"contents": [USER], "generationConfig": {"temperature": 2.5}}, "generationConfig.temperature", "must be <= 2"),
-        ({"contents": [USER], "generationConfig": {"temperature": -0.1}}, "generationConfig.temperature", "must be >= 0"),
-        ({"contents": [USER], "generationConfig": {"temperature": "1"}}, "generationConfig.temperature", "must be a number"),
+        (
+            {"contents": [USER], "generationConfig": {"temperature": 2.5}},
+            "generationConfig.temperature",
+            "must be <= 2",
+        ),
+        (
+            {"contents": [USER], "generationConfig": {"temperature": -0.1}},
+            "generationConfig.temperature",
+            "must be >= 0",
+        ),
+        (
+            {"contents": [USER], "generationConfig": {"temperature": "1"}},
+            "generationConfig.temperature",
+            "must be a number",
+        ),
         ({"contents": [USER], "generationConfig": {"topP": 1.01}}, "generationConfig.topP", "must be <= 1"),
         ({"contents": [USER], "generationConfig": {"topK": 0}}, "generationConfig.topK", None),
         ({"contents": [USER], "generationConfig": {"topK": 2.5}}, "generationConfig.topK", "must be a whole number"),
@@ -208,7 +233,11 @@ def test_integers_stay_integers_and_unicode_survives() -> None:
             "generationConfig.candidateCount",
             "must be 1: more candidates multiply the bill",
         ),
-        ({"contents": [USER], "generationConfig": {"candidateCount": 0}}, "generationConfig.candidateCount", "must be >= 1"),
+        (
+            {"contents": [USER], "generationConfig": {"candidateCount": 0}},
+            "generationConfig.candidateCount",
+            "must be >= 1",
+        ),
         (
             {"contents": [USER], "generationConfig": {"maxOutputTokens": 0}},
             "generationConfig.maxOutputTokens",
@@ -262,10 +291,17 @@ def test_integers_stay_integers_and_unicode_survives() -> None:
             "generationConfig.responseModalities[0]",
             None,
         ),
-        ({"contents": [USER], "generationConfig": {"routingConfig": {}}}, "generationConfig.routingConfig", "not supported by this function"),
+        (
+            {"contents": [USER], "generationConfig": {"routingConfig": {}}},
+            "generationConfig.routingConfig",
+            "not supported by this function",
+        ),
         ({"contents": [USER], "generationConfig": {"tempreature": 1}}, "generationConfig.tempreature", "unknown field"),
         (
-            {"contents": [USER], "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_SOME"}]},
+            {
+                "contents": [USER],
+                "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_SOME"}],
+            },
             "safetySettings[0].threshold",
             None,
         ),
@@ -311,7 +347,13 @@ def test_only_validated_fields_travel_upstream() -> None:
     raw = b'{"contents": [{"parts": [{"text": "a"}]}], "contents": [{"parts": [{"text": "b"}]}]}'
     req = validate(GeminiRequest, parse_json(raw))
     assert upstream(req) == {"contents": [{"parts": [{"text": "b"}]}]}
-    snake = ok({"contents": [USER], "system_instruction": {"parts": [{"text": "s"}]}, "generation_config": {"max_output_tokens": 5}})
+    snake = ok(
+        {
+            "contents": [USER],
+            "system_instruction": {"parts": [{"text": "s"}]},
+            "generation_config": {"max_output_tokens": 5},
+        }
+    )
     assert upstream(snake) == {
         "contents": [USER],
         "systemInstruction": {"parts": [{"text": "s"}]},
@@ -342,7 +384,11 @@ def test_tools_and_tool_config_travel_as_sent() -> None:
         {
             "functionDeclarations": [
                 WEATHER,
-                {"name": "_x.y:z-1", "parametersJsonSchema": {"type": "object"}, "responseJsonSchema": {"type": "string"}},
+                {
+                    "name": "_x.y:z-1",
+                    "parametersJsonSchema": {"type": "object"},
+                    "responseJsonSchema": {"type": "string"},
+                },
                 {"name": "no_args", "response": {"type": "STRING"}, "behavior": "BLOCKING"},
             ]
         },
@@ -364,12 +410,18 @@ def test_every_function_calling_mode(mode: str) -> None:
 def test_snake_case_tools_become_camel_case() -> None:
     body = {
         "contents": [USER],
-        "tools": [{"function_declarations": [{"name": "f", "parameters_json_schema": {"type": "object"}}]}, {"url_context": {}}],
+        "tools": [
+            {"function_declarations": [{"name": "f", "parameters_json_schema": {"type": "object"}}]},
+            {"url_context": {}},
+        ],
         "tool_config": {"function_calling_config": {"mode": "VALIDATED", "allowed_function_names": ["f"]}},
     }
     assert upstream(ok(body)) == {
         "contents": [USER],
-        "tools": [{"functionDeclarations": [{"name": "f", "parametersJsonSchema": {"type": "object"}}]}, {"urlContext": {}}],
+        "tools": [
+            {"functionDeclarations": [{"name": "f", "parametersJsonSchema": {"type": "object"}}]},
+            {"urlContext": {}},
+        ],
         "toolConfig": {"functionCallingConfig": {"mode": "VALIDATED", "allowedFunctionNames": ["f"]}},
     }
 
@@ -383,7 +435,10 @@ def test_function_calling_history_travels_unchanged() -> None:
             {
                 "role": "model",
                 "parts": [
-                    {"functionCall": {"id": "1a2b", "name": "get_weather", "args": {"city": "Rome"}}, "thoughtSignature": SIGNATURE},
+                    {
+                        "functionCall": {"id": "1a2b", "name": "get_weather", "args": {"city": "Rome"}},
+                        "thoughtSignature": SIGNATURE,
+                    },
                     {"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}}},
                 ],
             },
@@ -419,7 +474,9 @@ def test_code_execution_history_travels_unchanged() -> None:
             {"text": "4"},
         ],
     }
-    body = tools_body({"codeExecution": {}}, contents=[USER, model_turn, {"role": "user", "parts": [{"text": "and 3+3?"}]}])
+    body = tools_body(
+        {"codeExecution": {}}, contents=[USER, model_turn, {"role": "user", "parts": [{"text": "and 3+3?"}]}]
+    )
     assert upstream(ok(body)) == body
 
 
@@ -429,7 +486,11 @@ TOO_BIG = {"type": "object", "description": "x" * (64 * 1024)}
 @pytest.mark.parametrize(
     ("body", "field", "problem"),
     [
-        (tools_body({}), "tools[0].functionDeclarations", "a tool needs exactly one of functionDeclarations, googleSearch, urlContext or codeExecution"),
+        (
+            tools_body({}),
+            "tools[0].functionDeclarations",
+            "a tool needs exactly one of functionDeclarations, googleSearch, urlContext or codeExecution",
+        ),
         (tools_body({"googleSearch": {}, "urlContext": {}}), "tools[0].urlContext", None),
         (tools_body({"functionDeclarations": [WEATHER], "codeExecution": {}}), "tools[0].codeExecution", None),
         (tools_body({"functionDeclarations": []}), "tools[0].functionDeclarations", "must not be empty"),
@@ -438,7 +499,11 @@ TOO_BIG = {"type": "object", "description": "x" * (64 * 1024)}
         (tools_body({"functionDeclarations": [{"name": "has space"}]}), "tools[0].functionDeclarations[0].name", None),
         (tools_body({"functionDeclarations": [{"name": "f" * 65}]}), "tools[0].functionDeclarations[0].name", None),
         (tools_body({"functionDeclarations": [{"name": ""}]}), "tools[0].functionDeclarations[0].name", None),
-        (tools_body({"functionDeclarations": [{"description": "no name"}]}), "tools[0].functionDeclarations[0].name", "required"),
+        (
+            tools_body({"functionDeclarations": [{"description": "no name"}]}),
+            "tools[0].functionDeclarations[0].name",
+            "required",
+        ),
         (
             tools_body({"functionDeclarations": [{"name": "f", "parameters": {}, "parametersJsonSchema": {}}]}),
             "tools[0].functionDeclarations[0].parametersJsonSchema",
@@ -469,7 +534,11 @@ TOO_BIG = {"type": "object", "description": "x" * (64 * 1024)}
             "tools[0].functionDeclarations[0].strict",
             "unknown field",
         ),
-        (tools_body({"googleSearch": {"excludeDomains": ["x.com"]}}), "tools[0].googleSearch.excludeDomains", "not supported by this function"),
+        (
+            tools_body({"googleSearch": {"excludeDomains": ["x.com"]}}),
+            "tools[0].googleSearch.excludeDomains",
+            "not supported by this function",
+        ),
         (tools_body({"codeExecution": {"x": 1}}), "tools[0].codeExecution.x", "unknown field"),
         (tools_body({"googleSearch": True}), "tools[0].googleSearch", "must be an object"),
         (
@@ -483,7 +552,9 @@ TOO_BIG = {"type": "object", "description": "x" * (64 * 1024)}
             None,
         ),
         (
-            tools_body(declarations(1), toolConfig={"functionCallingConfig": {"mode": "AUTO", "allowedFunctionNames": ["f0"]}}),
+            tools_body(
+                declarations(1), toolConfig={"functionCallingConfig": {"mode": "AUTO", "allowedFunctionNames": ["f0"]}}
+            ),
             "toolConfig.functionCallingConfig.allowedFunctionNames",
             "only with mode ANY or VALIDATED",
         ),
@@ -493,7 +564,10 @@ TOO_BIG = {"type": "object", "description": "x" * (64 * 1024)}
             "only with mode ANY or VALIDATED",
         ),
         (
-            tools_body(declarations(1), toolConfig={"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["f0", "g"]}}),
+            tools_body(
+                declarations(1),
+                toolConfig={"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["f0", "g"]}},
+            ),
             "toolConfig.functionCallingConfig.allowedFunctionNames[1]",
             "g is not a declared function",
         ),
@@ -534,7 +608,11 @@ TOO_BIG = {"type": "object", "description": "x" * (64 * 1024)}
             None,
         ),
         (
-            {"contents": [{"parts": [{"functionResponse": {"name": "f", "response": {}, "parts": [{"fileData": {}}]}}]}]},
+            {
+                "contents": [
+                    {"parts": [{"functionResponse": {"name": "f", "response": {}, "parts": [{"fileData": {}}]}}]}
+                ]
+            },
             "contents[0].parts[0].functionResponse.parts[0].fileData",
             "not supported by this function",
         ),
@@ -586,9 +664,17 @@ def test_a_schema_just_under_the_size_limit_is_accepted() -> None:
 
 
 def test_builtin_tools_are_listed_for_the_intake() -> None:
-    req = ok(tools_body(declarations(1), {"googleSearch": {}}, {"codeExecution": {}}, declarations(1, "g"), {"urlContext": {}}))
+    req = ok(
+        tools_body(
+            declarations(1), {"googleSearch": {}}, {"codeExecution": {}}, declarations(1, "g"), {"urlContext": {}}
+        )
+    )
     assert isinstance(req, RouteRequest)
-    assert req.builtin_tools() == [("tools[1]", "google_search"), ("tools[2]", "code_execution"), ("tools[4]", "url_context")]
+    assert req.builtin_tools() == [
+        ("tools[1]", "google_search"),
+        ("tools[2]", "code_execution"),
+        ("tools[4]", "url_context"),
+    ]
     assert ok({"contents": [USER]}).builtin_tools() == []
     assert ok(tools_body(declarations(3))).builtin_tools() == []
 
@@ -609,7 +695,10 @@ def test_output_tokens_are_reported_for_the_intake() -> None:
 
 
 def test_the_ceiling_is_sent_when_the_caller_set_none() -> None:
-    assert upstream_with(ok({"contents": [USER]}), 8192) == {"contents": [USER], "generationConfig": {"maxOutputTokens": 8192}}
+    assert upstream_with(ok({"contents": [USER]}), 8192) == {
+        "contents": [USER],
+        "generationConfig": {"maxOutputTokens": 8192},
+    }
     sent = upstream_with(ok({"contents": [USER], "generationConfig": {"temperature": 0.2}}), 100)
     assert sent["generationConfig"] == {"temperature": 0.2, "maxOutputTokens": 100}
     sent = upstream_with(ok({"contents": [USER], "generationConfig": {"maxOutputTokens": 5}}), 100)
@@ -665,7 +754,12 @@ def test_count_tokens_with_a_whole_request_names_the_resolved_model() -> None:
     assert sent == {"generateContentRequest": {**inner, "model": "models/gemini-3.8-flash"}}
     assert req.builtin_tools() == [("generateContentRequest.tools[1]", "google_search")]
     assert req.output_tokens() == ("generateContentRequest.generationConfig.maxOutputTokens", 9)
-    assert "model" in json.loads(count({"generateContentRequest": {"contents": [USER]}}).upstream_body("m"))["generateContentRequest"]
+    assert (
+        "model"
+        in json.loads(count({"generateContentRequest": {"contents": [USER]}}).upstream_body("m"))[
+            "generateContentRequest"
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -690,7 +784,11 @@ def test_count_tokens_with_a_whole_request_names_the_resolved_model() -> None:
             "generateContentRequest.generationConfig.candidateCount",
             "must be 1: more candidates multiply the bill",
         ),
-        ({"contents": [{"parts": [{"fileData": {}}]}]}, "contents[0].parts[0].fileData", "not supported by this function"),
+        (
+            {"contents": [{"parts": [{"fileData": {}}]}]},
+            "contents[0].parts[0].fileData",
+            "not supported by this function",
+        ),
         ({"contents": [USER], "model": "models/x"}, "model", "unknown field"),
     ],
 )

@@ -196,13 +196,21 @@ def test_user_and_metadata_go_to_gateway_metadata_and_cache_to_gateway_headers()
         ({"max_tokens": 0}, "max_tokens", ">= 1"),
         ({"reasoning_effort": "extreme"}, "reasoning_effort", "one of"),
         ({"response_format": {"type": "json_schema"}}, "response_format.json_schema", "required"),
-        ({"response_format": {"type": "json_schema", "json_schema": {"name": "a b"}}}, "response_format.json_schema.name", ""),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "a b"}}},
+            "response_format.json_schema.name",
+            "",
+        ),
         ({"metadata": {"a": "1", "b": "2", "c": "3", "d": "4"}, "user": "u"}, "metadata", "at most 4"),
         ({"metadata": {"caller": "me"}}, "metadata.caller", "reserved"),
         ({"messages": []}, "messages", "must not be empty"),
         ({"messages": [{"role": "system", "content": "x"}]}, "messages", "user message"),
         ({"messages": [{"role": "user", "content": ""}]}, "messages[0].content", "must not be empty"),
-        ({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}, "messages[1].role", "last"),
+        (
+            {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]},
+            "messages[1].role",
+            "last",
+        ),
         ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id", "required"),
         ({"messages": [{"role": "function", "content": "x", "name": "f"}]}, "messages[0].role", "legacy"),
         ({"messages": [{"role": "user"}]}, "messages[0].content", "required"),
@@ -217,22 +225,48 @@ def test_user_and_metadata_go_to_gateway_metadata_and_cache_to_gateway_headers()
             "not supported",
         ),
         (
-            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]},
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}
+                ]
+            },
             "messages[0].content[0].image_url.url",
             "does not fetch",
         ),
         (
-            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/gif;base64,R0lG"}}]}]},
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": {"url": "data:image/gif;base64,R0lG"}}],
+                    }
+                ]
+            },
             "messages[0].content[0].image_url.url",
             "image/png",
         ),
         (
-            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}]}]},
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}],
+                    }
+                ]
+            },
             "messages[0].content[0].image_url.url",
             "base64",
         ),
         (
-            {"messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}]}, *USER]},
+            {
+                "messages": [
+                    {
+                        "role": "system",
+                        "content": [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}],
+                    },
+                    *USER,
+                ]
+            },
             "messages[0].content[0]",
             "text parts only",
         ),
@@ -282,7 +316,9 @@ def test_a_refusal_from_the_shared_model_is_renamed_to_the_callers_fields() -> N
 @pytest.fixture
 def settings() -> Any:
     env = {"CLOUDFLARE_ACCOUNT_ID": "a", "AI_GATEWAY_ID": "g", "GEMINI_API_KEY": "k", "ALLOW_UNAUTHENTICATED": "true"}
-    return load_settings({**env, "DEFAULT_MODEL": "gemini-2.5-flash", "ALLOWED_MODELS": "gemini-2.5-flash,gemini-2.5-pro"}).settings
+    return load_settings(
+        {**env, "DEFAULT_MODEL": "gemini-2.5-flash", "ALLOWED_MODELS": "gemini-2.5-flash,gemini-2.5-pro"}
+    ).settings
 
 
 def resolve_model(given: str | None, settings: Any) -> str:
@@ -302,7 +338,9 @@ def test_model_names(settings: Any, given: str | None, model: str) -> None:
     assert resolve_model(given, settings) == model
 
 
-@pytest.mark.parametrize("given", ["gpt-4o", "models/gpt-4o", "openai/gemini-2.5-flash", "models/models/gemini-2.5-pro"])
+@pytest.mark.parametrize(
+    "given", ["gpt-4o", "models/gpt-4o", "openai/gemini-2.5-flash", "models/models/gemini-2.5-pro"]
+)
 def test_model_not_allowed(settings: Any, given: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         resolve_model(given, settings)
@@ -419,13 +457,18 @@ scalars = (
 )
 json_values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(NESTED) | st.text(max_size=6), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(NESTED) | st.text(max_size=6), children, max_size=4)
+    ),
     max_leaves=10,
 )
 part = st.fixed_dictionaries(
     {"type": st.sampled_from(["text", "image_url", "input_audio"])},
-    optional={"text": st.text(max_size=5) | json_values, "image_url": st.fixed_dictionaries({"url": scalars}) | json_values},
+    optional={
+        "text": st.text(max_size=5) | json_values,
+        "image_url": st.fixed_dictionaries({"url": scalars}) | json_values,
+    },
 )
 message = st.fixed_dictionaries(
     {"role": st.sampled_from(["system", "developer", "user", "assistant", "tool"]) | json_values},

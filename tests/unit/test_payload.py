@@ -174,7 +174,11 @@ def test_every_image_type_accepted(mime: str) -> None:
             "give exactly one of prompt or messages",
         ),
         ({"messages": []}, "messages", "must not be empty"),
-        ({"messages": [{"role": "assistant", "content": "a"}]}, "messages", 'the last message must have role "user" or "tool"'),
+        (
+            {"messages": [{"role": "assistant", "content": "a"}]},
+            "messages",
+            'the last message must have role "user" or "tool"',
+        ),
         (
             {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]},
             "messages",

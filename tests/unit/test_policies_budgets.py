@@ -97,7 +97,11 @@ def test_budget_renews_at_utc_midnight() -> None:
         assert await budgets.spent("ios") == 10
         with pytest.raises(RateLimited) as info:
             await admit(budgets, "ios", 10, clock)
-        assert info.value.retry_after == 1 and info.value.facts[0] == {"limit": "daily_tokens", "budget": 10, "spent": 10}
+        assert info.value.retry_after == 1 and info.value.facts[0] == {
+            "limit": "daily_tokens",
+            "budget": 10,
+            "spent": 10,
+        }
         clock.now += 1
         assert (await admit(budgets, "ios", 10, clock)).remaining == 10
 
