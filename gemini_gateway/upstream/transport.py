@@ -210,9 +210,14 @@ class _Connection(asyncio.Protocol):
             self._transport.write(body)
 
     def finished(self) -> bool:
-        """Whether the answer was read to its end and the connection can carry another request."""
+        """Whether the answer was read to its end and the connection can carry another request.
+
+        An answer that arrived whole but was not consumed (a capped error body) leaves
+        its bytes buffered and reading possibly paused: that connection is closed.
+        """
         self._busy = False
-        return self.complete and self.keep_alive and self.error is None and not self.closed
+        drained = not self._chunks and not self._paused
+        return self.complete and drained and self.keep_alive and self.error is None and not self.closed
 
     async def headers_received(self, timeout: float | None, request: httpx.Request) -> None:
         while not self.headers_done:

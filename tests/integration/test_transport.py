@@ -22,7 +22,7 @@ import uvloop
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gemini_gateway.upstream.transport import Pool
+from gemini_gateway.upstream.transport import _MAX_BUFFER, Pool, _Connection
 
 
 def both_loops(test: Callable[[], Awaitable[None]]) -> Callable[[str], None]:
@@ -355,3 +355,46 @@ async def test_a_fresh_connection_closed_before_any_answer_is_an_error() -> None
         with pytest.raises(httpx.RemoteProtocolError):
             await post(Pool(), raw.url())
         assert raw.connections == 1
+
+
+@both_loops
+async def test_an_answer_closed_before_it_was_read_is_not_reused() -> None:
+    """A capped error body: all of it arrived (reading paused by then), little was read.
+
+    Reusing that connection would leave the next request waiting on a paused socket;
+    when the whole answer arrives in the read that crosses the read-ahead limit is up to
+    the network, so the state is set up directly.
+    """
+    conn = _Connection()
+    conn.connection_made(NullTransport())
+    conn.send(b"POST / HTTP/1.1\r\n\r\n", b"", expect_body=True)
+    conn.data_received(b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n" % (2 * _MAX_BUFFER))
+    conn.data_received(b"x" * _MAX_BUFFER)
+    conn.data_received(b"x" * _MAX_BUFFER)
+    assert conn.complete and conn.keep_alive and conn._paused
+    assert await conn.receive(None, httpx.Request("POST", "http://x/"))
+    assert not conn.finished()
+
+    drained = _Connection()
+    drained.connection_made(NullTransport())
+    drained.send(b"POST / HTTP/1.1\r\n\r\n", b"", expect_body=True)
+    drained.data_received(OK)
+    while await drained.receive(None, httpx.Request("POST", "http://x/")):
+        pass
+    assert drained.finished()
+
+
+class NullTransport(asyncio.Transport):
+    """Takes writes and pauses, sends nothing anywhere."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
