@@ -26,6 +26,7 @@ __all__ = ["Pool"]
 
 _Origin = tuple[str, str, int]
 _MAX_BUFFER = 1 << 20  # bytes read ahead of the consumer before the socket is paused
+_MAX_HEAD = 64 * 1024  # an answer's status line and headers, interim answers included
 
 
 class Pool(httpx.AsyncBaseTransport):
@@ -192,6 +193,7 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
         self.error: httpx.TransportError | None = None
         self._informational = False
+        self._head_bytes = 0
         self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
 
@@ -286,7 +288,9 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
-            self._fail(httpx.RemoteProtocolError(f"the upstream sent a malformed HTTP answer ({exc})"))
+            ours = exc.__context__  # a limit a callback enforced
+            error = ours if isinstance(ours, httpx.RemoteProtocolError) else None
+            self._fail(error or httpx.RemoteProtocolError(f"the upstream sent a malformed HTTP answer ({exc})"))
             self.close()
 
     def eof_received(self) -> bool | None:
@@ -314,6 +318,9 @@ class _Connection(asyncio.Protocol):
         self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > _MAX_HEAD:
+            raise httpx.RemoteProtocolError(f"the upstream's answer headers passed {_MAX_HEAD} bytes")
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:

@@ -398,3 +398,19 @@ class NullTransport(asyncio.Transport):
 
     def close(self) -> None:
         pass
+
+
+@both_loops
+async def test_endless_answer_headers_are_cut_at_64_kib() -> None:
+    head = b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"a" * 1000 + b"\r\n"
+
+    async def handler(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw.read_request(reader)
+        writer.write(head)
+        for _ in range(1000):  # ~1 MB of headers, never ending
+            writer.write(b"X-Pad: " + b"a" * 1000 + b"\r\n")
+            await writer.drain()
+
+    async with raw_server(handler) as raw:
+        with pytest.raises(httpx.RemoteProtocolError, match="headers passed 65536 bytes"):
+            await asyncio.wait_for(post(Pool(), raw.url()), 5)
