@@ -315,13 +315,17 @@ class _Connection(asyncio.Protocol):
     # -- httptools callbacks -----------------------------------------------------------------
 
     def on_status(self, status: bytes) -> None:
+        self._count_head(len(status))
         self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value) + 4
+        self._count_head(len(name) + len(value) + 4)
+        self.headers.append((name, value))
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
         if self._head_bytes > _MAX_HEAD:
             raise httpx.RemoteProtocolError(f"the upstream's answer headers passed {_MAX_HEAD} bytes")
-        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
