@@ -67,8 +67,10 @@ from bench.harness import (  # noqa: E402
     RESULTS,
     clean_env,
     descendants,
+    function_args,
     http_json,
     log,
+    rss_mb,
     stop_group,
     tail,
     verdict,
@@ -108,17 +110,7 @@ def fmt(x: float, digits: int = 1) -> str:
 def tree_rss_mb(pid: int) -> tuple[float, list[int]]:
     """Summed VmRSS of pid and every descendant, and their pids."""
     pids = descendants(pid)
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
-        except (OSError, ValueError, IndexError):
-            pass
-    return total / 1024, pids
+    return sum(rss_mb(p) for p in pids), pids
 
 
 # --------------------------------------------------------------------------- observers (child process)
@@ -494,8 +486,7 @@ def start_function(function_root: Path, emulator_url: str, label: str) -> Server
     env.pop("ALLOW_UNAUTHENTICATED", None)
     tag = "".join(ch if ch.isalnum() else "-" for ch in label)[:40] or "function"
     log_path = LOGS / f"hostile-{tag}-{port}.log"
-    args = [sys.executable, "-m", "functions_framework", "--target", "generate", "--source", "main.py"]
-    args += ["--host", "127.0.0.1", "--port", str(port)]
+    args = [sys.executable, *function_args("main.py", port)]
     with log_path.open("wb") as out:
         proc = subprocess.Popen(
             args, cwd=function_root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -39,7 +39,7 @@ stopped at the end (whole process groups). Raw numbers: ``bench/results/instance
 from __future__ import annotations
 
 import argparse
-import contextlib
+import functools
 import json
 import math
 import os
@@ -49,8 +49,8 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,12 +66,18 @@ from bench.harness import (  # noqa: E402
     LOGS,
     MODEL,
     RESULTS,
+    CpuMeter,
+    PeakSampler,
     clean_env,
+    cpu_model,
     descendants,
+    function_args,
     http_json,
     log,
     machine_busy_s,
     proc_cpu_s,
+    pss_mb,
+    rss_mb,
     stop_group,
     tail,
     tree_cpu_s,
@@ -98,107 +104,29 @@ TARGET_ADDED_P50_MS = 2.0
 VARIANTS = ("function", "function+SM", "hello", "peer")
 
 
-def _status_kb(pid: int, key: str) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(key):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
-def _pss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
 def tree_memory_mb(pid: int, pss: bool = True) -> dict[str, Any]:
     pids = descendants(pid)
-    rss = [_status_kb(p, "VmRSS:") / 1024 for p in pids]
+    rss = [rss_mb(p) for p in pids]
     out: dict[str, Any] = {"processes": len(pids), "rss_mb": sum(rss), "rss_per_process_mb": rss}
     if pss:
-        out["pss_mb"] = sum(_pss_kb(p) for p in pids) / 1024
+        out["pss_mb"] = sum(pss_mb(p) for p in pids)
     return out
 
 
-class TreeMemorySampler:
-    """Samples the process tree's summed VmRSS (and PSS) every `interval` seconds; keeps the peaks."""
+def tree_memory_sampler(pid: int) -> PeakSampler:
+    """The process tree's summed VmRSS and PSS and its process count, every 50 ms; peaks kept."""
 
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
-        self.pid = pid
-        self.interval = interval
-        self.rss_peak = 0.0
-        self.pss_peak = 0.0
-        self.processes_max = 0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
+    def measure() -> dict[str, float]:
+        m = tree_memory_mb(pid)
+        return {"rss_peak_mb": m["rss_mb"], "pss_peak_mb": m["pss_mb"], "processes_max": m["processes"]}
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            m = tree_memory_mb(self.pid)
-            self.rss_peak = max(self.rss_peak, m["rss_mb"])
-            self.pss_peak = max(self.pss_peak, m["pss_mb"])
-            self.processes_max = max(self.processes_max, m["processes"])
-            self.samples += 1
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> TreeMemorySampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def report(self) -> dict[str, Any]:
-        return {
-            "rss_peak_mb": self.rss_peak,
-            "pss_peak_mb": self.pss_peak,
-            "processes_max": self.processes_max,
-            "samples": self.samples,
-        }
+    return PeakSampler(measure)
 
 
-class CpuWindow:
-    """CPU seconds of named process trees and of the whole machine over one `with` block."""
-
-    def __init__(self, trees: dict[str, int]) -> None:
-        self.trees = trees
-        self.result: dict[str, Any] = {}
-
-    def _snap(self) -> dict[str, float]:
-        snap = {name: tree_cpu_s(pid) for name, pid in self.trees.items()}
-        snap["load_generator"] = proc_cpu_s(os.getpid())
-        return snap
-
-    def __enter__(self) -> CpuWindow:
-        self._t0 = time.perf_counter()
-        self._busy0 = machine_busy_s()
-        self._snap0 = self._snap()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        wall = time.perf_counter() - self._t0
-        busy = machine_busy_s() - self._busy0
-        snap = self._snap()
-        used = {k: snap[k] - self._snap0[k] for k in snap}
-        ncpu = os.cpu_count() or 1
-        self.result = {
-            "wall_s": wall,
-            "cpu_s": used,
-            "pct_of_one_core": {k: 100 * v / wall for k, v in used.items()},
-            "machine_busy_pct": 100 * busy / (wall * ncpu),
-            "other_processes_pct_of_machine": max(0.0, 100 * (busy - sum(used.values())) / (wall * ncpu)),
-        }
+def tree_cpu_meter(trees: dict[str, int]) -> CpuMeter:
+    """CPU of each named process tree and of this process (the load generator)."""
+    readers: dict[str, Callable[[], float]] = {name: functools.partial(tree_cpu_s, pid) for name, pid in trees.items()}
+    return CpuMeter(readers | {"load_generator": lambda: proc_cpu_s(os.getpid())})
 
 
 # --------------------------------------------------------------------------- processes
@@ -214,19 +142,7 @@ class Variant:
     env: dict[str, str]
 
     def args(self, port: int) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            "--target",
-            "generate",
-            "--source",
-            self.source,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
+        return [sys.executable, *function_args(self.source, port)]
 
 
 def make_variants(function_root: Path, gateway_url: str, sm_host: str) -> dict[str, Variant]:
@@ -489,7 +405,7 @@ def section_inflight(emulator: Server, function: Server, n: int) -> dict[str, An
     http_json("POST", emulator.url + "/__emulator/config", {"delay": 1.0})
     idle = tree_memory_mb(function.proc.pid)
     trees = {"function": function.proc.pid, "emulator": emulator.proc.pid}
-    with CpuWindow(trees) as cpu, TreeMemorySampler(function.proc.pid) as sampler:
+    with tree_cpu_meter(trees) as cpu, tree_memory_sampler(function.proc.pid) as sampler:
         res = run_load_sync(
             function.url + "/", FUNCTION_BODY, count=n, concurrency=n, warmup=0, time_limit=INFLIGHT_CAP_S
         )
@@ -501,8 +417,8 @@ def section_inflight(emulator: Server, function: Server, n: int) -> dict[str, An
         "emulator_stats": stats,
         "tree_idle": idle,
         "tree_after": after,
-        "tree_peak": sampler.report(),
-        "cpu": cpu.result,
+        "tree_peak": sampler.peak | {"samples": sampler.samples},
+        "cpu": cpu.report(),
     }
 
 
@@ -532,10 +448,10 @@ def section_cpu(
         for name, (url, body, headers, _server) in paths.items():
             http_json("POST", emulator.url + "/__emulator/reset")
             run_load_sync(url, body, count=64, concurrency=16, headers=headers, warmup=0)  # warm-up, not counted
-            with CpuWindow(trees) as win:
+            with tree_cpu_meter(trees) as win:
                 res = run_load_sync(url, body, count=per_round, concurrency=16, headers=headers, warmup=0)
             parts[name].append(res)
-            cpu[name].append(win.result)
+            cpu[name].append(win.report())
             log(f"  round {r + 1}/{rounds} {name:9s} {res.line()}")
     out: dict[str, Any] = {"count": per_round * rounds, "concurrency": 16, "rounds": rounds}
     runs = {k: merge(v) for k, v in parts.items()}
@@ -729,12 +645,7 @@ def table(res: dict[str, Any]) -> str:
 
 
 def machine_info(function_root: Path, label: str) -> dict[str, Any]:
-    cpu = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
 
     def git(*args: str) -> str:
         try:

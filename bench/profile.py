@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.harness import RESULTS, http_json, proc_cpu_s  # noqa: E402
+from bench.harness import RESULTS, children, http_json, proc_cpu_s  # noqa: E402
 from bench.load import run_load_sync  # noqa: E402
-from bench.run import FUNCTION_BODY, children, start_emulator, start_function, stop_tree  # noqa: E402
+from bench.run import FUNCTION_BODY, start_emulator, start_function, stop_tree  # noqa: E402
 
 BUCKETS = [
     ("gemini_gateway/", "gemini_gateway (the function's code)"),

@@ -28,7 +28,6 @@ import os
 import platform
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -46,11 +45,15 @@ from bench.harness import (  # noqa: E402
     LOGS,
     MODEL,
     RESULTS,
+    CpuMeter,
+    PeakSampler,
+    children,
     clean_env,
+    cpu_model,
+    function_args,
     http_json,
     log,
-    machine_busy_s,
-    proc_cpu_s,
+    rss_mb,
     stop_group,
     verdict,
 )
@@ -95,115 +98,25 @@ def stop_tree(server: Server, grace: float = 5.0) -> None:
     stop_group(server.proc, grace)
 
 
-def children(pid: int) -> list[int]:
-    """Direct children of pid (Linux /proc)."""
-    out: list[int] = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/children") as fh:
-                    out.extend(int(x) for x in fh.read().split())
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return out
+def master_worker_rss(pid: int) -> dict[str, float]:
+    """VmRSS of a gunicorn master, its largest worker, and all of them, in MB."""
+    master = rss_mb(pid)
+    workers = [rss_mb(c) for c in children(pid)]
+    return {"master_mb": master, "worker_mb": max(workers, default=0.0), "total_mb": master + sum(workers)}
 
 
-def rss_mb(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
+class RssSampler(PeakSampler):
+    """`master_worker_rss` of one server, sampled every 50 ms while in a `with` block."""
 
-
-class RssSampler:
-    """Samples VmRSS of a process and its children every `interval` seconds; keeps the peaks."""
-
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
+    def __init__(self, pid: int) -> None:
+        super().__init__(lambda: master_worker_rss(pid))
         self.pid = pid
-        self.interval = interval
-        self.master_peak = 0.0
-        self.worker_peak = 0.0
-        self.total_peak = 0.0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def snapshot(self) -> dict[str, float]:
-        master = rss_mb(self.pid) or 0.0
-        workers = [r for r in (rss_mb(c) for c in children(self.pid)) if r is not None]
-        return {"master_mb": master, "worker_mb": max(workers, default=0.0), "total_mb": master + sum(workers)}
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            s = self.snapshot()
-            self.master_peak = max(self.master_peak, s["master_mb"])
-            self.worker_peak = max(self.worker_peak, s["worker_mb"])
-            self.total_peak = max(self.total_peak, s["total_mb"])
-            self.samples += 1
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        return master_worker_rss(self.pid)
 
     def peaks(self) -> dict[str, float]:
-        return {
-            "master_peak_mb": self.master_peak,
-            "worker_peak_mb": self.worker_peak,
-            "total_peak_mb": self.total_peak,
-            "samples": self.samples,
-        }
-
-
-class CpuMeter:
-    """CPU seconds used by named groups of processes, and by everything else on the machine, over
-    one or more ``with`` blocks. ``other`` tells how noisy the machine was (other sessions' work)."""
-
-    def __init__(self, groups: dict[str, list[int]]) -> None:
-        self.groups = groups
-        self.used: dict[str, float] = dict.fromkeys(groups, 0.0)
-        self.machine = 0.0
-        self.wall = 0.0
-        self._start: tuple[dict[str, float], float, float] | None = None
-
-    def _snap(self) -> dict[str, float]:
-        return {k: sum(proc_cpu_s(p) for p in pids) for k, pids in self.groups.items()}
-
-    def __enter__(self) -> CpuMeter:
-        self._start = (self._snap(), machine_busy_s(), time.perf_counter())
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._start is not None
-        snap, busy, t0 = self._start
-        now = self._snap()
-        for k in self.groups:
-            self.used[k] += now[k] - snap[k]
-        self.machine += machine_busy_s() - busy
-        self.wall += time.perf_counter() - t0
-
-    def report(self) -> dict[str, Any]:
-        """Percent of one core per group, and the machine's other work as percent of all its CPUs."""
-        ncpu = os.cpu_count() or 1
-        w = self.wall or 1e-9
-        ours = sum(self.used.values())
-        return {
-            "wall_s": self.wall,
-            "cpu_s": dict(self.used),
-            "pct_of_one_core": {k: 100 * v / w for k, v in self.used.items()},
-            "machine_busy_pct": 100 * self.machine / (w * ncpu),
-            "other_processes_pct_of_machine": max(0.0, 100 * (self.machine - ours) / (w * ncpu)),
-        }
+        return {f"{k.removesuffix('_mb')}_peak_mb": v for k, v in self.peak.items()} | {"samples": self.samples}
 
 
 def fmt(x: float | None, nd: int = 2) -> str:
@@ -213,15 +126,7 @@ def fmt(x: float | None, nd: int = 2) -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model()
     mem_mb = None
     try:
         with open("/proc/meminfo") as fh:
@@ -276,7 +181,7 @@ def start_function(emulator: Server) -> Server:
     env = clean_env() | upstream_env(emulator)
     server = start_server(
         "function",
-        ["-m", "functions_framework", "--target", "generate", "--source", "main.py", "--port", str(port)],
+        function_args("main.py", port),
         port,
         LOGS,
         env=env,
@@ -291,16 +196,7 @@ def start_peer(emulator: Server) -> Server:
     env = clean_env() | upstream_env(emulator)
     server = start_server(
         "peer-genai",
-        [
-            "-m",
-            "functions_framework",
-            "--target",
-            "generate",
-            "--source",
-            "bench/peer_genai/main.py",
-            "--port",
-            str(port),
-        ],
+        function_args("bench/peer_genai/main.py", port),
         port,
         LOGS,
         env=env,
@@ -356,7 +252,7 @@ def section_a(
     for conc, n in ((16, count), (1, count_c1)):
         per_round = max(1, n // rounds)
         parts: dict[str, list[LoadResult]] = {name: [] for name, *_ in paths}
-        cpu: dict[str, CpuMeter] = {name: CpuMeter(procs) for name, *_ in paths}
+        cpu: dict[str, CpuMeter] = {name: CpuMeter.of_processes(procs) for name, *_ in paths}
         for r in range(rounds):
             for name, url, body, headers in paths:
                 http_json("POST", emulator.url + "/__emulator/reset")
