@@ -6,11 +6,13 @@ gets `Access-Control-Allow-Origin`.
 
 from __future__ import annotations
 
+from .callers.registry import CHECKS
+
 __all__ = ["ALLOWED_HEADERS", "cors_headers", "preflight_headers"]
 
-ALLOWED_HEADERS = (
-    "Authorization, Content-Type, X-API-Key, X-Firebase-AppCheck, X-Request-Id, X-Signature, "
-    "x-goog-api-key, x-goog-api-client"  # the last two: the Gemini JS SDK in a browser
+# What a browser may send: ours, and every header a caller check reads (the Gemini JS SDK's too).
+ALLOWED_HEADERS = ", ".join(
+    dict.fromkeys(("Content-Type", "X-Request-Id", *(header for check in CHECKS for header in check.headers)))
 )
 _EXPOSED = "X-Request-Id, Server-Timing, Retry-After, X-Budget-Remaining"
 

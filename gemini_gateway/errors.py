@@ -28,18 +28,19 @@ package, or scrubbed upstream text.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field, JsonValue
 
-from .strict import Doc
+from .model_base import Doc
 
 __all__ = [
     "ERROR_STATUSES",
     "ApiError",
     "ErrorBody",
+    "ErrorRenderer",
     "Forbidden",
     "Internal",
     "InvalidJson",
@@ -185,6 +186,10 @@ class UpstreamTimeout(ApiError):
 
 class Internal(ApiError):
     status, type, default_retryable = 500, "internal_error", True
+
+
+ErrorRenderer = Callable[[ApiError, str], dict[str, Any]]
+"""A route's error shape: ours (`error_body`), OpenAI's or Google's."""
 
 
 def error_body(error: ApiError, request_id: str) -> dict[str, Any]:

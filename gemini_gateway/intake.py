@@ -1,20 +1,21 @@
-"""The one way into every route: caller, body, content type, strict parse, model, limits.
+"""The way into every route: who is calling, the body, and, for a generating route, what it may spend.
 
-Every route calls `admit` once with its `Intake` (its own pydantic model and
-how to read the requested model and prompt from it) and gets back the
-caller, the parsed request and the resolved model. What protects the
-instance and the bill lives here, once, for all routes, in this order:
+What protects the instance and the bill lives here, once, in this order:
 
-1. caller checks that need only headers (a caller without credentials costs
-   no body read); a signed webhook's body is read, bounded, then checked;
-2. the body, bounded by MAX_REQUEST_BYTES and BODY_READ_TIMEOUT_SECONDS;
-3. content type, then strict JSON within the structural limits (values,
-   nesting, lone surrogates) decided before it becomes Python objects;
-4. the route's model (field rules and per-field limits);
-5. the model, resolved through MODEL_ALIASES and allowed; built-in tools
-   allowed; the output ceiling kept (MAX_OUTPUT_TOKENS_LIMIT);
-6. the caller's rate limit and daily token budget (its caller policy, or the
-   global settings): spent only by a request that got this far.
+1. `identify`: caller checks that need only headers (a caller without
+   credentials costs no body read); a signed webhook's body is read, bounded,
+   then checked;
+2. `read_json`: the body, bounded by MAX_REQUEST_BYTES and
+   BODY_READ_TIMEOUT_SECONDS; content type; strict JSON within the
+   structural limits; the route's own model;
+3. `admit` (generating routes): the model through MODEL_ALIASES and the
+   caller's allow-list, built-in tools allowed, the output ceiling kept; the
+   route's upstream body built (a request refused there spends nothing); then
+   the caller's rate limit and daily token budget, spent only by a request
+   that got this far.
+
+A route that does not generate (a job's status, the template list) uses the
+first steps alone.
 """
 
 from __future__ import annotations
@@ -22,27 +23,36 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
+from typing import Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import BaseModel
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect
 
 from .callers import Caller
 from .callers.budgets import admit as admit_budget
 from .callers.rate_limit import Limit
+from .context import ModelChoice, RequestContext
 from .errors import InvalidRequest, RequestTimeout
-from .exchange import Exchange
-from .payload import check_content_type, check_declared_length, parse_json_body, read_limited, validate
+from .json_body import check_content_type, check_declared_length, parse_json_body, read_limited, validate
+from .policies import Effective
 from .responses import ClientGone
-from .runtime import Runtime, get_runtime
 from .settings import Settings
 
-__all__ = ["Admitted", "Intake", "Limits", "RouteRequest", "admit", "resolve_model"]
+__all__ = [
+    "GenerationIntake",
+    "GenerationRequest",
+    "Limits",
+    "admit",
+    "check_limits",
+    "identify",
+    "read_json",
+    "resolve_model",
+]
 
 
 @runtime_checkable
-class RouteRequest(Protocol):
-    """What the intake asks of every route's parsed request, in the route's own field names."""
+class GenerationRequest(Protocol):
+    """What the intake asks of a generating route's parsed request, in the route's own field names."""
 
     def builtin_tools(self) -> list[tuple[str, str]]:
         """(field, tool) for each built-in tool asked for: ("tools[1]", "google_search")."""
@@ -54,11 +64,13 @@ class RouteRequest(Protocol):
 
 
 M = TypeVar("M", bound=BaseModel)
+G = TypeVar("G", bound=GenerationRequest)  # and a pydantic model: mypy has no "both" for a bound
+P = TypeVar("P")
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What this caller may do: the global settings, or its caller policy."""
+    """What this caller may ask for: the global settings, or its caller policy."""
 
     allowed_models: tuple[str, ...]
     allowed_tools: tuple[str, ...]
@@ -66,68 +78,80 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Intake(Generic[M]):
-    """What a route tells the intake about itself."""
+class GenerationIntake(Generic[G, P]):
+    """What a generating route tells the intake about itself."""
 
-    route: str  # its name in log lines: "generate", "openai", "gemini"
-    schema: type[M]  # the strict model its body is parsed into
-    requested_model: Callable[[M, Mapping[str, str]], str | None]  # from the body or the path parameters
-    prompt: Callable[[M], str]  # the last user text, for LOG_PAYLOADS
-    # What the route builds from the admitted request before any limit is spent (its upstream body):
-    # a request it refuses there (a tool-call id handed out elsewhere) costs no rate-limit or budget token.
-    prepare: Callable[[Admitted[M]], Any] | None = None
-
-
-@dataclass
-class Admitted(Generic[M]):
-    """A request that passed the intake: who asked, what, of which model."""
-
-    runtime: Runtime
-    caller: Caller
-    request: M
-    model: str  # resolved: what is called upstream
-    alias: str | None  # the name the caller used, when it was an alias
-    limits: Limits
-    max_output_tokens: int  # what to send upstream: the caller's own value (within the ceiling) or the ceiling
-    prepared: Any = None  # what the route's `prepare` built
+    schema: type[G]  # the strict model its body is parsed into
+    requested_model: Callable[[G, Mapping[str, str]], str | None]  # from the body or the path parameters
+    prompt: Callable[[G], str]  # the last user text, for LOG_PAYLOADS
+    # The route's upstream call, built before any limit is spent: a request it refuses there
+    # (a tool-call id handed out elsewhere) costs no rate-limit or budget token.
+    prepare: Callable[[RequestContext, G], P]
 
 
-async def admit(intake: Intake[M], request: Request, exchange: Exchange) -> Admitted[M]:
-    runtime = get_runtime()
-    settings = runtime.settings
-    headers = request.headers
-    exchange.record_route(intake.route)
-    body = _Body(request, settings, exchange)
-    caller = await runtime.callers.identify(headers, body.read)
-    exchange.record_caller(caller.identity)
-    check_content_type(headers.get("content-type"))
-    parsed = validate(intake.schema, await parse_json_body(await body.read()))
-    policy = await runtime.policies.effective(caller.identity)
-    limits = Limits(policy.allowed_models, policy.allowed_tools, policy.max_output_tokens)
-    requested = intake.requested_model(parsed, request.path_params)
-    model = resolve_model(requested, settings, limits.allowed_models)
-    alias = requested if requested is not None and requested != model else None
-    exchange.record_model(model, alias)
-    max_output_tokens = _check_limits(parsed, limits)
-    admitted = Admitted(runtime, caller, parsed, model, alias, limits, max_output_tokens)
-    if intake.prepare is not None:
-        admitted.prepared = intake.prepare(admitted)
-    if runtime.limiter is not None and policy.rate_limit_per_minute > 0:
-        rate = Limit(policy.rate_limit_per_minute, policy.rate_limit_burst or policy.rate_limit_per_minute)
-        await runtime.limiter.check(caller.identity, rate)
-    if runtime.budgets is not None and policy.daily_token_budget > 0:
-        exchange.ticket = await admit_budget(runtime.budgets, caller.identity, policy.daily_token_budget)
-    exchange.record_prompt(intake.prompt(parsed))
-    return admitted
+async def identify(ctx: RequestContext) -> Caller:
+    """Who is calling (contract section 6); recorded on the context and its access line."""
+    caller = await ctx.runtime.callers.identify(ctx.request.headers, lambda: _read_body(ctx), ctx.log.note)
+    ctx.caller = caller
+    ctx.log.record_caller(caller.identity)
+    return caller
 
 
-def resolve_model(requested: str | None, settings: Settings, allowed: tuple[str, ...] | None = None) -> str:
-    """The model to call: the name through MODEL_ALIASES, if allowed; with none, DEFAULT_MODEL.
+async def read_json(ctx: RequestContext, schema: type[M]) -> M:
+    """The body as the route's strict model: content type, strict JSON within the limits, then the model."""
+    check_content_type(ctx.request.headers.get("content-type"))
+    return validate(schema, await parse_json_body(await _read_body(ctx)))
 
-    (With none, and a caller policy that does not allow DEFAULT_MODEL: the first model the policy allows.)
+
+async def policy(ctx: RequestContext) -> Effective:
+    """What this caller may do: its caller policy over the global settings."""
+    assert ctx.caller is not None, "identify first"
+    if ctx.policy is None:
+        ctx.policy = await ctx.runtime.policies.effective(ctx.caller.identity)
+    return ctx.policy
+
+
+async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G, P]:
+    """A generating route's request, admitted: caller, body, model, limits, its upstream call, then spend."""
+    runtime = ctx.runtime
+    await identify(ctx)
+    parsed = cast(G, await read_json(ctx, cast("type[BaseModel]", intake.schema)))
+    effective = await policy(ctx)
+    limits = Limits(effective.allowed_models, effective.allowed_tools, effective.max_output_tokens)
+    requested = intake.requested_model(parsed, ctx.params)
+    model = resolve_model(requested, runtime.settings, limits.allowed_models)
+    ctx.choice = ModelChoice(model, requested if requested is not None and requested != model else None)
+    ctx.log.record_model(model, ctx.choice.alias)
+    ctx.output_ceiling = check_limits(parsed, limits)
+    prepared = intake.prepare(ctx, parsed)
+    await _spend(ctx, effective)
+    ctx.log.record_prompt(intake.prompt(parsed))
+    return parsed, prepared
+
+
+async def _spend(ctx: RequestContext, effective: Effective) -> None:
+    """The caller's rate limit, then its daily token budget (a 429 from either spends nothing more)."""
+    runtime, identity = ctx.runtime, ctx.caller.identity if ctx.caller else ""
+    if runtime.limiter is not None and effective.rate_limit_per_minute > 0:
+        rate = Limit(effective.rate_limit_per_minute, effective.rate_limit_burst or effective.rate_limit_per_minute)
+        await runtime.limiter.check(identity, rate)
+    if runtime.budgets is not None and effective.daily_token_budget > 0:
+        ctx.ticket = await admit_budget(runtime.budgets, identity, effective.daily_token_budget)
+
+
+def resolve_model(
+    requested: str | None, settings: Settings, allowed: tuple[str, ...] | None = None, *, default: bool = True
+) -> str:
+    """The model to call: the name through MODEL_ALIASES, if allowed.
+
+    With none and `default`: DEFAULT_MODEL (or, when the caller's policy does
+    not allow it, the first model the policy allows). Without `default` a
+    model must be named (a route whose work has no sensible default model).
     """
     allowed = settings.allowed_models if allowed is None else allowed
     if requested is None:
+        if not default:
+            raise InvalidRequest.for_field("model", "required")
         return settings.default_model if settings.default_model in allowed or not allowed else allowed[0]
     model = settings.model_aliases.get(requested, requested)
     if model not in allowed:
@@ -136,14 +160,11 @@ def resolve_model(requested: str | None, settings: Settings, allowed: tuple[str,
     return model
 
 
-def _check_limits(request: object, limits: Limits) -> int:
+def check_limits(request: GenerationRequest, limits: Limits) -> int:
     """Built-in tools outside ALLOWED_TOOLS, or an output ceiling above MAX_OUTPUT_TOKENS_LIMIT: 400 by field.
 
     Returns the output ceiling to send upstream.
     """
-    if not hasattr(request, "builtin_tools"):  # duck-typed: isinstance on a runtime Protocol costs ~25 µs
-        return limits.max_output_tokens
-    request = cast(RouteRequest, request)
     for field, tool in request.builtin_tools():
         if tool not in limits.allowed_tools:
             allowed = ", ".join(limits.allowed_tools) or "none"
@@ -154,25 +175,18 @@ def _check_limits(request: object, limits: Limits) -> int:
     return asked or limits.max_output_tokens
 
 
-class _Body:
+async def _read_body(ctx: RequestContext) -> bytes:
     """The raw body, read once, refused past MAX_REQUEST_BYTES or BODY_READ_TIMEOUT_SECONDS."""
-
-    def __init__(self, request: Request, settings: Settings, exchange: Exchange) -> None:
-        self._request = request
-        self._settings = settings
-        self._exchange = exchange
-        self._body: bytes | None = None
-
-    async def read(self) -> bytes:
-        if self._body is None:
-            settings = self._settings
-            check_declared_length(self._request.headers.get("content-length"), settings.max_request_bytes)
-            try:
-                async with asyncio.timeout(settings.body_read_timeout_seconds):
-                    self._body = await read_limited(self._request.stream(), settings.max_request_bytes)
-            except TimeoutError:
-                raise RequestTimeout(settings.body_read_timeout_seconds) from None
-            except ClientDisconnect:
-                raise ClientGone() from None
-            self._exchange.body_read = True
-        return self._body
+    if ctx.body is not None:
+        return ctx.body
+    request, settings = ctx.request, ctx.runtime.settings
+    check_declared_length(request.headers.get("content-length"), settings.max_request_bytes)
+    try:
+        async with asyncio.timeout(settings.body_read_timeout_seconds):
+            body = await read_limited(request.stream(), settings.max_request_bytes)
+    except TimeoutError:
+        raise RequestTimeout(settings.body_read_timeout_seconds) from None
+    except ClientDisconnect:
+        raise ClientGone() from None
+    ctx.body = body
+    return body

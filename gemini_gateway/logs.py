@@ -11,6 +11,7 @@ our module is imported.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["configure", "log", "trace_fields", "write"]
+__all__ = ["configure", "exception_place", "log", "trace_fields", "write"]
 
 log = logging.getLogger("gemini_gateway")
 
@@ -82,3 +83,12 @@ def trace_fields(headers: Mapping[str, str], project: str | None) -> dict[str, A
     if span:
         fields["logging.googleapis.com/spanId"] = span
     return fields
+
+
+def exception_place(exc: BaseException) -> dict[str, str]:
+    """Exception class and innermost frame: enough to find a bug, with no stack trace and no message."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}" if tb else "?"
+    return {"exception": type(exc).__name__, "at": where}

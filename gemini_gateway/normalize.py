@@ -7,10 +7,12 @@ body whose structure is wrong is an upstream failure, not a 200 with garbage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from .payload import strict_json_loads
+import orjson
+
+from .answer import Answer, FunctionCall, Usage
+from .json_body import strict_json_loads
 
 __all__ = [
     "Answer",
@@ -41,48 +43,6 @@ _FINISH = {
 
 class MalformedAnswer(ValueError):
     """The upstream said 200 but the body is not a usable Gemini answer."""
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    thinking_tokens: int = 0
-    cached_tokens: int = 0
-    total_tokens: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "thinking_tokens": self.thinking_tokens,
-            "cached_tokens": self.cached_tokens,
-            "total_tokens": self.total_tokens,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class FunctionCall:
-    """A `functionCall` part: what the model wants run, and what must go back with it next turn."""
-
-    name: str
-    args: dict[str, Any]
-    call_id: str | None = None
-    signature: str | None = field(default=None, repr=False)
-
-
-@dataclass(slots=True)
-class Answer:
-    """What one response (or one stream chunk) says, in our terms."""
-
-    text: str = ""
-    finish_reason: str | None = None
-    blocked_reason: str | None = None
-    usage: Usage | None = None
-    response_id: str | None = None
-    model_version: str | None = None
-    texts: list[str] = field(default_factory=list)
-    calls: list[FunctionCall] = field(default_factory=list)
 
 
 def finish_reason(raw: str) -> str:
@@ -189,30 +149,58 @@ def _function_call(part: dict[str, Any]) -> FunctionCall | None:
     return FunctionCall(call["name"], args, call_id, signature)
 
 
+PREVIEW_CHARS = 2000  # as much of an answer as an access line ever holds (LOG_PAYLOADS)
+MAX_KEPT_BYTES = 4 * 1024 * 1024
+"""What a stream may keep for the answer its end reports (text and call arguments): far above any model's
+output ceiling, so only a hostile upstream reaches it; past it the stream ends as an upstream error."""
+
+
 class StreamTotals:
-    """Adds up a stream's chunks: all text, the last usage, the finish reason where it comes."""
+    """Adds up a stream's chunks into the answer its end reports: finish reason, usage, ids, and what is kept.
 
-    def __init__(self) -> None:
+    A route that reports the whole text at the end (`POST /`'s `done`) keeps
+    text and calls, up to MAX_KEPT_BYTES; a route that only forwards
+    (`keep=False`: the Gemini-native and OpenAI streams) keeps counts and the
+    text's first PREVIEW_CHARS (for LOG_PAYLOADS), so a stream's memory is
+    bounded by what it forwards.
+    """
+
+    def __init__(self, keep: bool = True, max_kept: int = MAX_KEPT_BYTES) -> None:
         self.answer = Answer()
+        self.calls_seen = 0
+        self._keep = keep
+        self._room = max_kept if keep else PREVIEW_CHARS
 
-    def add(self, chunk: Answer) -> str:
-        """Take one chunk; return its new (non-thought) text."""
+    def add(self, chunk: Answer) -> None:
+        """Take one chunk (MalformedAnswer once what is kept would pass the limit)."""
         total = self.answer
-        if chunk.texts:
+        self.calls_seen += len(chunk.calls)
+        if self._keep:
+            self._room -= sum(len(t) for t in chunk.texts) + sum(_size(c) for c in chunk.calls)
+            if self._room < 0:
+                raise MalformedAnswer(f"the stream's answer is larger than {MAX_KEPT_BYTES // (1024 * 1024)} MiB")
             total.texts.extend(chunk.texts)
-        total.calls.extend(chunk.calls)
+            total.calls.extend(chunk.calls)
+        elif self._room > 0 and chunk.texts:
+            preview = "".join(chunk.texts)[: self._room]
+            self._room -= len(preview)
+            total.texts.append(preview)
         total.finish_reason = chunk.finish_reason or total.finish_reason
         total.blocked_reason = chunk.blocked_reason or total.blocked_reason
         total.usage = chunk.usage or total.usage
         total.response_id = chunk.response_id or total.response_id
         total.model_version = chunk.model_version or total.model_version
-        return chunk.text
 
     def result(self) -> Answer:
         self.answer.text = "".join(self.answer.texts)
-        if self.answer.calls and self.answer.finish_reason == "stop":
+        if self.calls_seen and self.answer.finish_reason == "stop":
             self.answer.finish_reason = "tool_calls"
         return self.answer
+
+
+def _size(call: FunctionCall) -> int:
+    """About what a call's arguments hold, for the kept-bytes limit (calls are few; texts are many)."""
+    return len(call.name) + len(orjson.dumps(call.args)) + len(call.signature or "")
 
 
 def parse_json_text(text: str) -> tuple[bool, Any]:

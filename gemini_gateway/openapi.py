@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from . import __version__
+from .callers.registry import CHECKS
 from .errors import ErrorBody, error_types
 from .routes import ROUTES
 from .routing import OperationDoc, Route
@@ -30,31 +31,9 @@ __all__ = ["build_openapi", "main", "render"]
 _REF = "#/components/schemas/{model}"
 _LITERALS = re.compile(r"^[\w.\-]+(\|[\w.\-]+)*$")
 
+# Every caller check's ways of presenting a credential (`callers/registry.py`).
 _SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
-    "bearer": {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "A client API key (`CLIENT_API_KEYS`) or a Firebase Auth ID token.",
-    },
-    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "A client API key."},
-    "googApiKey": {
-        "type": "apiKey",
-        "in": "header",
-        "name": "x-goog-api-key",
-        "description": "A client API key, where the official Gemini SDKs put theirs.",
-    },
-    "appCheck": {
-        "type": "apiKey",
-        "in": "header",
-        "name": "X-Firebase-AppCheck",
-        "description": "A Firebase App Check token.",
-    },
-    "webhookSignature": {
-        "type": "apiKey",
-        "in": "header",
-        "name": "X-Signature",
-        "description": '`t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`, 300 s tolerance.',
-    },
+    name: scheme for check in CHECKS for name, scheme in check.security.items()
 }
 _ANY_OF_THE_CHECKS: list[dict[str, list[str]]] = [{name: []} for name in _SECURITY_SCHEMES]
 
@@ -173,7 +152,7 @@ def build_openapi() -> dict[str, Any]:
     """The whole document as a dict (no I/O, same output for the same code)."""
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
-        for method in route.docs:
+        for method in route.methods:
             paths.setdefault(route.path, {})[method.lower()] = _operation(method, route, route.doc(method))
     return {
         "openapi": "3.1.0",
@@ -201,7 +180,7 @@ def build_openapi() -> dict[str, Any]:
         "security": _ANY_OF_THE_CHECKS,
         "paths": paths,
         "components": {
-            "schemas": _schemas([route.doc(method) for route in ROUTES for method in route.docs]),
+            "schemas": _schemas([route.doc(method) for route in ROUTES for method in route.methods]),
             "securitySchemes": _SECURITY_SCHEMES,
             "headers": _HEADERS,
         },

@@ -15,18 +15,27 @@ a day and every other caller 20,000, and `"webhook": {"rate_limit_per_minute":
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from .config_types import BUILTIN_TOOLS
 from .errors import Unavailable
 from .logs import log
-from .secret_store import SecretStore
-from .settings import BUILTIN_TOOLS, Settings
-from .strict import Strict
+from .model_base import Strict
+from .secret_store import SecretRef, SecretStore
 
-__all__ = ["CallerPolicy", "Effective", "Policies", "PolicyError", "PolicySource", "parse_policies"]
+__all__ = [
+    "CallerPolicy",
+    "Defaults",
+    "Effective",
+    "Policies",
+    "PolicyError",
+    "PolicySource",
+    "parse_policies",
+]
 
 _MAX_ENTRIES = 10_000
 _MAX_KEY = 256
@@ -90,10 +99,26 @@ class Effective:
     max_output_tokens: int
 
 
+class Defaults(Protocol):
+    """The global settings a policy overrides (`Settings` is one)."""
+
+    @property
+    def rate_limit_per_minute(self) -> int: ...
+    @property
+    def rate_limit_burst(self) -> int | None: ...
+    @property
+    def daily_token_budget(self) -> int: ...
+    @property
+    def allowed_models(self) -> Sequence[str]: ...
+    @property
+    def allowed_tools(self) -> Sequence[str]: ...
+    @property
+    def max_output_tokens_limit(self) -> int: ...
+
+
 class Policies:
     def __init__(self, entries: dict[str, CallerPolicy]) -> None:
         self._entries = entries
-        self._cache: dict[tuple[str, int], Effective] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -101,16 +126,8 @@ class Policies:
     def models(self) -> set[str]:
         return {m for p in self._entries.values() for m in p.allowed_models or ()}
 
-    def for_caller(self, identity: str, settings: Settings) -> Effective:
-        key = (identity, id(settings))
-        found = self._cache.get(key)
-        if found is None:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            found = self._cache[key] = self._resolve(identity, settings)
-        return found
-
-    def _resolve(self, identity: str, settings: Settings) -> Effective:
+    def for_caller(self, identity: str, defaults: Defaults) -> Effective:
+        """What applies to `identity`: each value from its most specific entry, else from `defaults`."""
         kind = identity.split(":", 1)[0] + ":*" if ":" in identity else None
         chain = [p for k in (identity, kind, "*") if k is not None and (p := self._entries.get(k)) is not None]
 
@@ -118,24 +135,33 @@ class Policies:
             return next((getattr(p, field) for p in chain if getattr(p, field) is not None), default)
 
         return Effective(
-            rate_limit_per_minute=pick("rate_limit_per_minute", settings.rate_limit_per_minute),
-            rate_limit_burst=pick("rate_limit_burst", settings.rate_limit_burst),
-            daily_token_budget=pick("daily_token_budget", settings.daily_token_budget),
-            allowed_models=tuple(pick("allowed_models", settings.allowed_models)),
-            allowed_tools=tuple(pick("allowed_tools", settings.allowed_tools)),
-            max_output_tokens=pick("max_output_tokens", settings.max_output_tokens_limit),
+            rate_limit_per_minute=pick("rate_limit_per_minute", defaults.rate_limit_per_minute),
+            rate_limit_burst=pick("rate_limit_burst", defaults.rate_limit_burst),
+            daily_token_budget=pick("daily_token_budget", defaults.daily_token_budget),
+            allowed_models=tuple(pick("allowed_models", defaults.allowed_models)),
+            allowed_tools=tuple(pick("allowed_tools", defaults.allowed_tools)),
+            max_output_tokens=pick("max_output_tokens", defaults.max_output_tokens_limit),
         )
 
 
-class PolicySource:
-    """The policies in force: none, the CALLER_POLICIES literal, or CALLER_POLICIES_SECRET (cached, re-read)."""
+_MAX_CACHED_CALLERS = 100_000
 
-    def __init__(self, settings: Settings, secrets: SecretStore) -> None:
-        self._settings = settings
+
+class PolicySource:
+    """The policies in force: none, the CALLER_POLICIES literal, or CALLER_POLICIES_SECRET (cached, re-read).
+
+    What applies to a caller is resolved once per policy document and kept (a
+    request then costs a dict lookup); a new document starts afresh.
+    """
+
+    def __init__(self, ref: SecretRef | None, secrets: SecretStore, defaults: Defaults) -> None:
+        self._ref = ref
         self._secrets = secrets
-        self._ref = settings.secret("caller_policies")
-        self._parsed: tuple[str, Policies] | None = None
-        self._global = Policies({}).for_caller("", settings)
+        self._defaults = defaults
+        self._text: str | None = None
+        self._policies = Policies({})
+        self._resolved: dict[str, Effective] = {}
+        self._global = self._policies.for_caller("", defaults)
 
     @property
     def configured(self) -> bool:
@@ -145,10 +171,16 @@ class PolicySource:
         if self._ref is None:
             return self._global
         text = await self._secrets.get(self._ref)
-        if self._parsed is None or self._parsed[0] != text:
+        if self._text != text:
             try:
-                self._parsed = (text, parse_policies(text))
+                self._policies = parse_policies(text)
             except PolicyError as exc:
                 log.error("caller policies are misconfigured", extra={"fields": {"problem": str(exc)}})
                 raise Unavailable("the caller policies are misconfigured; see the function's logs") from None
-        return self._parsed[1].for_caller(identity, self._settings)
+            self._text, self._resolved = text, {}
+        found = self._resolved.get(identity)
+        if found is None:
+            if len(self._resolved) >= _MAX_CACHED_CALLERS:
+                self._resolved.clear()
+            found = self._resolved[identity] = self._policies.for_caller(identity, self._defaults)
+        return found

@@ -10,8 +10,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .context import RequestContext
 from .errors import ApiError
-from .exchange import Exchange
 
 __all__ = ["ClientGone", "cancel_if_gone", "error_response", "json_response"]
 
@@ -27,13 +27,13 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
     return Response(orjson.dumps(body), status_code=status, headers=dict(headers or {}), media_type="application/json")
 
 
-def error_response(error: ApiError, exchange: Exchange) -> Response:
-    exchange.record_error(error)
+def error_response(error: ApiError, ctx: RequestContext) -> Response:
+    ctx.log.record_error(error)
     headers = error.headers
-    if not exchange.body_read and exchange.method in ("POST", "PUT", "PATCH"):
+    if not ctx.body_read and ctx.request.method in ("POST", "PUT", "PATCH"):
         # The body was never read (refused by its headers): do not keep reading it for nobody.
         headers = {**headers, "Connection": "close"}
-    return json_response(exchange.render_error(error, exchange.request_id), error.status, headers)
+    return json_response(ctx.render_error(error, ctx.request_id), error.status, headers)
 
 
 async def cancel_if_gone(request: Request, work: Coroutine[Any, Any, T]) -> T:

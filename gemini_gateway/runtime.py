@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 import httpx
 
-from .callers import ApiKeyCheck, CallerCheck, CallerGate
+from .callers import CallerGate
 from .callers.budgets import Budgets, make_budgets
 from .callers.rate_limit import RateLimiter, make_limiter
+from .callers.registry import CHECKS
+from .callers.spec import CheckDeps
 from .errors import Unavailable
 from .logs import configure as configure_logs
 from .logs import log
@@ -98,18 +100,15 @@ def _secret_fetcher(settings: Settings) -> SecretManagerFetcher:
 def _import_configured_checks(settings: Settings) -> None:
     """Import what the configuration uses now, at start, not on the first request.
 
-    The checks cost ~50-170 ms each and the Secret Manager client ~600 ms. Only
-    modules are loaded here (no client or channel: gunicorn forks after this).
+    PyJWT and the Secret Manager client (~200 ms) are imported before gunicorn
+    forks, so every worker shares them. Only modules are loaded here (no
+    client or channel: a gRPC channel must not cross a fork).
     """
-    checks = settings.caller_checks
     if settings.gemini_api_key_secret:
         import google.cloud.secretmanager  # noqa: F401
-    if "firebase_auth" in checks or "app_check" in checks:
-        import jwt  # noqa: F401
-
-        from .callers import app_check, firebase_auth  # noqa: F401
-    if "webhook_secret" in checks:
-        from .callers import webhooks  # noqa: F401
+    for check in CHECKS:
+        if check.preload is not None and check.enabled(settings):
+            check.preload()
     if settings.redis_url and (
         settings.rate_limit_per_minute or settings.daily_token_budget or settings.secret("caller_policies")
     ):
@@ -138,8 +137,9 @@ def get_runtime() -> Runtime:
     transport = make_transport()
     # Key-set fetches (Firebase, App Check) share the upstream connection pool.
     http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0), follow_redirects=False)
-    checks = _caller_checks(settings, secrets, http)
-    policies = PolicySource(settings, secrets)
+    deps = CheckDeps(secrets, http)
+    checks = [check.build(settings, deps) for check in CHECKS if check.enabled(settings)]
+    policies = PolicySource(settings.secret("caller_policies"), secrets, settings)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     _runtime = Runtime(
         settings=settings,
@@ -154,30 +154,3 @@ def get_runtime() -> Runtime:
         budgets=make_budgets(redis_url) if settings.daily_token_budget or policies.configured else None,
     )
     return _runtime
-
-
-def _caller_checks(settings: Settings, secrets: SecretStore, http: httpx.AsyncClient) -> list[CallerCheck]:
-    """The configured checks, header-only ones first; Firebase and webhooks imported only when on (cold start)."""
-    checks: list[CallerCheck] = []
-    on = settings.caller_checks
-    client_keys = settings.secret("client_api_keys")
-    if client_keys is not None:
-        checks.append(ApiKeyCheck(secrets, client_keys))
-    if "firebase_auth" in on:
-        from .callers.firebase_auth import FirebaseAuthCheck, firebase_key_set
-
-        assert settings.firebase_project_id is not None
-        keys = firebase_key_set(settings.firebase_certs_url, http)
-        checks.append(FirebaseAuthCheck(settings.firebase_project_id, keys))
-    if "app_check" in on:
-        from .callers.app_check import AppCheckCheck, app_check_key_set
-
-        assert settings.app_check_project_number is not None
-        jwks = app_check_key_set(settings.app_check_jwks_url, http)
-        checks.append(AppCheckCheck(settings.app_check_project_number, jwks, settings.app_check_app_ids))
-    webhook_secret = settings.secret("webhook_secret")
-    if webhook_secret is not None:
-        from .callers.webhooks import WebhookCheck
-
-        checks.append(WebhookCheck(secrets, webhook_secret))
-    return checks

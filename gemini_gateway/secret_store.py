@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import Unavailable
 
-__all__ = ["Fetcher", "SecretManagerFetcher", "SecretRef", "SecretStore"]
+__all__ = ["Fetcher", "SecretManagerFetcher", "SecretRef", "SecretSetting", "SecretStore"]
 
 log = logging.getLogger("gemini_gateway")
 
@@ -36,6 +36,24 @@ _ENTRY = re.compile(r"[,\n]")
 def _retrieve(future: asyncio.Future[str]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+@dataclass(frozen=True, slots=True)
+class SecretSetting:
+    """A secret the function reads: `<NAME>_SECRET` (Secret Manager) or `<NAME>` (local development)."""
+
+    name: str  # settings field of the literal; the Secret Manager name is `<name>_secret`
+    label: str  # what it is, for logs and errors; never the value
+    scrub: bool = True  # its values are removed from anything passed on (not the policy document)
+
+    def ref(self, settings: object) -> SecretRef | None:
+        """Where this secret comes from under `settings`, or None when neither variable is set."""
+        secret_name: str | None = getattr(settings, f"{self.name}_secret")
+        literal: Any = getattr(settings, self.name)  # a pydantic SecretStr, or None
+        if secret_name is None and literal is None:
+            return None
+        value = literal.get_secret_value() if literal is not None else None
+        return SecretRef(self.label, secret_name, value, scrub=self.scrub)
 
 
 @dataclass(frozen=True, slots=True)

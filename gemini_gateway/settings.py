@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -24,75 +23,34 @@ from pydantic import (
     model_validator,
 )
 
-from .secret_store import SecretRef
+from .callers.registry import CHECKS, CallerSettings
+from .config_types import (
+    BUILTIN_TOOLS,
+    DEFAULT_MODEL,
+    MODEL_ID,
+    CsvList,
+    HttpUrl,
+    Optional,
+    SecretName,
+    ZeroIfBlank,
+    csv,
+    parse_aliases,
+)
+from .policies import PolicyError, parse_policies
+from .secret_store import SecretRef, SecretSetting
 
-__all__ = ["SECRETS", "ConfigError", "SecretSetting", "Settings", "load_settings"]
+__all__ = ["DEFAULT_MODEL", "SECRETS", "ConfigError", "Settings", "load_settings"]
 
-_SECRET_NAME = re.compile(r"^projects/[^/]+/secrets/[^/]+/versions/(latest|[1-9][0-9]*)$")
 _TOKEN = re.compile(r"^[A-Za-z0-9._-]+$")
-_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # it goes into the upstream URL path
-_FIREBASE_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_HTTP_URL = re.compile(r"^https?://[^/\s]+(/\S*)?$")
 _TRUE = {"1", "t", "true", "y", "yes", "on"}
-BUILTIN_TOOLS = ("google_search", "url_context", "code_execution")
-# A current stable Flash model (https://ai.google.dev/gemini-api/docs/deprecations, read 2026-11-28):
-# gemini-3.8-flash, released 2026-09-02, no shutdown date announced. Change it with DEFAULT_MODEL.
-DEFAULT_MODEL = "gemini-3.8-flash"
-
-
-@dataclass(frozen=True, slots=True)
-class SecretSetting:
-    """A secret the function reads: `<NAME>_SECRET` (Secret Manager) or `<NAME>` (local development)."""
-
-    name: str  # settings field of the literal; the Secret Manager name is `<name>_secret`
-    label: str  # what it is, for logs and errors; never the value
-    caller_check: bool = False  # configuring it turns a caller check on
-    scrub: bool = True  # its values are removed from anything passed on (not the policy document)
-
 
 SECRETS: tuple[SecretSetting, ...] = (
     SecretSetting("gemini_api_key", "Gemini API key"),
     SecretSetting("ai_gateway_token", "AI Gateway token"),
-    SecretSetting("client_api_keys", "client API keys", caller_check=True),
-    SecretSetting("webhook_secret", "webhook secret", caller_check=True),
+    *(secret for check in CHECKS for secret in check.secrets),
     SecretSetting("caller_policies", "caller policies", scrub=False),
 )
-_CHECK_VARIABLES = (
-    "CLIENT_API_KEYS_SECRET",
-    "FIREBASE_PROJECT_ID",
-    "APP_CHECK_PROJECT_NUMBER",
-    "WEBHOOK_SECRET_SECRET",
-)
-
-
-def _csv(value: Any) -> Any:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
-
-def _blank_is_none(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-def _aliases(value: Any) -> Any:
-    """`fast=gemini-3.5-flash-lite,gemini-2.5-flash=gemini-3.8-flash` → {name: model}."""
-    if not isinstance(value, str):
-        return value
-    aliases: dict[str, str] = {}
-    for entry in _csv(value):
-        name, sep, model = entry.partition("=")
-        if not sep or not name.strip() or not model.strip():
-            raise ValueError(f"{entry!r} is not name=model")
-        aliases[name.strip()] = model.strip()
-    return aliases
-
-
-CsvList = Annotated[tuple[str, ...], BeforeValidator(_csv)]
-Optional = BeforeValidator(_blank_is_none)
-ZeroIfBlank = BeforeValidator(lambda v: _blank_is_none(v) or 0)
+_SECRET_BY_NAME = {s.name: s for s in SECRETS}
 
 
 class ConfigError(Exception):
@@ -107,23 +65,28 @@ class ConfigError(Exception):
         return [var for var, _ in self.problems]
 
 
-class Settings(BaseModel):
-    """Everything the function reads from its environment (README, "Configuration")."""
+class Settings(CallerSettings):
+    """Everything the function reads from its environment (README, "Configuration").
+
+    The caller checks' own variables come with `CallerSettings` (each check declares its own).
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=False)
 
     cloudflare_account_id: Annotated[str, Field(alias="CLOUDFLARE_ACCOUNT_ID")]
     ai_gateway_id: Annotated[str, Field(alias="AI_GATEWAY_ID")]
-    ai_gateway_base_url: Annotated[str, Field(alias="AI_GATEWAY_BASE_URL")] = "https://gateway.ai.cloudflare.com/v1"
+    ai_gateway_base_url: Annotated[HttpUrl, Field(alias="AI_GATEWAY_BASE_URL")] = "https://gateway.ai.cloudflare.com/v1"
     gemini_api_version: Annotated[str, Field(alias="GEMINI_API_VERSION", pattern=r"^v1(alpha|beta)?$")] = "v1beta"
-    gemini_api_key_secret: Annotated[str | None, Field(alias="GEMINI_API_KEY_SECRET"), Optional] = None
+    gemini_api_key_secret: Annotated[SecretName, Field(alias="GEMINI_API_KEY_SECRET")] = None
     gemini_api_key: Annotated[SecretStr | None, Field(alias="GEMINI_API_KEY"), Optional] = None
-    ai_gateway_token_secret: Annotated[str | None, Field(alias="AI_GATEWAY_TOKEN_SECRET"), Optional] = None
+    ai_gateway_token_secret: Annotated[SecretName, Field(alias="AI_GATEWAY_TOKEN_SECRET")] = None
     ai_gateway_token: Annotated[SecretStr | None, Field(alias="AI_GATEWAY_TOKEN"), Optional] = None
     secret_manager_emulator_host: Annotated[str | None, Field(alias="SECRET_MANAGER_EMULATOR_HOST"), Optional] = None
     secret_cache_seconds: Annotated[float, Field(alias="SECRET_CACHE_SECONDS", ge=0, le=86400)] = 300.0
     default_model: Annotated[str, Field(alias="DEFAULT_MODEL", min_length=1, max_length=128)] = DEFAULT_MODEL
-    model_aliases: Annotated[dict[str, str], Field(alias="MODEL_ALIASES"), BeforeValidator(_aliases)] = {}
+    model_aliases: Annotated[
+        dict[str, str], Field(alias="MODEL_ALIASES", default_factory=dict), BeforeValidator(parse_aliases)
+    ]
     allowed_models: Annotated[CsvList, Field(alias="ALLOWED_MODELS")] = ()
     allowed_tools: Annotated[CsvList, Field(alias="ALLOWED_TOOLS")] = ()
     max_output_tokens_limit: Annotated[int, Field(alias="MAX_OUTPUT_TOKENS_LIMIT", ge=1, le=1_000_000)] = 8192
@@ -134,28 +97,13 @@ class Settings(BaseModel):
     upstream_timeout_seconds: Annotated[float, Field(alias="UPSTREAM_TIMEOUT_SECONDS", gt=0, le=3600)] = 60.0
     upstream_max_attempts: Annotated[int, Field(alias="UPSTREAM_MAX_ATTEMPTS", ge=1, le=10)] = 3
     allow_unauthenticated: Annotated[bool, Field(alias="ALLOW_UNAUTHENTICATED")] = False
-    client_api_keys_secret: Annotated[str | None, Field(alias="CLIENT_API_KEYS_SECRET"), Optional] = None
-    client_api_keys: Annotated[SecretStr | None, Field(alias="CLIENT_API_KEYS"), Optional] = None
     google_cloud_project: Annotated[str | None, Field(alias="GOOGLE_CLOUD_PROJECT"), Optional] = None
     log_payloads: Annotated[bool, Field(alias="LOG_PAYLOADS")] = False
-    # Caller checks and rate limits (README, "Callers")
-    firebase_project_id: Annotated[str | None, Field(alias="FIREBASE_PROJECT_ID"), Optional] = None
-    firebase_certs_url: Annotated[str, Field(alias="FIREBASE_CERTS_URL")] = (
-        "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
-    )
-    app_check_project_number: Annotated[
-        str | None, Field(alias="APP_CHECK_PROJECT_NUMBER", pattern=r"^\s*[0-9]{1,20}\s*$"), Optional
-    ] = None
-    app_check_app_ids: Annotated[CsvList, Field(alias="APP_CHECK_APP_IDS")] = ()
-    app_check_jwks_url: Annotated[str, Field(alias="APP_CHECK_JWKS_URL")] = (
-        "https://firebaseappcheck.googleapis.com/v1/jwks"
-    )
-    webhook_secret_secret: Annotated[str | None, Field(alias="WEBHOOK_SECRET_SECRET"), Optional] = None
-    webhook_secret: Annotated[SecretStr | None, Field(alias="WEBHOOK_SECRET"), Optional] = None
+    # Rate limits and caller policies (README, "Callers")
     rate_limit_per_minute: Annotated[int, Field(alias="RATE_LIMIT_PER_MINUTE", ge=0, le=1_000_000), ZeroIfBlank] = 0
     rate_limit_burst: Annotated[int | None, Field(alias="RATE_LIMIT_BURST", ge=1, le=1_000_000), Optional] = None
     redis_url: Annotated[SecretStr | None, Field(alias="REDIS_URL"), Optional] = None  # may carry a password
-    caller_policies_secret: Annotated[str | None, Field(alias="CALLER_POLICIES_SECRET"), Optional] = None
+    caller_policies_secret: Annotated[SecretName, Field(alias="CALLER_POLICIES_SECRET")] = None
     caller_policies: Annotated[SecretStr | None, Field(alias="CALLER_POLICIES"), Optional] = None
 
     @field_validator("cloudflare_account_id", "ai_gateway_id")
@@ -166,26 +114,11 @@ class Settings(BaseModel):
             raise ValueError("must be a non-empty id of letters, digits, '.', '_' or '-'")
         return value
 
-    @field_validator("ai_gateway_base_url", "firebase_certs_url", "app_check_jwks_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not _HTTP_URL.match(value):
-            raise ValueError("must be an http(s) URL")
-        return value
-
-    @field_validator(*(f"{s.name}_secret" for s in SECRETS))
-    @classmethod
-    def _secret_name(cls, value: str | None) -> str | None:
-        if value is not None and not _SECRET_NAME.match(value.strip()):
-            raise ValueError("must look like projects/P/secrets/S/versions/V (V a number or 'latest')")
-        return value.strip() if value else value
-
     @field_validator("default_model")
     @classmethod
     def _model(cls, value: str) -> str:
         value = value.strip()
-        if not _MODEL.match(value):
+        if not MODEL_ID.match(value):
             raise ValueError(f"must be a model id such as {DEFAULT_MODEL}")
         return value
 
@@ -193,7 +126,7 @@ class Settings(BaseModel):
     @classmethod
     def _models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for model in value:
-            if not _MODEL.match(model):
+            if not MODEL_ID.match(model):
                 raise ValueError(f"{model!r} is not a model id such as {DEFAULT_MODEL}")
         return value
 
@@ -201,7 +134,7 @@ class Settings(BaseModel):
     @classmethod
     def _alias_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name, model in value.items():
-            if not _MODEL.match(name) or not _MODEL.match(model):
+            if not MODEL_ID.match(name) or not MODEL_ID.match(model):
                 raise ValueError(f"{name}={model} must map a name to a model id such as {DEFAULT_MODEL}")
             if model in value:
                 raise ValueError(f"{name}={model}: an alias must name a model, not another alias")
@@ -222,18 +155,6 @@ class Settings(BaseModel):
             if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path) or '*'")
         return value
-
-    @field_validator("firebase_project_id")
-    @classmethod
-    def _firebase_project(cls, value: str | None) -> str | None:
-        if value is not None and not _FIREBASE_PROJECT.match(value.strip()):
-            raise ValueError("must be a Firebase/Google Cloud project id (6-30 lowercase letters, digits, hyphens)")
-        return value.strip() if value else value
-
-    @field_validator("app_check_project_number")
-    @classmethod
-    def _project_number(cls, value: str | None) -> str | None:
-        return value.strip() if value else value
 
     @field_validator("redis_url")
     @classmethod
@@ -259,30 +180,16 @@ class Settings(BaseModel):
 
     def secret(self, name: str) -> SecretRef | None:
         """Where the secret `name` (a SECRETS entry) comes from, or None when it is not configured."""
-        spec = _SECRET_BY_NAME[name]
-        secret_name: str | None = getattr(self, f"{name}_secret")
-        literal: SecretStr | None = getattr(self, name)
-        if secret_name is None and literal is None:
-            return None
-        value = literal.get_secret_value() if literal is not None else None
-        return SecretRef(spec.label, secret_name, value, scrub=spec.scrub)
+        return _SECRET_BY_NAME[name].ref(self)
 
     @property
     def caller_checks(self) -> tuple[str, ...]:
-        """The caller checks that are on: the one place that decides it."""
-        on = [s.name for s in SECRETS if s.caller_check and self.secret(s.name) is not None]
-        if self.firebase_project_id:
-            on.append("firebase_auth")
-        if self.app_check_project_number:
-            on.append("app_check")
-        return tuple(on)
+        """The caller checks that are on (`callers/registry.py`): the one place that decides it."""
+        return tuple(check.name for check in CHECKS if check.enabled(self))
 
     @property
     def has_caller_check(self) -> bool:
         return bool(self.caller_checks)
-
-
-_SECRET_BY_NAME = {s.name: s for s in SECRETS}
 
 
 @dataclass(frozen=True)
@@ -316,35 +223,31 @@ def _rule_problems(environ: Mapping[str, str], invalid: set[str]) -> list[tuple[
     problems: list[tuple[str, str]] = []
     if not (_given(environ, "GEMINI_API_KEY_SECRET") or _given(environ, "GEMINI_API_KEY")):
         problems.append(("GEMINI_API_KEY_SECRET", "is required (or GEMINI_API_KEY for local development)"))
-    checks = [var for var in (*_CHECK_VARIABLES, "CLIENT_API_KEYS", "WEBHOOK_SECRET") if _given(environ, var)]
+    configured = any(_given(environ, var) for check in CHECKS for var in check.enabled_by)
     anyone = _given(environ, "ALLOW_UNAUTHENTICATED").lower() in _TRUE
-    if not checks and not anyone and "ALLOW_UNAUTHENTICATED" not in invalid:
+    if not configured and not anyone and "ALLOW_UNAUTHENTICATED" not in invalid:
+        advised = ", ".join(check.enabled_by[0] for check in CHECKS)
         problems.append(
             (
                 "ALLOW_UNAUTHENTICATED",
-                f"must be true when no caller check is configured; configure one ({', '.join(_CHECK_VARIABLES)}) "
+                f"must be true when no caller check is configured; configure one ({advised}) "
                 "or set ALLOW_UNAUTHENTICATED=true to serve anyone who can reach the function",
             )
         )
     if _given(environ, "CALLER_POLICIES"):
-        from .policies import PolicyError, parse_policies
-
         try:
             parse_policies(_given(environ, "CALLER_POLICIES"))
         except PolicyError as exc:
             problems.append(("CALLER_POLICIES", str(exc)))
-    if _given(environ, "APP_CHECK_APP_IDS") and not _given(environ, "APP_CHECK_PROJECT_NUMBER"):
-        problems.append(("APP_CHECK_APP_IDS", "needs APP_CHECK_PROJECT_NUMBER"))
-    allowed = _csv(_given(environ, "ALLOWED_MODELS"))
+    for check in CHECKS:
+        problems += check.rules(environ)
+    allowed = csv(_given(environ, "ALLOWED_MODELS"))
     default = _given(environ, "DEFAULT_MODEL") or DEFAULT_MODEL
     if allowed and default not in allowed and not invalid & {"ALLOWED_MODELS", "DEFAULT_MODEL"}:
         problems.append(("ALLOWED_MODELS", f"must include DEFAULT_MODEL ({default})"))
     if allowed and not invalid & {"ALLOWED_MODELS", "MODEL_ALIASES"}:
-        targets = [
-            _aliases(_given(environ, "MODEL_ALIASES") or {}).get(n)
-            for n in _aliases(_given(environ, "MODEL_ALIASES") or {})
-        ]
-        missing = [t for t in targets if t not in allowed]
+        aliases: dict[str, str] = parse_aliases(_given(environ, "MODEL_ALIASES") or {})
+        missing = [target for target in aliases.values() if target not in allowed]
         if missing:
             problems.append(("ALLOWED_MODELS", f"must include every MODEL_ALIASES target ({', '.join(missing)})"))
     return problems

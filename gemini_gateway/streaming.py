@@ -2,7 +2,8 @@
 
 `POST /` (our events), `/v1/chat/completions` (OpenAI chunks) and the
 Gemini-native route (Gemini records) read the upstream stream the same way
-and end it the same way; only the bytes they write differ.
+and end it the same way; only the bytes they write differ. A stream settles
+its request (charge, then the access line) when it ends, however it ended.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from .errors import ApiError, Unavailable, UpstreamError
-from .exchange import Exchange, Outcome
-from .normalize import Answer, MalformedAnswer, StreamTotals, read_answer
+from .access_log import Outcome
+from .answer import Answer
+from .context import RequestContext
+from .errors import ApiError, Internal, Unavailable, UpstreamError
+from .logs import exception_place, log
+from .normalize import MalformedAnswer, StreamTotals, read_answer
 from .shutdown import draining
 from .upstream import UpstreamStream
 
@@ -32,8 +36,8 @@ class EventStream(StreamingResponse):
 
     Starlette only watches for the disconnect on ASGI servers older than spec
     2.4; this does it on every server, so a silent upstream cannot keep a
-    stream alive for nobody. Its `background` task (the access-log line) runs
-    once the stream is over, however it ended.
+    stream alive for nobody. Its `background` task (settling the request)
+    runs once the stream is over, however it ended.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -57,21 +61,21 @@ class EventStream(StreamingResponse):
 
 
 async def records_with_deltas(
-    stream: UpstreamStream, totals: StreamTotals, exchange: Exchange
+    stream: UpstreamStream, totals: StreamTotals, ctx: RequestContext
 ) -> AsyncIterator[tuple[Any, Answer]]:
     """(record, what it adds: its text and function calls) per upstream record, added up in `totals`.
 
-    An unusable record, or a stream that ends without a finish reason (cut off
-    cleanly), is an UpstreamError: the caller must not take a torn answer for
-    a whole one.
+    An unusable record, a stream larger than what `totals` may keep, or a
+    stream that ends without a finish reason (cut off cleanly), is an
+    UpstreamError: the caller must not take a torn answer for a whole one.
     """
     async for record in stream:
         try:
             chunk = read_answer(record, require_candidate=False)
+            totals.add(chunk)
         except MalformedAnswer as exc:
             raise UpstreamError(f"the upstream stream sent an unusable record: {exc}") from None
-        totals.add(chunk)
-        exchange.record_usage(chunk.usage)
+        ctx.record_usage(chunk.usage)
         yield record, chunk
     if totals.answer.finish_reason is None:
         raise UpstreamError("the upstream stream ended without a finish reason", retryable=True)
@@ -79,7 +83,7 @@ async def records_with_deltas(
 
 def stream_response(
     body: AsyncIterator[bytes],
-    exchange: Exchange,
+    ctx: RequestContext,
     meta: Outcome,
     stream: UpstreamStream | None,
     on_error: Callable[[ApiError], bytes],
@@ -87,12 +91,14 @@ def stream_response(
 ) -> EventStream:
     """Send `body` as it is produced; a failure after the first byte ends it with `on_error`'s bytes.
 
-    A failure still logs the upstream's attempts and timing (`meta`).
-    Whatever happens, the upstream stream is closed and the access line is
-    written once (the response's background task), with 499 when the caller
-    went away.
+    Any failure, an unexpected one included, ends the stream with the route's
+    error record (an unexpected one is logged by class and place, like
+    `app.handle` does, never with its text). Whatever happens, the upstream
+    stream is closed and the request is settled once (the response's
+    background task), with 499 when the caller went away.
     """
     outcome = {"status": 200}
+    ctx.settles_when_streamed()
 
     async def guarded() -> AsyncIterator[bytes]:
         failure: ApiError | None = None
@@ -107,12 +113,14 @@ def stream_response(
                     failure = Unavailable(draining.reason)
                 except ApiError as err:
                     failure = err
+                except Exception as exc:  # noqa: BLE001 - a bug or a byte nobody foresaw: still an error record
+                    failure = _unexpected(exc, ctx)
             if failure is not None:
-                exchange.record_upstream(meta)
-                exchange.record_error(failure, mid_stream=True)
+                ctx.log.record_upstream(meta)
+                ctx.log.record_error(failure, mid_stream=True)
                 yield on_error(failure)
         except BaseException:
-            exchange.record_gone()
+            ctx.log.record_gone()
             outcome["status"] = 499
             raise
         finally:
@@ -120,8 +128,15 @@ def stream_response(
                 await stream.aclose()
 
     async def finish() -> None:
-        await exchange.finish_stream(outcome["status"])
+        await ctx.settle(outcome["status"])
 
     return EventStream(
         guarded(), media_type=media_type, headers={"X-Accel-Buffering": "no"}, background=BackgroundTask(finish)
     )
+
+
+def _unexpected(exc: Exception, ctx: RequestContext) -> ApiError:
+    fields = exception_place(exc)
+    ctx.log.note(**fields)
+    log.error("unexpected failure mid-stream", extra={"fields": {"request_id": ctx.request_id, **fields}})
+    return Internal("the function failed unexpectedly; it has been logged")

@@ -1,7 +1,7 @@
-"""Caller checks (client keys, Firebase Auth, App Check, signed webhooks) and per-caller limits.
+"""Who is calling: the caller checks (client keys, Firebase Auth, App Check, signed webhooks) and per-caller limits.
 
-The light parts are re-exported here; Firebase, App Check, webhooks and Redis
-are imported only by deployments that configure them (cold start).
+The light parts are re-exported here; what a check needs beyond them (PyJWT,
+Redis) is imported only by deployments that configure it (cold start).
 """
 
 from .api_keys import ApiKeyCheck, parse_client_keys, presented_keys

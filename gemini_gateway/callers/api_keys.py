@@ -10,14 +10,25 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
+from pydantic import BaseModel, Field, SecretStr
+
+from ..config_types import Optional, SecretName
 from ..errors import Unavailable
 from ..logs import log
-from ..secret_store import SecretRef, SecretStore
+from ..secret_store import SecretRef, SecretSetting, SecretStore
 from .gate import Caller, bearer_token
+from .spec import CheckDeps, CheckSpec
 
-__all__ = ["ApiKeyCheck", "parse_client_keys", "presented_keys"]
+__all__ = ["SPEC", "ApiKeyCheck", "ApiKeySettings", "parse_client_keys", "presented_keys"]
+
+SECRET = SecretSetting("client_api_keys", "client API keys")
+
+
+class ApiKeySettings(BaseModel):
+    client_api_keys_secret: Annotated[SecretName, Field(alias="CLIENT_API_KEYS_SECRET")] = None
+    client_api_keys: Annotated[SecretStr | None, Field(alias="CLIENT_API_KEYS"), Optional] = None
 
 
 def presented_keys(headers: Mapping[str, str]) -> list[str]:
@@ -92,3 +103,33 @@ class ApiKeyCheck:
                 if hmac.compare_digest(digest, expected):
                     found = name
         return Caller(found) if found is not None else None
+
+
+def _build(settings: ApiKeySettings, deps: CheckDeps) -> ApiKeyCheck:
+    ref = SECRET.ref(settings)
+    assert ref is not None  # built only when enabled
+    return ApiKeyCheck(deps.secrets, ref)
+
+
+SPEC = CheckSpec(
+    name="client_api_keys",
+    enabled_by=("CLIENT_API_KEYS_SECRET", "CLIENT_API_KEYS"),
+    enabled=lambda s: SECRET.ref(s) is not None,
+    build=_build,
+    headers=("Authorization", "X-API-Key", "x-goog-api-key", "x-goog-api-client"),
+    security={
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A client API key (`CLIENT_API_KEYS`) or a Firebase Auth ID token.",
+        },
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "A client API key."},
+        "googApiKey": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "x-goog-api-key",
+            "description": "A client API key, where the official Gemini SDKs put theirs.",
+        },
+    },
+    secrets=(SECRET,),
+)

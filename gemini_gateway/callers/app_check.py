@@ -13,18 +13,34 @@ the app just is not allowed here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import httpx
+from pydantic import BaseModel, Field, field_validator
 
+from ..config_types import CsvList, HttpUrl, Optional
 from ..errors import Forbidden
 from .gate import Caller
 from .jwt_keys import KeySet, decode_rs256, parse_jwks, rs256_kid
+from .spec import CheckDeps, CheckSpec
 
-__all__ = ["APP_CHECK_JWKS_URL", "AppCheckCheck", "app_check_key_set"]
+__all__ = ["APP_CHECK_JWKS_URL", "SPEC", "AppCheckCheck", "AppCheckSettings", "app_check_key_set"]
 
 APP_CHECK_JWKS_URL = "https://firebaseappcheck.googleapis.com/v1/jwks"
 HEADER = "x-firebase-appcheck"
+
+
+class AppCheckSettings(BaseModel):
+    app_check_project_number: Annotated[
+        str | None, Field(alias="APP_CHECK_PROJECT_NUMBER", pattern=r"^\s*[0-9]{1,20}\s*$"), Optional
+    ] = None
+    app_check_app_ids: Annotated[CsvList, Field(alias="APP_CHECK_APP_IDS")] = ()
+    app_check_jwks_url: Annotated[HttpUrl, Field(alias="APP_CHECK_JWKS_URL")] = APP_CHECK_JWKS_URL
+
+    @field_validator("app_check_project_number")
+    @classmethod
+    def _project_number(cls, value: str | None) -> str | None:
+        return value.strip() if value else value
 
 
 def app_check_key_set(url: str = APP_CHECK_JWKS_URL, http: httpx.AsyncClient | None = None) -> KeySet:
@@ -61,3 +77,38 @@ class AppCheckCheck:
         if self._app_ids and app_id not in self._app_ids:
             raise Forbidden("this app is not allowed to call this function")
         return Caller(f"app:{app_id}")
+
+
+def _build(settings: AppCheckSettings, deps: CheckDeps) -> AppCheckCheck:
+    assert settings.app_check_project_number is not None  # built only when enabled
+    jwks = app_check_key_set(settings.app_check_jwks_url, deps.http)
+    return AppCheckCheck(settings.app_check_project_number, jwks, settings.app_check_app_ids)
+
+
+def _preload() -> None:
+    import jwt  # noqa: F401  # PyJWT: ~50 ms, paid before the fork rather than by the first request
+
+
+def _rules(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    if environ.get("APP_CHECK_APP_IDS", "").strip() and not environ.get("APP_CHECK_PROJECT_NUMBER", "").strip():
+        return [("APP_CHECK_APP_IDS", "needs APP_CHECK_PROJECT_NUMBER")]
+    return []
+
+
+SPEC = CheckSpec(
+    name="app_check",
+    enabled_by=("APP_CHECK_PROJECT_NUMBER",),
+    enabled=lambda s: bool(s.app_check_project_number),
+    build=_build,
+    headers=("X-Firebase-AppCheck",),
+    security={
+        "appCheck": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Firebase-AppCheck",
+            "description": "A Firebase App Check token.",
+        }
+    },
+    preload=_preload,
+    rules=_rules,
+)

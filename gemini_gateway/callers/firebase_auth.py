@@ -11,19 +11,36 @@ non-empty `sub` (the user's uid). Anything else is "no credential here"
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import httpx
+from pydantic import BaseModel, Field, field_validator
 
+from ..config_types import HttpUrl, Optional
 from .gate import Caller
 from .jwt_keys import CLOCK_SKEW_SECONDS, KeySet, bearer_token, decode_rs256, parse_x509_certs, rs256_kid
+from .spec import CheckDeps, CheckSpec
 
-__all__ = ["FIREBASE_CERTS_URL", "FirebaseAuthCheck", "firebase_key_set"]
+__all__ = ["FIREBASE_CERTS_URL", "SPEC", "FirebaseAuthCheck", "FirebaseAuthSettings", "firebase_key_set"]
 
 FIREBASE_CERTS_URL = "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
 _MAX_UID_CHARS = 128  # Firebase uids are at most 128 characters
+_FIREBASE_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+
+
+class FirebaseAuthSettings(BaseModel):
+    firebase_project_id: Annotated[str | None, Field(alias="FIREBASE_PROJECT_ID"), Optional] = None
+    firebase_certs_url: Annotated[HttpUrl, Field(alias="FIREBASE_CERTS_URL")] = FIREBASE_CERTS_URL
+
+    @field_validator("firebase_project_id")
+    @classmethod
+    def _firebase_project(cls, value: str | None) -> str | None:
+        if value is not None and not _FIREBASE_PROJECT.match(value.strip()):
+            raise ValueError("must be a Firebase/Google Cloud project id (6-30 lowercase letters, digits, hyphens)")
+        return value.strip() if value else value
 
 
 def firebase_key_set(url: str = FIREBASE_CERTS_URL, http: httpx.AsyncClient | None = None) -> KeySet:
@@ -68,3 +85,29 @@ class FirebaseAuthCheck:
         if auth_time > self._clock() + CLOCK_SKEW_SECONDS:
             return None
         return Caller(f"uid:{sub}")
+
+
+def _build(settings: FirebaseAuthSettings, deps: CheckDeps) -> FirebaseAuthCheck:
+    assert settings.firebase_project_id is not None  # built only when enabled
+    return FirebaseAuthCheck(settings.firebase_project_id, firebase_key_set(settings.firebase_certs_url, deps.http))
+
+
+def _preload() -> None:
+    import jwt  # noqa: F401  # PyJWT: ~50 ms, paid before the fork rather than by the first request
+
+
+SPEC = CheckSpec(
+    name="firebase_auth",
+    enabled_by=("FIREBASE_PROJECT_ID",),
+    enabled=lambda s: bool(s.firebase_project_id),
+    build=_build,
+    headers=("Authorization",),
+    security={
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A client API key (`CLIENT_API_KEYS`) or a Firebase Auth ID token.",
+        }
+    },
+    preload=_preload,
+)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from ..errors import Forbidden, Unauthenticated, Unavailable
 
-__all__ = ["Caller", "CallerCheck", "CallerGate", "bearer_token"]
+__all__ = ["Caller", "CallerCheck", "CallerGate", "Note", "bearer_token", "ignore_notes", "note"]
 
 _BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
 
@@ -35,6 +36,24 @@ class Caller:
     identity: str
 
 
+class Note(Protocol):
+    """Facts for the request's access line (why a credential was refused): for the operator, never the caller."""
+
+    def __call__(self, **fields: Any) -> None: ...
+
+
+def ignore_notes(**fields: Any) -> None:
+    return None
+
+
+_notes: ContextVar[Note] = ContextVar("caller_check_notes", default=ignore_notes)
+
+
+def note(**fields: Any) -> None:
+    """From inside a check: a fact for the access line of the request the gate is checking (and no other)."""
+    _notes.get()(**fields)
+
+
 class CallerCheck(Protocol):
     needs_body: ClassVar[bool]  # True only for checks that sign the body (webhooks)
 
@@ -43,7 +62,7 @@ class CallerCheck(Protocol):
         ...
 
     async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller | None:
-        """The caller, if this check's credential is present and valid; else None."""
+        """The caller, if this check's credential is present and valid; else None (`note` may say why)."""
         ...
 
 
@@ -64,9 +83,16 @@ class CallerGate:
         self._body_checks = tuple(c for c in checks if getattr(c, "needs_body", False))
         self._anonymous = allow_unauthenticated and not checks
 
-    async def identify(self, headers: Mapping[str, str], body: bytes | BodyReader) -> Caller:
+    async def identify(self, headers: Mapping[str, str], body: bytes | BodyReader, note: Note = ignore_notes) -> Caller:
         if self._anonymous:
             return Caller("anonymous")
+        scope = _notes.set(note)  # what the checks note goes to this request's line while they run
+        try:
+            return await self._identify(headers, body)
+        finally:
+            _notes.reset(scope)
+
+    async def _identify(self, headers: Mapping[str, str], body: bytes | BodyReader) -> Caller:
         verdicts = _Verdicts()
         for check in self._header_checks:
             caller = await verdicts.ask(check, headers, b"")

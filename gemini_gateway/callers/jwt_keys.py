@@ -23,11 +23,12 @@ import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
+
+if TYPE_CHECKING:  # cryptography (~40 ms) is imported where keys are parsed: only deployments with a Firebase check
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from ..errors import Unavailable
 from ..logs import log
@@ -55,7 +56,7 @@ _RETRY_FAILED_FETCH_AFTER = 10.0
 _FETCH_TIMEOUT = httpx.Timeout(10.0)
 _MIN_RSA_BITS = 2048
 
-KeyParser = Callable[[Any], dict[str, RSAPublicKey]]
+KeyParser = Callable[[Any], "dict[str, RSAPublicKey]"]
 
 
 def _b64url(segment: str) -> bytes:
@@ -108,6 +109,8 @@ def decode_rs256(
 
 
 def _rsa(key: object) -> RSAPublicKey | None:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
     if isinstance(key, RSAPublicKey) and key.key_size >= _MIN_RSA_BITS:
         return key
     return None
@@ -115,6 +118,8 @@ def _rsa(key: object) -> RSAPublicKey | None:
 
 def parse_x509_certs(document: Any) -> dict[str, RSAPublicKey]:
     """`{kid: PEM certificate}` (Firebase Auth's securetoken certs) → kid → RSA public key."""
+    from cryptography import x509
+
     keys: dict[str, RSAPublicKey] = {}
     if not isinstance(document, dict):
         raise ValueError("the certificates document is not a JSON object")
@@ -132,6 +137,8 @@ def parse_x509_certs(document: Any) -> dict[str, RSAPublicKey]:
 
 def parse_jwks(document: Any) -> dict[str, RSAPublicKey]:
     """A JWKS (`{"keys": [{kty, kid, n, e, ...}]}`, App Check's) → kid → RSA public key."""
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise ValueError("the JWKS document has no keys list")
     keys: dict[str, RSAPublicKey] = {}

@@ -20,15 +20,35 @@ import hmac
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
+from pydantic import BaseModel, Field, SecretStr
+
+from ..config_types import Optional, SecretName
 from ..errors import Unavailable
-from ..exchange import note_current
 from ..logs import log
-from ..secret_store import SecretRef, SecretStore
-from .gate import Caller
+from ..secret_store import SecretRef, SecretSetting, SecretStore
+from .gate import Caller, note
+from .spec import CheckDeps, CheckSpec
 
-__all__ = ["HEADER", "TOLERANCE_SECONDS", "WebhookCheck", "parse_secrets", "parse_signature", "sign"]
+__all__ = [
+    "HEADER",
+    "SPEC",
+    "TOLERANCE_SECONDS",
+    "WebhookCheck",
+    "WebhookSettings",
+    "parse_secrets",
+    "parse_signature",
+    "sign",
+]
+
+SECRET = SecretSetting("webhook_secret", "webhook secret")
+
+
+class WebhookSettings(BaseModel):
+    webhook_secret_secret: Annotated[SecretName, Field(alias="WEBHOOK_SECRET_SECRET")] = None
+    webhook_secret: Annotated[SecretStr | None, Field(alias="WEBHOOK_SECRET"), Optional] = None
+
 
 HEADER = "x-signature"
 TOLERANCE_SECONDS = 300
@@ -102,11 +122,11 @@ class WebhookCheck:
             return None
         parsed = parse_signature(header)
         if parsed is None:
-            note_current(webhook_refused="malformed X-Signature")
+            note(webhook_refused="malformed X-Signature")
             return None
         timestamp, presented = parsed
         if abs(self._clock() - timestamp) > TOLERANCE_SECONDS:
-            note_current(webhook_refused=f"timestamp {round(timestamp - self._clock())} s from now")
+            note(webhook_refused=f"timestamp {round(timestamp - self._clock())} s from now")
             return None
         signed = f"{timestamp}.".encode() + body
         matched = False
@@ -115,5 +135,30 @@ class WebhookCheck:
             for candidate in presented:  # no early exit: the same work whichever pair matches
                 matched |= hmac.compare_digest(expected, candidate)
         if not matched:
-            note_current(webhook_refused="no signature matches (secret, or body changed after signing)")
-        return Caller("webhook") if matched else None
+            note(webhook_refused="no signature matches (secret, or body changed after signing)")
+            return None
+        return Caller("webhook")
+
+
+def _build(settings: WebhookSettings, deps: CheckDeps) -> WebhookCheck:
+    ref = SECRET.ref(settings)
+    assert ref is not None  # built only when enabled
+    return WebhookCheck(deps.secrets, ref)
+
+
+SPEC = CheckSpec(
+    name="webhook_secret",
+    enabled_by=("WEBHOOK_SECRET_SECRET", "WEBHOOK_SECRET"),
+    enabled=lambda s: SECRET.ref(s) is not None,
+    build=_build,
+    headers=("X-Signature",),
+    security={
+        "webhookSignature": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Signature",
+            "description": '`t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`, 300 s tolerance.',
+        }
+    },
+    secrets=(SECRET,),
+)

@@ -1,53 +1,89 @@
-"""Every route of the function, declared once: path template, module, handlers, error shape, documentation.
+"""Every route of the function, declared once: path template, endpoints by method, log name, error shape.
 
 `app.handle` dispatches on this table and `openapi.py` documents it; a new
-route is added here and nowhere else. A route's module is imported on its
-first request, so only the error shapes (no pydantic) are imported here.
+route is one module (its handler and `Endpoint`) plus one entry here
+(docs/ARCHITECTURE.md, "Add a route"). Each loader below imports its route's
+module on the route's first request, so only the error shapes (no pydantic
+models) are imported with this table.
 """
 
 from __future__ import annotations
 
-from ..routing import Route
+from ..routing import Endpoint, Route
 from .gemini.errors import google_error_body
 from .openai.errors import openai_error_body
 
 __all__ = ["ROUTES"]
 
-_PACKAGE = __name__
-_GEMINI_PATH = "/{version:gemini_version}/models/{model:gemini_model}"
-_GEMINI = f"{_PACKAGE}.gemini.handler"
+
+def _generate() -> Endpoint:
+    from .generate import ENDPOINT
+
+    return ENDPOINT
+
+
+def _healthz() -> Endpoint:
+    from .health import GET
+
+    return GET
+
+
+def _healthz_head() -> Endpoint:
+    from .health import HEAD
+
+    return HEAD
+
+
+def _chat_completions() -> Endpoint:
+    from .openai.handler import ENDPOINT
+
+    return ENDPOINT
+
+
+def _generate_content() -> Endpoint:
+    from .gemini.handler import GENERATE_CONTENT
+
+    return GENERATE_CONTENT
+
+
+def _stream_generate_content() -> Endpoint:
+    from .gemini.handler import STREAM_GENERATE_CONTENT
+
+    return STREAM_GENERATE_CONTENT
+
+
+def _count_tokens() -> Endpoint:
+    from .gemini.handler import COUNT_TOKENS
+
+    return COUNT_TOKENS
+
+
+_GEMINI_MODEL = "/{version}/models/{model}"
+_GEMINI_PATTERNS = {"version": "v1|v1beta", "model": "[^/:]+"}
 
 ROUTES: tuple[Route, ...] = (
-    Route("/", f"{_PACKAGE}.generate", {"POST": "generate"}, {"POST": "DOC"}),
+    Route("/", {"POST": _generate}, name="generate"),
+    Route("/healthz", {"GET": _healthz, "HEAD": _healthz_head}, name="health"),
+    Route("/v1/chat/completions", {"POST": _chat_completions}, name="openai", render_error=openai_error_body),
     Route(
-        "/healthz", f"{_PACKAGE}.health", {"GET": "healthz", "HEAD": "healthz"}, {"GET": "GET_DOC", "HEAD": "HEAD_DOC"}
-    ),
-    Route(
-        "/v1/chat/completions",
-        f"{_PACKAGE}.openai.handler",
-        {"POST": "chat_completions"},
-        {"POST": "DOC"},
-        render_error=openai_error_body,
-    ),
-    Route(
-        _GEMINI_PATH + ":generateContent",
-        _GEMINI,
-        {"POST": "generate_content"},
-        {"POST": "GENERATE_DOC"},
+        _GEMINI_MODEL + ":generateContent",
+        {"POST": _generate_content},
+        name="gemini",
         render_error=google_error_body,
+        patterns=_GEMINI_PATTERNS,
     ),
     Route(
-        _GEMINI_PATH + ":streamGenerateContent",
-        _GEMINI,
-        {"POST": "stream_generate_content"},
-        {"POST": "STREAM_DOC"},
+        _GEMINI_MODEL + ":streamGenerateContent",
+        {"POST": _stream_generate_content},
+        name="gemini",
         render_error=google_error_body,
+        patterns=_GEMINI_PATTERNS,
     ),
     Route(
-        _GEMINI_PATH + ":countTokens",
-        _GEMINI,
-        {"POST": "count_tokens"},
-        {"POST": "COUNT_DOC"},
+        _GEMINI_MODEL + ":countTokens",
+        {"POST": _count_tokens},
+        name="gemini",
         render_error=google_error_body,
+        patterns=_GEMINI_PATTERNS,
     ),
 )

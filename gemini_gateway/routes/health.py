@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from pydantic import Field
-from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import __version__
-from ..exchange import Exchange
+from ..context import RequestContext
+from ..model_base import Doc
 from ..responses import json_response
-from ..routing import OperationDoc
-from ..strict import Doc
+from ..routing import Endpoint, OperationDoc
 
-__all__ = ["GET_DOC", "HEAD_DOC", "Health", "healthz"]
+__all__ = ["GET", "HEAD", "Health", "healthz"]
 
 
 class Health(Doc):
@@ -20,15 +19,20 @@ class Health(Doc):
     version: str
 
 
-async def healthz(request: Request, exchange: Exchange) -> Response:
+async def healthz(ctx: RequestContext) -> Response:
     return json_response({"status": "ok", "version": __version__})
 
 
-GET_DOC = OperationDoc(
-    summary="Liveness: touches no secret and no upstream",
-    response=Health,
-    public=True,
-    error_statuses=(),
-    tags=("health",),
+GET = Endpoint(
+    healthz,
+    OperationDoc(
+        summary="Liveness: touches no secret and no upstream",
+        response=Health,
+        public=True,
+        error_statuses=(),
+        tags=("health",),
+    ),
 )
-HEAD_DOC = OperationDoc(summary="Liveness, headers only", public=True, error_statuses=(), tags=("health",))
+HEAD = Endpoint(
+    healthz, OperationDoc(summary="Liveness, headers only", public=True, error_statuses=(), tags=("health",))
+)

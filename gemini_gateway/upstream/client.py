@@ -1,11 +1,13 @@
 """The AI Gateway client: URL, credentials, retries, one deadline.
 
-httpx's API over the function's own HTTP/1.1 pool (`transport.py`): httpx's
-own pool (httpcore) stalls at hundreds of concurrent calls
-(`bench/client_transports.py` measures it). One client per process, made in
-the running event loop on first use. Credentials (`credentials.py`), the
-meaning of a failure (`failures.py`) and stream decoding (`stream.py`) live
-beside it; this module is the retry loop that ties them together.
+Any Google AI Studio path behind the gateway (`models/{model}:generateContent`,
+`interactions/{id}`), any method, read whole as JSON (`request`) or opened as
+a stream (`open_stream`). httpx's types over the function's own HTTP/1.1 pool
+(`transport.py`): httpx's own pool (httpcore) stalls at hundreds of
+concurrent calls (`bench/client_transports.py` measures it). Credentials
+(`credentials.py`), the meaning of a failure (`failures.py`) and stream
+decoding (`stream.py`) live beside it; this module is the retry loop that
+ties them together.
 """
 
 from __future__ import annotations
@@ -36,10 +38,10 @@ from .failures import Failure, Kind, classify
 from .stream import UpstreamStream, read_capped
 from .transport import Pool
 
-__all__ = ["GatewayClient", "UpstreamAnswer", "backoff_delay", "make_transport"]
+__all__ = ["GatewayClient", "UpstreamAnswer", "backoff_delay", "make_transport", "model_path"]
 
 _MAX_ERROR_BODY = 64 * 1024
-_MAX_ANSWER_BODY = 64 * 1024 * 1024
+_MAX_ANSWER_BODY = 32 * 1024 * 1024  # a JSON answer read whole (contract section 15)
 _BACKOFF_BASE = 0.5
 _BACKOFF_CAP = 8.0
 _CONNECT_TIMEOUT = 10.0
@@ -79,6 +81,11 @@ def backoff_delay(attempt: int, asked: float | None, rng: random.Random | None =
     return max(jittered, asked or 0.0)
 
 
+def model_path(model: str, action: str) -> str:
+    """`models/{model}:{action}` (generateContent, streamGenerateContent, countTokens)."""
+    return f"models/{model}:{action}"
+
+
 class GatewayClient:
     def __init__(
         self,
@@ -90,22 +97,15 @@ class GatewayClient:
         self._settings = settings
         self._transport = transport
         self._credentials = credentials or UpstreamCredentials(settings, secrets)
-        self._urls: dict[str, httpx.URL] = {}
 
-    def url(self, model: str, method: str = "generateContent") -> str:
-        return f"{self._settings.upstream_base}/models/{model}:{method}"
+    def url(self, path: str) -> str:
+        """The gateway URL of a Google AI Studio path (after `.../google-ai-studio/{version}/`)."""
+        return f"{self._settings.upstream_base}/{path}"
 
-    def _parsed_url(self, url: str) -> httpx.URL:
-        """Parsed once per model and method (the allow-list keeps this small)."""
-        parsed = self._urls.get(url)
-        if parsed is None:
-            parsed = self._urls[url] = httpx.URL(url)
-        return parsed
-
-    async def generate(
-        self, model: str, body: bytes, headers: Mapping[str, str], started: float, method: str = "generateContent"
+    async def request(
+        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str], started: float
     ) -> UpstreamAnswer:
-        """POST `method` (generateContent, countTokens) with retries, inside UPSTREAM_TIMEOUT_SECONDS from `started`."""
+        """`method path` with retries, the JSON answer read whole, inside UPSTREAM_TIMEOUT_SECONDS from `started`."""
 
         async def whole_body(response: httpx.Response, sent: Credentials) -> Any:
             try:
@@ -117,12 +117,12 @@ class GatewayClient:
             except ValueError:
                 raise UpstreamError("the upstream answer was not valid JSON") from None
 
-        return await self._call(self.url(model, method), body, headers, started, whole_body)
+        return await self._call(method, self.url(path), body, headers, started, whole_body)
 
     async def open_stream(
-        self, model: str, body: bytes, headers: Mapping[str, str], started: float
+        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str], started: float
     ) -> tuple[UpstreamAnswer, UpstreamStream | None]:
-        """Open `:streamGenerateContent?alt=sse` and read up to its first record, with retries.
+        """Open a server-sent-events answer and read up to its first record, with retries.
 
         Everything up to the first record can still fail over to a retry or to a
         plain JSON error; after it, the caller owns the stream (no retries).
@@ -137,16 +137,15 @@ class GatewayClient:
                 raise
             return stream
 
-        answer = await self._call(
-            self.url(model, "streamGenerateContent") + "?alt=sse", body, headers, started, first_record
-        )
+        answer = await self._call(method, self.url(path), body, headers, started, first_record)
         stream = answer.body if isinstance(answer.body, UpstreamStream) else None
         return answer, stream
 
     async def _call(
         self,
+        method: str,
         url: str,
-        body: bytes,
+        body: bytes | None,
         headers: Mapping[str, str],
         started: float,
         consume: Callable[[httpx.Response, Credentials], Awaitable[Any]],
@@ -159,14 +158,14 @@ class GatewayClient:
         upstream_time = 0.0
         loop = asyncio.get_running_loop()
         loop_deadline = loop.time() + (started + settings.upstream_timeout_seconds - time.perf_counter())
-        target = self._parsed_url(url)
+        target = httpx.URL(url)
         while True:
             calls += 1
             tries += 1
             credentials = await self._credentials.current()
             request_headers = {
                 **headers,
-                "content-type": "application/json",
+                **({"content-type": "application/json"} if body is not None else {}),
                 "user-agent": _USER_AGENT,
                 "cf-aig-no-wholesale": "true",
                 **credentials.headers(),
@@ -176,7 +175,7 @@ class GatewayClient:
             content = b""
             try:
                 async with asyncio.timeout_at(loop_deadline):
-                    request = httpx.Request("POST", target, content=body, headers=request_headers, extensions=_TIMEOUTS)
+                    request = httpx.Request(method, target, content=body, headers=request_headers, extensions=_TIMEOUTS)
                     response = await self._transport.handle_async_request(request)
                     ok = 200 <= response.status_code < 300
                     if ok:

@@ -6,8 +6,8 @@ import json
 import re
 from typing import Any
 
+from gemini_gateway.chat.models import GenerateRequest
 from gemini_gateway.errors import ApiError
-from gemini_gateway.models import GenerateRequest
 from gemini_gateway.openapi import build_openapi, render
 from gemini_gateway.routes import ROUTES
 from tests.support.processes import ROOT

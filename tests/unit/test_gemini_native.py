@@ -24,8 +24,10 @@ from gemini_gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gemini_gateway.intake import Limits, RouteRequest, _check_limits
-from gemini_gateway.payload import parse_json, validate
+from gemini_gateway.intake import GenerationRequest as RouteRequest
+from gemini_gateway.intake import Limits
+from gemini_gateway.intake import check_limits as _check_limits
+from gemini_gateway.json_body import parse_json, validate
 from gemini_gateway.routes import ROUTES
 from gemini_gateway.routes.gemini.errors import google_error_body, google_status
 from gemini_gateway.routes.gemini.models import CountTokensRequest, GeminiRequest

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from gemini_gateway.models import GenerateRequest
-from gemini_gateway.payload import validate
-from gemini_gateway.upstream.gemini_body import gateway_headers, to_gemini_body
+from gemini_gateway.chat.gemini_body import gateway_headers, to_gemini_body
+from gemini_gateway.chat.models import GenerateRequest
+from gemini_gateway.json_body import validate
 
 
 def req(**body: Any) -> GenerateRequest:

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from gemini_gateway.errors import InvalidJson, InvalidRequest
+from gemini_gateway.json_body import MAX_JSON_VALUES, parse_json, parse_json_body
 from gemini_gateway.logs import trace_fields
-from gemini_gateway.payload import MAX_JSON_VALUES, parse_json, parse_json_body
 from gemini_gateway.secret_store import SecretRef, SecretStore
 from gemini_gateway.upstream.credentials import Credentials
 from gemini_gateway.upstream.failures import scrub

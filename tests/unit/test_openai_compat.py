@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
+from gemini_gateway.chat.gemini_body import gateway_headers, to_gemini_body
 from gemini_gateway.errors import InvalidRequest, Problem, RateLimited, Unauthenticated, UpstreamError, UpstreamTimeout
 from gemini_gateway.intake import resolve_model as resolve_bare_model
-from gemini_gateway.payload import validate
+from gemini_gateway.json_body import validate
 from gemini_gateway.routes.openai.answers import (
     ChatCompletion,
     completion_body,
@@ -24,7 +25,6 @@ from gemini_gateway.routes.openai.convert import _in_openai_terms, bare_model, t
 from gemini_gateway.routes.openai.errors import openai_error_body
 from gemini_gateway.routes.openai.models import ChatCompletionRequest
 from gemini_gateway.settings import load_settings
-from gemini_gateway.upstream.gemini_body import gateway_headers, to_gemini_body
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n fake").decode()
 USER = [{"role": "user", "content": "Hi"}]

@@ -1,4 +1,4 @@
-"""gemini_gateway.models + payload: contract section 3 validation → `details[].field` paths."""
+"""gemini_gateway.chat.models + payload: contract section 3 validation → `details[].field` paths."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from gemini_gateway.chat.models import GenerateRequest
 from gemini_gateway.errors import InvalidJson, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from gemini_gateway.models import GenerateRequest
-from gemini_gateway.payload import (
+from gemini_gateway.json_body import (
     check_content_type,
     check_declared_length,
     parse_json,

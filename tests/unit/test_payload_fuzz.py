@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gemini_gateway.chat.models import GenerateRequest
 from gemini_gateway.errors import ApiError, InvalidJson, InvalidRequest
-from gemini_gateway.models import GenerateRequest
-from gemini_gateway.payload import parse_json, validate
+from gemini_gateway.json_body import parse_json, validate
 
 FIELDS = sorted(GenerateRequest.model_fields)
 NESTED_FIELDS = ["role", "content", "type", "text", "mime_type", "data", "schema", "ttl_seconds", "skip", "caller"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 
-from ...strict import Doc
+from ...model_base import Doc
 
 __all__ = ["CountTokensResponse", "GenerateContentResponse", "GoogleErrorBody"]
 

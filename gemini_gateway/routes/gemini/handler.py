@@ -10,7 +10,7 @@ was checked travels upstream), and the upstream answer is relayed in
 Gemini's shape: the JSON body as is, or each stream record as it arrives.
 Function calls, function responses and thought signatures travel as the
 caller sent them (the SDKs echo `candidates[0].content` back); the output
-ceiling (`admitted.max_output_tokens`) is sent when the caller set none.
+ceiling (`ctx.output_ceiling`) is sent when the caller set none.
 Errors use Google's `{"error": {"code", "message", "status"}}` so the SDKs
 raise their usual exceptions.
 
@@ -29,30 +29,31 @@ the path says: v1beta accepts every v1 request.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
-from starlette.requests import Request
 from starlette.responses import Response
 
+from ...answer import Usage
+from ...context import RequestContext
 from ...errors import ApiError, InvalidRequest, UpstreamError
-from ...exchange import Exchange
-from ...intake import Admitted, Intake, admit
+from ...intake import GenerationIntake, admit
 from ...normalize import MalformedAnswer, StreamTotals, read_answer
 from ...responses import cancel_if_gone, json_response
-from ...routing import OperationDoc
+from ...routing import Endpoint, OperationDoc
 from ...streaming import records_with_deltas, stream_response
 from ...upstream import UpstreamAnswer, UpstreamStream
+from ...upstream.client import model_path
+from ...upstream.metadata import metadata_header
 from .answers import CountTokensResponse, GenerateContentResponse, GoogleErrorBody
 from .errors import google_error_body
 from .models import Content, CountTokensRequest, GeminiRequest
 
 __all__ = [
-    "COUNT_DOC",
-    "GENERATE_DOC",
-    "STREAM_DOC",
+    "COUNT_TOKENS",
+    "GENERATE_CONTENT",
+    "STREAM_GENERATE_CONTENT",
     "count_tokens",
     "generate_content",
     "google_error_body",
@@ -71,48 +72,67 @@ def _path_model(_: object, params: Mapping[str, str]) -> str:
     return params["model"]
 
 
-INTAKE = Intake("gemini", GeminiRequest, _path_model, lambda req: _last_user_text(req.contents))
-COUNT_INTAKE = Intake("gemini", CountTokensRequest, _path_model, lambda req: _last_user_text(req.all_contents))
+def _upstream_body(ctx: RequestContext, req: GeminiRequest) -> bytes:
+    """What travels upstream: the validated request re-serialised, with the output ceiling when none was set."""
+    return req.upstream_body(ctx.output_ceiling)
 
 
-def _metadata(caller: str) -> dict[str, str]:
-    return {"cf-aig-metadata": json.dumps({"caller": caller}, separators=(",", ":"), ensure_ascii=True)}
+def _counted_body(ctx: RequestContext, req: CountTokensRequest) -> bytes:
+    """`generateContentRequest.model`, when given, must be the path's model (`models/` prefix optional)."""
+    counted = req.generate_content_request
+    if counted is not None and counted.model is not None:
+        name = counted.model.removeprefix("models/")
+        if ctx.runtime.settings.model_aliases.get(name, name) != ctx.model:
+            raise InvalidRequest.for_field(
+                "generateContentRequest.model",
+                f"must be models/{ctx.params['model']} (the model of the path) or left out",
+            )
+    return req.upstream_body(ctx.model)
 
 
-async def generate_content(request: Request, exchange: Exchange) -> Response:
-    admitted = await admit(INTAKE, request, exchange)
-    req, model, gateway = admitted.request, admitted.model, admitted.runtime.gateway
-    body = req.upstream_body(admitted.max_output_tokens)
-    call = gateway.generate(model, body, _metadata(admitted.caller.identity), exchange.started)
-    meta = await cancel_if_gone(request, call)
-    answer_body = _guardrail_body(meta, model) if meta.blocked is not None else meta.body
+INTAKE = GenerationIntake(GeminiRequest, _path_model, lambda req: _last_user_text(req.contents), _upstream_body)
+COUNT_INTAKE = GenerationIntake(
+    CountTokensRequest, _path_model, lambda req: _last_user_text(req.all_contents), _counted_body
+)
+
+
+def _headers(ctx: RequestContext) -> dict[str, str]:
+    assert ctx.caller is not None
+    return metadata_header(ctx.caller.identity)
+
+
+async def generate_content(ctx: RequestContext) -> Response:
+    _, body = await admit(ctx, INTAKE)
+    path = model_path(ctx.model, "generateContent")
+    meta = await cancel_if_gone(
+        ctx.request, ctx.runtime.gateway.request("POST", path, body, _headers(ctx), ctx.started)
+    )
+    answer_body = _guardrail_body(meta, ctx.model) if meta.blocked is not None else meta.body
     try:
         answer = read_answer(answer_body)
     except MalformedAnswer as exc:
         raise UpstreamError(f"the upstream answer was not a usable Gemini response: {exc}") from None
-    exchange.record_answer(answer, meta)
+    _record(ctx, answer.usage, answer.finish_reason, answer.text, meta)
     return json_response(answer_body)
 
 
-async def stream_generate_content(request: Request, exchange: Exchange) -> Response:
-    admitted = await admit(INTAKE, request, exchange)
-    req, model, gateway = admitted.request, admitted.model, admitted.runtime.gateway
-    exchange.record_stream()
-    body = req.upstream_body(admitted.max_output_tokens)
-    opening = gateway.open_stream(model, body, _metadata(admitted.caller.identity), exchange.started)
-    meta, stream = await cancel_if_gone(request, opening)
-    return _relay_stream(model, meta, stream, request.query_params.get("alt") == "sse", exchange)
+async def stream_generate_content(ctx: RequestContext) -> Response:
+    _, body = await admit(ctx, INTAKE)
+    ctx.log.record_stream()
+    path = model_path(ctx.model, "streamGenerateContent") + "?alt=sse"
+    opening = ctx.runtime.gateway.open_stream("POST", path, body, _headers(ctx), ctx.started)
+    meta, stream = await cancel_if_gone(ctx.request, opening)
+    return _relay_stream(ctx.model, meta, stream, ctx.request.query_params.get("alt") == "sse", ctx)
 
 
-async def count_tokens(request: Request, exchange: Exchange) -> Response:
+async def count_tokens(ctx: RequestContext) -> Response:
     """Gemini's `countTokens`, passed through; it costs no tokens, so no usage is recorded."""
-    admitted = await admit(COUNT_INTAKE, request, exchange)
-    _check_counted_model(admitted, request.path_params["model"])
-    model, gateway = admitted.model, admitted.runtime.gateway
-    body = admitted.request.upstream_body(model)
-    call = gateway.generate(model, body, _metadata(admitted.caller.identity), exchange.started, method="countTokens")
-    meta = await cancel_if_gone(request, call)
-    exchange.record_upstream(meta)
+    _, body = await admit(ctx, COUNT_INTAKE)
+    path = model_path(ctx.model, "countTokens")
+    meta = await cancel_if_gone(
+        ctx.request, ctx.runtime.gateway.request("POST", path, body, _headers(ctx), ctx.started)
+    )
+    ctx.log.record_upstream(meta)
     if meta.blocked is not None:
         raise InvalidRequest("the AI Gateway's guardrails blocked the prompt")
     answer = meta.body
@@ -121,16 +141,13 @@ async def count_tokens(request: Request, exchange: Exchange) -> Response:
     return json_response(answer)
 
 
-def _check_counted_model(admitted: Admitted[CountTokensRequest], named: str) -> None:
-    """`generateContentRequest.model`, when given, must be the path's model (`models/` prefix optional)."""
-    counted = admitted.request.generate_content_request
-    if counted is None or counted.model is None:
-        return
-    name = counted.model.removeprefix("models/")
-    if admitted.runtime.settings.model_aliases.get(name, name) != admitted.model:
-        raise InvalidRequest.for_field(
-            "generateContentRequest.model", f"must be models/{named} (the model of the path) or left out"
-        )
+def _record(ctx: RequestContext, usage: Usage | None, finish: str | None, text: str, meta: UpstreamAnswer) -> None:
+    usage = usage or Usage()
+    ctx.log.record_upstream(meta)
+    ctx.log.record_finish(finish or "other")
+    ctx.log.record_usage(usage)
+    ctx.log.record_answer_text(text)
+    ctx.record_usage(usage)
 
 
 def _guardrail_body(meta: UpstreamAnswer, model: str) -> dict[str, Any]:
@@ -145,7 +162,7 @@ def _guardrail_body(meta: UpstreamAnswer, model: str) -> dict[str, Any]:
 
 
 def _relay_stream(
-    model: str, meta: UpstreamAnswer, stream: UpstreamStream | None, sse: bool, exchange: Exchange
+    model: str, meta: UpstreamAnswer, stream: UpstreamStream | None, sse: bool, ctx: RequestContext
 ) -> Response:
     """Each upstream record re-emitted as it arrives; never buffered."""
     sent = 0
@@ -158,54 +175,64 @@ def _relay_stream(
 
     async def records() -> AsyncIterator[bytes]:
         nonlocal sent
-        totals = StreamTotals()
+        totals = StreamTotals(keep=False)  # every record is forwarded as it comes; the end needs only the totals
         if stream is None:  # a gateway guardrail refused it before any record
             guard = _guardrail_body(meta, model)
             totals.add(read_answer(guard, require_candidate=False))
             yield frame(guard)
             sent += 1
         else:
-            async for record, _ in records_with_deltas(stream, totals, exchange):
+            async for record, _ in records_with_deltas(stream, totals, ctx):
                 yield frame(record)
                 sent += 1
-        exchange.record_answer(totals.result(), meta)
+        answer = totals.result()
+        _record(ctx, answer.usage, answer.finish_reason, answer.text, meta)
         if not sse:
             yield b"]" if sent else b"[]"
 
     def error_record(err: ApiError) -> bytes:
-        return frame(google_error_body(err, exchange.request_id)) + (b"" if sse else b"]")
+        return frame(google_error_body(err, ctx.request_id)) + (b"" if sse else b"]")
 
     media_type = "text/event-stream" if sse else "application/json"
-    return stream_response(records(), exchange, meta, stream, error_record, media_type)
+    return stream_response(records(), ctx, meta, stream, error_record, media_type)
 
 
 _DESCRIPTION = "Gemini's own request and answer; the caller's client key in `x-goog-api-key` (docs/API.md)."
-GENERATE_DOC = OperationDoc(
-    summary="Gemini-native generateContent for the official Gemini SDKs",
-    description=_DESCRIPTION,
-    request=GeminiRequest,
-    response=GenerateContentResponse,
-    error=GoogleErrorBody,
-    tags=("gemini",),
+GENERATE_CONTENT = Endpoint(
+    generate_content,
+    OperationDoc(
+        summary="Gemini-native generateContent for the official Gemini SDKs",
+        description=_DESCRIPTION,
+        request=GeminiRequest,
+        response=GenerateContentResponse,
+        error=GoogleErrorBody,
+        tags=("gemini",),
+    ),
 )
-STREAM_DOC = OperationDoc(
-    summary="Gemini-native streamGenerateContent for the official Gemini SDKs",
-    description=_DESCRIPTION + " With `?alt=sse` (what the SDKs send): Gemini's own `data:` records, passed"
-    " through as they arrive; without it, one JSON array written element by element.",
-    request=GeminiRequest,
-    response=GenerateContentResponse,
-    stream_description="`?alt=sse`: Gemini's own `data:` records, passed through.",
-    stream_events={"message": GenerateContentResponse},
-    error=GoogleErrorBody,
-    tags=("gemini",),
+STREAM_GENERATE_CONTENT = Endpoint(
+    stream_generate_content,
+    OperationDoc(
+        summary="Gemini-native streamGenerateContent for the official Gemini SDKs",
+        description=_DESCRIPTION + " With `?alt=sse` (what the SDKs send): Gemini's own `data:` records, passed"
+        " through as they arrive; without it, one JSON array written element by element.",
+        request=GeminiRequest,
+        response=GenerateContentResponse,
+        stream_description="`?alt=sse`: Gemini's own `data:` records, passed through.",
+        stream_events={"message": GenerateContentResponse},
+        error=GoogleErrorBody,
+        tags=("gemini",),
+    ),
 )
-COUNT_DOC = OperationDoc(
-    summary="Gemini-native countTokens for the official Gemini SDKs",
-    description="Gemini's own countTokens request (`contents` or a whole `generateContentRequest`) and answer;"
-    " the caller's client key in `x-goog-api-key` (docs/API.md). Counting costs no tokens: nothing is recorded"
-    " as usage.",
-    request=CountTokensRequest,
-    response=CountTokensResponse,
-    error=GoogleErrorBody,
-    tags=("gemini",),
+COUNT_TOKENS = Endpoint(
+    count_tokens,
+    OperationDoc(
+        summary="Gemini-native countTokens for the official Gemini SDKs",
+        description="Gemini's own countTokens request (`contents` or a whole `generateContentRequest`) and answer;"
+        " the caller's client key in `x-goog-api-key` (docs/API.md). Counting costs no tokens: nothing is recorded"
+        " as usage.",
+        request=CountTokensRequest,
+        response=CountTokensResponse,
+        error=GoogleErrorBody,
+        tags=("gemini",),
+    ),
 )

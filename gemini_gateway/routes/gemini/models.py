@@ -13,7 +13,7 @@ import orjson
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ...strict import (
+from ...model_base import (
     INT32_MAX,
     INT32_MIN,
     MAX_CONTENTS,

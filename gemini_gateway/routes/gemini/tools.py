@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ...strict import check_base64, check_schema_size, field_error
+from ...model_base import check_base64, check_schema_size, field_error
 from .wire import MIME, Wire
 
 __all__ = [

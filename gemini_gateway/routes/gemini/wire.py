@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
-from ...strict import field_error
+from ...model_base import field_error
 
 __all__ = ["MIME", "UNSUPPORTED", "Wire"]
 

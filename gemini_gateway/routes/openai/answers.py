@@ -12,7 +12,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import ConfigDict, Field
 
-from ...strict import Doc
+from ...model_base import Doc
 
 __all__ = [
     "DONE",

@@ -7,9 +7,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ...chat.models import GenerateRequest
 from ...errors import InvalidRequest, Problem
-from ...models import GenerateRequest
-from ...payload import validate
+from ...json_body import validate
 from .models import ChatCompletionRequest, ChatMessage
 
 __all__ = ["bare_model", "convert", "gemini_major", "to_generate_request"]

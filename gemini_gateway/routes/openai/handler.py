@@ -45,16 +45,23 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from starlette.requests import Request
 from starlette.responses import Response
 
-from ...completions import Call, complete_upstream, guardrail_answer, open_upstream_stream, result_body, tool_calls
+from ...chat.call import (
+    Call,
+    complete_upstream,
+    guardrail_answer,
+    open_upstream_stream,
+    record_answer,
+    result_body,
+    tool_calls,
+)
+from ...context import RequestContext
 from ...errors import ApiError, InvalidRequest
-from ...exchange import Exchange
-from ...intake import Admitted, Intake, admit
+from ...intake import GenerationIntake, admit
 from ...normalize import StreamTotals
 from ...responses import json_response
-from ...routing import OperationDoc
+from ...routing import Endpoint, OperationDoc
 from ...streaming import records_with_deltas, stream_response
 from ...upstream import UpstreamAnswer, UpstreamStream
 from .answers import (
@@ -73,7 +80,7 @@ from .convert import bare_model, convert
 from .errors import openai_error_body
 from .models import ChatCompletionRequest
 
-__all__ = ["DOC", "chat_completions", "openai_error_body"]
+__all__ = ["ENDPOINT", "chat_completions", "openai_error_body"]
 
 
 def _last_user_text(chat: ChatCompletionRequest) -> str:
@@ -83,30 +90,27 @@ def _last_user_text(chat: ChatCompletionRequest) -> str:
     return ""
 
 
-def _prepare(admitted: Admitted[ChatCompletionRequest]) -> Call:
+def _prepare(ctx: RequestContext, chat: ChatCompletionRequest) -> Call:
     """The request in `POST /` terms, and its upstream body (a tool-call id handed out elsewhere fails here)."""
-    req, in_openai_terms = convert(admitted.request, admitted.model)
+    req, in_openai_terms = convert(chat, ctx.model)
     try:
-        return Call.of(admitted, req)
+        return Call.of(ctx, req)
     except InvalidRequest as exc:
         raise in_openai_terms(exc) from None
 
 
-INTAKE = Intake(
-    "openai", ChatCompletionRequest, lambda chat, _: bare_model(chat.model), _last_user_text, prepare=_prepare
-)
+INTAKE = GenerationIntake(ChatCompletionRequest, lambda chat, _: bare_model(chat.model), _last_user_text, _prepare)
 
 
-async def chat_completions(request: Request, exchange: Exchange) -> Response:
-    admitted = await admit(INTAKE, request, exchange)
-    chat, call = admitted.request, admitted.prepared
+async def chat_completions(ctx: RequestContext) -> Response:
+    chat, call = await admit(ctx, INTAKE)
     created = int(time.time())
     if call.req.stream:
-        meta, stream = await open_upstream_stream(request, call, exchange)
-        return _chunk_stream(chat, call, created, meta, stream, exchange)
-    answer, meta = await complete_upstream(request, call, exchange)
-    exchange.record_answer(answer, meta)
-    result = result_body(call, answer, meta, exchange.request_id, exchange.elapsed_ms())
+        meta, stream = await open_upstream_stream(ctx, call)
+        return _chunk_stream(chat, call, created, meta, stream, ctx)
+    answer, meta = await complete_upstream(ctx, call)
+    record_answer(ctx, answer, meta)
+    result = result_body(call, answer, meta, ctx.request_id, ctx.elapsed_ms())
     return json_response(completion_body(result, created))
 
 
@@ -116,28 +120,28 @@ def _chunk_stream(
     created: int,
     meta: UpstreamAnswer,
     stream: UpstreamStream | None,
-    exchange: Exchange,
+    ctx: RequestContext,
 ) -> Response:
     """Role chunk, a chunk per text piece and per tool call as they arrive, the finish chunk, usage, `[DONE]`."""
-    encode = Chunks(exchange.request_id, call.model, created, chat.include_usage)
+    encode = Chunks(ctx.request_id, call.model, created, chat.include_usage)
 
     async def chunks() -> AsyncIterator[bytes]:
-        totals = StreamTotals()
+        totals = StreamTotals(keep=False)  # every piece is forwarded as it comes; the end needs only the totals
         yield encode.delta({"role": "assistant", "content": ""})
         if stream is None:  # a gateway guardrail refused it before any record
             totals.add(guardrail_answer(meta))
         else:
-            async for _, chunk in records_with_deltas(stream, totals, exchange):
+            async for _, chunk in records_with_deltas(stream, totals, ctx):
                 if chunk.text:
                     yield encode.delta({"content": chunk.text})
                 if chunk.calls:
                     calls = openai_tool_calls(tool_calls(call, chunk.calls), indexed=True)
                     for item in calls:
-                        item["index"] += len(totals.answer.calls) - len(chunk.calls)
+                        item["index"] += totals.calls_seen - len(chunk.calls)
                     yield encode.delta({"tool_calls": calls})
         answer = totals.result()
-        exchange.record_answer(answer, meta)
-        result = result_body(call, answer, meta, exchange.request_id, exchange.elapsed_ms())
+        record_answer(ctx, answer, meta)
+        result = result_body(call, answer, meta, ctx.request_id, ctx.elapsed_ms())
         refused = refusal(result)
         if refused is not None:
             yield encode.delta({"refusal": refused})
@@ -147,9 +151,9 @@ def _chunk_stream(
         yield DONE
 
     def error_then_done(err: ApiError) -> bytes:
-        return data_line(openai_error_body(err, exchange.request_id)) + DONE
+        return data_line(openai_error_body(err, ctx.request_id)) + DONE
 
-    return stream_response(chunks(), exchange, meta, stream, error_then_done)
+    return stream_response(chunks(), ctx, meta, stream, error_then_done)
 
 
 DOC = OperationDoc(
@@ -164,3 +168,4 @@ DOC = OperationDoc(
     error=OpenAIErrorBody,
     tags=("openai",),
 )
+ENDPOINT = Endpoint(chat_completions, DOC)

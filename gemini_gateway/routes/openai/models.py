@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, JsonValue, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ...models import IMAGE_TYPES, CacheOptions
-from ...strict import (
+from ...chat.models import IMAGE_TYPES, CacheOptions
+from ...model_base import (
     INT32_MAX,
     MAX_CONTENTS,
     Strict,

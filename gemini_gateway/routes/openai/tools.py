@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, JsonValue, field_validator
 from pydantic_core import PydanticCustomError
 
-from ...strict import Strict, check_schema_size
+from ...chat.tools import FUNCTION_NAME
+from ...model_base import Strict, check_schema_size
 from ...tool_ids import MAX_ID_CHARS
-from ...tools import FUNCTION_NAME
 
 __all__ = ["ChatTool", "ChatToolCall", "ChatToolChoice", "NamedToolChoice"]
 

@@ -1,4 +1,4 @@
-"""One answer for a `GenerateRequest`: whole, or as an opened stream; and the answer object built from it.
+"""One admitted chat request run upstream: whole, or as an opened stream; and the answer object built from it.
 
 `POST /` and the OpenAI route share these (the OpenAI request is converted
 into a `GenerateRequest` first), so there is one mapping to Gemini and one
@@ -11,46 +11,56 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.requests import Request
 
-from .errors import UpstreamError
-from .exchange import Exchange
-from .intake import Admitted
+from ..answer import Answer, FunctionCall, Usage
+from ..context import RequestContext
+from ..errors import UpstreamError
+from ..normalize import MalformedAnswer, parse_json_text, read_answer
+from ..responses import cancel_if_gone
+from ..tool_ids import ToolCallRef, ToolIds
+from ..upstream import UpstreamAnswer, UpstreamStream
+from ..upstream.client import model_path
+from .gemini_body import gateway_headers, to_gemini_body
 from .models import GenerateRequest
-from .normalize import Answer, FunctionCall, MalformedAnswer, Usage, parse_json_text, read_answer
-from .responses import cancel_if_gone
-from .runtime import Runtime
-from .tool_ids import ToolCallRef
-from .upstream import UpstreamAnswer, UpstreamStream
-from .upstream.gemini_body import gateway_headers, to_gemini_body
 
-__all__ = ["Call", "complete_upstream", "guardrail_answer", "open_upstream_stream", "result_body", "tool_calls"]
+__all__ = [
+    "Call",
+    "complete_upstream",
+    "guardrail_answer",
+    "open_upstream_stream",
+    "record_answer",
+    "result_body",
+    "tool_calls",
+]
 
 
 @dataclass(frozen=True)
 class Call:
     """One admitted request in `POST /` terms, with its upstream body built (a bad tool-call id fails here)."""
 
-    runtime: Runtime
     req: GenerateRequest
     model: str
     alias: str | None
-    caller: str
+    ids: ToolIds
     body: bytes
     headers: dict[str, str]
 
     @classmethod
-    def of(cls, admitted: Admitted[Any], req: GenerateRequest) -> Call:
-        runtime, caller = admitted.runtime, admitted.caller.identity
-        gemini = to_gemini_body(req, ids=runtime.tool_ids, max_output_tokens=admitted.max_output_tokens)
+    def of(cls, ctx: RequestContext, req: GenerateRequest) -> Call:
+        """The call for `req` as the intake admitted it (model, output ceiling, caller)."""
+        assert ctx.choice is not None and ctx.caller is not None
+        ids = ctx.runtime.tool_ids
+        gemini = to_gemini_body(req, ids=ids, max_output_tokens=ctx.output_ceiling)
         body = orjson.dumps(gemini)  # validated: finite numbers only
-        return cls(runtime, req, admitted.model, admitted.alias, caller, body, gateway_headers(req, caller=caller))
+        headers = gateway_headers(req, caller=ctx.caller.identity)
+        return cls(req, ctx.choice.model, ctx.choice.alias, ids, body, headers)
 
 
-async def complete_upstream(request: Request, call: Call, exchange: Exchange) -> tuple[Answer, UpstreamAnswer]:
+async def complete_upstream(ctx: RequestContext, call: Call) -> tuple[Answer, UpstreamAnswer]:
     """One whole answer for `call` (cancelled if the caller leaves), read into our terms."""
-    work = call.runtime.gateway.generate(call.model, call.body, call.headers, exchange.started)
-    meta = await cancel_if_gone(request, work)
+    path = model_path(call.model, "generateContent")
+    work = ctx.runtime.gateway.request("POST", path, call.body, call.headers, ctx.started)
+    meta = await cancel_if_gone(ctx.request, work)
     if meta.blocked is not None:
         return guardrail_answer(meta), meta
     try:
@@ -59,20 +69,28 @@ async def complete_upstream(request: Request, call: Call, exchange: Exchange) ->
         raise UpstreamError(f"the upstream answer was not a usable Gemini response: {exc}") from None
 
 
-async def open_upstream_stream(
-    request: Request, call: Call, exchange: Exchange
-) -> tuple[UpstreamAnswer, UpstreamStream | None]:
+async def open_upstream_stream(ctx: RequestContext, call: Call) -> tuple[UpstreamAnswer, UpstreamStream | None]:
     """The upstream stream for `call`, opened up to its first record (cancelled if the caller leaves)."""
-    exchange.record_stream()
-    opening = call.runtime.gateway.open_stream(call.model, call.body, call.headers, exchange.started)
-    return await cancel_if_gone(request, opening)
+    ctx.log.record_stream()
+    path = model_path(call.model, "streamGenerateContent") + "?alt=sse"
+    opening = ctx.runtime.gateway.open_stream("POST", path, call.body, call.headers, ctx.started)
+    return await cancel_if_gone(ctx.request, opening)
+
+
+def record_answer(ctx: RequestContext, answer: Answer, meta: UpstreamAnswer) -> None:
+    """The answer's facts for the access line and the caller's budget: timing, finish, usage, text."""
+    usage = answer.usage or Usage()
+    ctx.log.record_upstream(meta)
+    ctx.log.record_finish(answer.finish_reason or "other")
+    ctx.log.record_usage(usage)
+    ctx.log.record_answer_text(answer.text)
+    ctx.record_usage(usage)
 
 
 def tool_calls(call: Call, calls: list[FunctionCall]) -> list[dict[str, Any]]:
     """The answer's calls, each with the opaque id that carries what the next turn must send back."""
-    ids = call.runtime.tool_ids
     return [
-        {"id": ids.encode(ToolCallRef(c.name, c.call_id, c.signature)), "name": c.name, "arguments": c.args}
+        {"id": call.ids.encode(ToolCallRef(c.name, c.call_id, c.signature)), "name": c.name, "arguments": c.args}
         for c in calls
     ]
 

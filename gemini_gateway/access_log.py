@@ -1,39 +1,25 @@
-"""One request's record: who called, what for, how it went, and its one access-log line.
+"""One request's access-log line: the fields gathered as the request goes, written once.
 
-`Exchange` is the only owner of a request's log fields. Routes tell it facts
-through its `record_*` methods; `log_access` writes the line exactly once,
-whether the answer was JSON (when `app.handle` returns it) or a stream (when
-the stream ends, handed to the stream response as its end hook).
+Everything an operator reads about a request (route, caller, model, tokens,
+upstream latency, refusals) is a field of this one line; the log-based
+metrics and alerts in infra/ are built from these names, so they are
+recorded here and nowhere else.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from contextvars import ContextVar
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .callers.budgets import Ticket
-from .errors import ApiError, error_body
+from .answer import Usage
+from .errors import ApiError
 from .logs import log, trace_fields, write
-from .normalize import Answer, Usage
 
-__all__ = ["ErrorRenderer", "Exchange", "Outcome", "note_current"]
+__all__ = ["AccessLog", "Outcome"]
 
-ErrorRenderer = Callable[[ApiError, str], dict[str, Any]]
 _PAYLOAD_CHARS = 2000
-_current: ContextVar[Exchange | None] = ContextVar("gemini_gateway_exchange", default=None)
-
-
-def note_current(**fields: Any) -> None:
-    """A fact for the access line of the request being served, from code that has no exchange at hand.
-
-    For the operator only (a webhook refused for its timestamp, not its signature): never said to the caller.
-    """
-    exchange = _current.get()
-    if exchange is not None:
-        exchange.note(**fields)
 
 
 class Outcome(Protocol):
@@ -48,8 +34,8 @@ class Outcome(Protocol):
 
 
 @dataclass
-class Exchange:
-    """One request's facts, gathered for its headers and its access-log line."""
+class AccessLog:
+    """The fields of one request's access line, and the line itself (`write`, once)."""
 
     request_id: str
     started: float
@@ -58,16 +44,9 @@ class Exchange:
     headers: Mapping[str, str] = field(default_factory=dict)
     project: str | None = None
     log_payloads: bool = False
-    render_error: ErrorRenderer = error_body
     upstream_ms: float | None = None
-    body_read: bool = False  # an error answered before the whole body arrived closes the connection
-    ticket: Ticket | None = None  # the caller's daily token budget, when one applies
-    _tokens: int = 0  # usage total_tokens of the answer so far (the last stream chunk's, for a stream)
     _fields: dict[str, Any] = field(default_factory=dict)
-    _logged: bool = False
-
-    def __post_init__(self) -> None:
-        _current.set(self)
+    _written: bool = False
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -96,31 +75,15 @@ class Exchange:
         self.upstream_ms = outcome.upstream_ms
         self._fields.update(attempts=outcome.attempts, cache_status=outcome.cache_status)
 
-    def record_answer(self, answer: Answer, outcome: Outcome) -> None:
-        """The answer's usage, finish reason and timing (and its text when payloads are logged)."""
-        self.record_upstream(outcome)
-        self._fields["finish_reason"] = answer.finish_reason or "other"
-        usage = answer.usage or Usage()
+    def record_usage(self, usage: Usage) -> None:
         self._fields.update(usage.as_dict())
-        self._tokens = usage.total_tokens
+
+    def record_finish(self, reason: str) -> None:
+        self._fields["finish_reason"] = reason
+
+    def record_answer_text(self, text: str) -> None:
         if self.log_payloads:
-            self._fields["answer"] = answer.text[:_PAYLOAD_CHARS]
-
-    def record_usage(self, usage: Usage | None) -> None:
-        """A stream chunk's running usage: what is charged if the stream is cut short."""
-        if usage is not None:
-            self._tokens = usage.total_tokens
-
-    async def settle(self) -> None:
-        """Charge the answer's tokens to the caller's daily budget, once (nothing when no budget applies)."""
-        if self.ticket is not None and not self.ticket.charged:
-            await self.ticket.charge(self._tokens)
-            self._fields["budget_spent"] = self.ticket.spent
-
-    async def finish_stream(self, status: int) -> None:
-        """The end of a streamed answer: charge what it used, then write its access line."""
-        await self.settle()
-        self.log_access(status)
+            self._fields["answer"] = text[:_PAYLOAD_CHARS]
 
     def record_error(self, error: ApiError, *, mid_stream: bool = False) -> None:
         self._fields["error_type"] = error.type
@@ -131,7 +94,7 @@ class Exchange:
         self._fields["error_type"] = "client_disconnected"
 
     def note(self, **fields: Any) -> None:
-        """Anything else worth a log field (exception class and place of a bug, say)."""
+        """Anything else worth a field (a refused webhook's reason, a bug's exception class and place)."""
         self._fields.update(fields)
 
     @property
@@ -141,11 +104,11 @@ class Exchange:
 
     # --- the line
 
-    def log_access(self, status: int) -> None:
-        """Write this request's access-log line; once, whatever calls it again."""
-        if self._logged:
+    def write(self, status: int) -> None:
+        """Write the access line; once, whatever calls it again."""
+        if self._written:
             return
-        self._logged = True
+        self._written = True
         total_ms = self.elapsed_ms()
         entry: dict[str, Any] = {
             "httpRequest": {

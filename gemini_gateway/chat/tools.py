@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, JsonValue, field_validator, model_validator
 
-from .settings import BUILTIN_TOOLS
-from .strict import Strict, check_schema_size, field_error
-from .tool_ids import MAX_ID_CHARS
+from ..config_types import BUILTIN_TOOLS
+from ..model_base import Strict, check_schema_size, field_error
+from ..tool_ids import MAX_ID_CHARS
 
 __all__ = ["FUNCTION_NAME", "MAX_FUNCTIONS", "NamedChoice", "Tool", "ToolCall", "ToolChoice", "check_tools"]
 

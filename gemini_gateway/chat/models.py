@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, JsonValue, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from .normalize import Usage
-from .strict import (
+from ..answer import Usage
+from ..model_base import (
     INT32_MAX,
     MAX_CONTENTS,
     Doc,

@@ -9,15 +9,13 @@ its field.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import orjson
-
 from ..errors import InvalidRequest
-from ..models import GenerateRequest, Message
 from ..tool_ids import ToolCallRef, ToolIds
-from ..tools import Tool, ToolChoice, tool_result
+from ..upstream.metadata import metadata_header
+from .models import GenerateRequest, Message
+from .tools import Tool, ToolChoice, tool_result
 
 __all__ = ["gateway_headers", "to_gemini_body"]
 
@@ -141,11 +139,7 @@ def to_gemini_body(
     return body
 
 
-def gateway_headers(
-    request: GenerateRequest,
-    *,
-    caller: str,
-) -> dict[str, str]:
+def gateway_headers(request: GenerateRequest, *, caller: str) -> dict[str, str]:
     """Per-request AI Gateway headers (credentials are added by the upstream client)."""
     headers = {}
     if request.cache is not None:
@@ -153,18 +147,5 @@ def gateway_headers(
             headers["cf-aig-cache-ttl"] = str(request.cache.ttl_seconds)
         if request.cache.skip:
             headers["cf-aig-skip-cache"] = "true"
-    metadata: dict[str, Any] = dict(request.metadata or {})
-    metadata["caller"] = caller
-    headers["cf-aig-metadata"] = _ascii_json(metadata)
+    headers.update(metadata_header(caller, request.metadata))
     return headers
-
-
-def _ascii_json(value: dict[str, Any]) -> str:
-    """Compact JSON for a header value, which must be ASCII (orjson first: this runs on every request)."""
-    try:
-        encoded = orjson.dumps(value)
-    except TypeError:  # what orjson cannot encode, json escapes or names
-        encoded = b"\x80"
-    if encoded.isascii():
-        return encoded.decode("ascii")
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)

@@ -1,0 +1,105 @@
+"""One request, from the moment it arrives to the moment it is settled.
+
+`RequestContext` is what a request *is* while it is served: its route and
+parameters, who is calling (set by the intake), what it may do (its caller
+policy), the model it was given, its place in the caller's daily budget, and
+its access-log line. Handlers get it and pass it on; nothing about a request
+lives anywhere else.
+
+Settling is one method, `settle`: charge what the answer used, then write the
+access line, once. `app.handle` settles a JSON answer before returning it; a
+stream settles itself when it ends (`streaming.stream_response` takes that
+over with `settles_when_streamed`), however it ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from .access_log import AccessLog
+from .answer import Usage
+from .callers import Caller
+from .callers.budgets import Ticket
+from .errors import ErrorRenderer, error_body
+from .policies import Effective
+from .runtime import Runtime, get_runtime
+
+__all__ = ["ModelChoice", "RequestContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    model: str  # what is called upstream (after MODEL_ALIASES)
+    alias: str | None = None  # the name the caller used, when it was an alias
+
+
+@dataclass(eq=False)
+class RequestContext:
+    request: Request
+    log: AccessLog
+    render_error: ErrorRenderer = error_body  # the route's error shape
+    params: Mapping[str, str] = field(default_factory=dict)  # the path's parameters
+    caller: Caller | None = None
+    policy: Effective | None = None  # what this caller may do
+    choice: ModelChoice | None = None
+    output_ceiling: int | None = None  # max output tokens sent upstream
+    ticket: Ticket | None = None  # the caller's daily token budget, when one applies
+    body: bytes | None = None  # the raw body, once read (the intake reads it at most once)
+    usage: Usage | None = None  # what the answer used so far (a stream's running total)
+    _deferred: bool = False
+    _settled: bool = False
+
+    @property
+    def request_id(self) -> str:
+        return self.log.request_id
+
+    @property
+    def started(self) -> float:
+        return self.log.started
+
+    @property
+    def runtime(self) -> Runtime:
+        """The process-wide parts; 503 while the configuration cannot serve."""
+        return get_runtime()
+
+    @property
+    def model(self) -> str:
+        assert self.choice is not None, "the intake chose no model for this route"
+        return self.choice.model
+
+    @property
+    def body_read(self) -> bool:
+        """An error answered before the whole body arrived closes the connection."""
+        return self.body is not None
+
+    def elapsed_ms(self) -> float:
+        return self.log.elapsed_ms()
+
+    def record_usage(self, usage: Usage | None) -> None:
+        """What the answer used (a stream: the running total, charged if it is cut short)."""
+        if usage is not None:
+            self.usage = usage
+
+    # --- settling
+
+    def settles_when_streamed(self) -> None:
+        """The response is a stream that calls `settle` when it ends (not `app.handle` when it returns)."""
+        self._deferred = True
+
+    @property
+    def deferred(self) -> bool:
+        return self._deferred
+
+    async def settle(self, status: int) -> None:
+        """Charge the answer's tokens to the caller's budget, then write the access line; once."""
+        if self._settled:
+            return
+        self._settled = True
+        if self.ticket is not None:
+            tokens = self.usage.total_tokens if self.usage is not None else 0
+            await self.ticket.charge(tokens)
+            self.log.note(budget_spent=self.ticket.spent)
+        self.log.write(status)
