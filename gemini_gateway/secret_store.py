@@ -55,6 +55,13 @@ class SecretSetting:
         value = literal.get_secret_value() if literal is not None else None
         return SecretRef(self.label, secret_name, value, scrub=self.scrub)
 
+    def required(self, settings: object) -> SecretRef:
+        """`ref` for a secret that must be configured (a check built only when its secret is set)."""
+        ref = self.ref(settings)
+        if ref is None:
+            raise ValueError(f"the {self.label} is not configured")
+        return ref
+
 
 @dataclass(frozen=True, slots=True)
 class SecretRef:

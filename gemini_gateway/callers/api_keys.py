@@ -19,7 +19,7 @@ from ..errors import Unavailable
 from ..logs import log
 from ..secret_store import SecretRef, SecretSetting, SecretStore
 from .gate import Caller, bearer_token
-from .spec import CheckDeps, CheckSpec
+from .spec import CheckSpec
 
 __all__ = ["SPEC", "ApiKeyCheck", "ApiKeySettings", "parse_client_keys", "presented_keys"]
 
@@ -105,17 +105,11 @@ class ApiKeyCheck:
         return Caller(found) if found is not None else None
 
 
-def _build(settings: ApiKeySettings, deps: CheckDeps) -> ApiKeyCheck:
-    ref = SECRET.ref(settings)
-    assert ref is not None  # built only when enabled
-    return ApiKeyCheck(deps.secrets, ref)
-
-
 SPEC = CheckSpec(
     name="client_api_keys",
     enabled_by=("CLIENT_API_KEYS_SECRET", "CLIENT_API_KEYS"),
     enabled=lambda s: SECRET.ref(s) is not None,
-    build=_build,
+    build=lambda settings, deps: ApiKeyCheck(deps.secrets, SECRET.required(settings)),
     headers=("Authorization", "X-API-Key", "x-goog-api-key", "x-goog-api-client"),
     security={
         "bearer": {

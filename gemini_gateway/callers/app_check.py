@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, field_validator
 from ..config_types import CsvList, HttpUrl, Optional
 from ..errors import Forbidden
 from .gate import Caller
-from .jwt_keys import KeySet, decode_rs256, parse_jwks, rs256_kid
+from .jwt_keys import KeySet, decode_rs256, parse_jwks, preload_pyjwt, rs256_kid
 from .spec import CheckDeps, CheckSpec
 
 __all__ = ["APP_CHECK_JWKS_URL", "SPEC", "AppCheckCheck", "AppCheckSettings", "app_check_key_set"]
@@ -85,10 +85,6 @@ def _build(settings: AppCheckSettings, deps: CheckDeps) -> AppCheckCheck:
     return AppCheckCheck(settings.app_check_project_number, jwks, settings.app_check_app_ids)
 
 
-def _preload() -> None:
-    import jwt  # noqa: F401  # PyJWT: ~50 ms, paid before the fork rather than by the first request
-
-
 def _rules(environ: Mapping[str, str]) -> list[tuple[str, str]]:
     if environ.get("APP_CHECK_APP_IDS", "").strip() and not environ.get("APP_CHECK_PROJECT_NUMBER", "").strip():
         return [("APP_CHECK_APP_IDS", "needs APP_CHECK_PROJECT_NUMBER")]
@@ -109,6 +105,6 @@ SPEC = CheckSpec(
             "description": "A Firebase App Check token.",
         }
     },
-    preload=_preload,
+    preload=preload_pyjwt,
     rules=_rules,
 )

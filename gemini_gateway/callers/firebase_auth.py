@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from ..config_types import HttpUrl, Optional
 from .gate import Caller
-from .jwt_keys import CLOCK_SKEW_SECONDS, KeySet, bearer_token, decode_rs256, parse_x509_certs, rs256_kid
+from .jwt_keys import CLOCK_SKEW_SECONDS, KeySet, bearer_token, decode_rs256, parse_x509_certs, preload_pyjwt, rs256_kid
 from .spec import CheckDeps, CheckSpec
 
 __all__ = ["FIREBASE_CERTS_URL", "SPEC", "FirebaseAuthCheck", "FirebaseAuthSettings", "firebase_key_set"]
@@ -92,10 +92,6 @@ def _build(settings: FirebaseAuthSettings, deps: CheckDeps) -> FirebaseAuthCheck
     return FirebaseAuthCheck(settings.firebase_project_id, firebase_key_set(settings.firebase_certs_url, deps.http))
 
 
-def _preload() -> None:
-    import jwt  # noqa: F401  # PyJWT: ~50 ms, paid before the fork rather than by the first request
-
-
 SPEC = CheckSpec(
     name="firebase_auth",
     enabled_by=("FIREBASE_PROJECT_ID",),
@@ -109,5 +105,5 @@ SPEC = CheckSpec(
             "description": "A client API key (`CLIENT_API_KEYS`) or a Firebase Auth ID token.",
         }
     },
-    preload=_preload,
+    preload=preload_pyjwt,
 )

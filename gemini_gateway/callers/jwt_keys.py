@@ -41,6 +41,7 @@ __all__ = [
     "decode_rs256",
     "parse_jwks",
     "parse_x509_certs",
+    "preload_pyjwt",
     "rs256_kid",
 ]
 
@@ -61,6 +62,11 @@ KeyParser = Callable[[Any], "dict[str, RSAPublicKey]"]
 
 def _b64url(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def preload_pyjwt() -> None:
+    """Import PyJWT and cryptography (~50-90 ms) at start, before the fork, rather than on the first request."""
+    import jwt  # noqa: F401
 
 
 def rs256_kid(token: str) -> str | None:

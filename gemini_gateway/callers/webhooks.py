@@ -29,7 +29,7 @@ from ..errors import Unavailable
 from ..logs import log
 from ..secret_store import SecretRef, SecretSetting, SecretStore
 from .gate import Caller, note
-from .spec import CheckDeps, CheckSpec
+from .spec import CheckSpec
 
 __all__ = [
     "HEADER",
@@ -140,17 +140,11 @@ class WebhookCheck:
         return Caller("webhook")
 
 
-def _build(settings: WebhookSettings, deps: CheckDeps) -> WebhookCheck:
-    ref = SECRET.ref(settings)
-    assert ref is not None  # built only when enabled
-    return WebhookCheck(deps.secrets, ref)
-
-
 SPEC = CheckSpec(
     name="webhook_secret",
     enabled_by=("WEBHOOK_SECRET_SECRET", "WEBHOOK_SECRET"),
     enabled=lambda s: SECRET.ref(s) is not None,
-    build=_build,
+    build=lambda settings, deps: WebhookCheck(deps.secrets, SECRET.required(settings)),
     headers=("X-Signature",),
     security={
         "webhookSignature": {

@@ -1,30 +1,14 @@
 """Gemini-native route: the official Gemini SDKs with the function as base URL.
 
-`POST /{v1|v1beta}/models/{model}:generateContent`, `:streamGenerateContent`
-and `:countTokens` take Gemini's own request body. The caller's
-`x-goog-api-key` is checked as a client key (like every route, through the
-intake) and never forwarded: the upstream client sends the real key from
-Secret Manager. The request is validated by `GeminiRequest` (or
-`CountTokensRequest`), re-serialised from the validated model (so only what
-was checked travels upstream), and the upstream answer is relayed in
-Gemini's shape: the JSON body as is, or each stream record as it arrives.
-Function calls, function responses and thought signatures travel as the
-caller sent them (the SDKs echo `candidates[0].content` back); the output
-ceiling (`ctx.output_ceiling`) is sent when the caller set none.
-Errors use Google's `{"error": {"code", "message", "status"}}` so the SDKs
-raise their usual exceptions.
-
-Streams: with `?alt=sse` (what both SDKs send) each record is
-`data: <json>\\r\\n\\r\\n`, as Google frames it; without it, one JSON array
-written element by element, as Google does. A failure after the first byte
-ends the stream with an `{"error": ...}` record: `data:`-framed (SSE) or the
-last array element. Google itself appends a bare block without `data:`, but
-@google/genai (JS) only raises its ApiError for that when the block arrives
-in a network read of its own; framed, both SDKs raise their usual error
-every time (tests/integration/test_gemini_native.py drives both).
-
-The upstream API version is the configured `GEMINI_API_VERSION` whatever
-the path says: v1beta accepts every v1 request.
+The caller's `x-goog-api-key` is checked as a client key (the intake) and
+never forwarded: the upstream client sends the real key. The request is
+validated by `GeminiRequest` (or `CountTokensRequest`) and re-serialised from
+the validated model, so only what was checked travels upstream; the answer
+is relayed in Gemini's shape, each stream record as it arrives, and errors
+in Google's shape so the SDKs raise their usual exceptions. A failure after
+the first streamed byte is a last `data:`-framed error record (both SDKs
+raise on it; a bare block, as Google sends, only sometimes reaches the JS
+SDK's parser). docs/API.md ("Gemini-native route") has the details.
 """
 
 from __future__ import annotations

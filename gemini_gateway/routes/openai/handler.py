@@ -1,43 +1,11 @@
 """`POST /v1/chat/completions`: the OpenAI chat API on top of the same path as `POST /`.
 
-The OpenAI request is validated by its own strict models (unsupported OpenAI
-fields are refused by name, with the reason), then converted into our
-`GenerateRequest` so there is one mapping to Gemini (`to_gemini_body`,
-`gateway_headers`), one upstream client and one normaliser (`read_answer`,
-`StreamTotals`, `result_body`). Answers are `chat.completion` objects or
-`chat.completion.chunk` SSE ending in `data: [DONE]`; errors are OpenAI's
-`{"error": {"message", "type", "param", "code"}}` with the function's statuses
-(`code` is the function's own error type).
-
-Decisions (also in the README):
-- `model` may carry a `models/` or `google-ai-studio/` prefix; the bare name
-  goes through MODEL_ALIASES and must then be allowed. Missing `model` means DEFAULT_MODEL.
-- `system` and `developer` messages, wherever they are, are joined (blank line
-  between) into Gemini's `systemInstruction`. An assistant message with empty
-  or null content (a refused answer sent back in the history) is left out. Images are only accepted as
-  base64 `data:` URLs in user messages: the function never fetches a URL.
-- `user` / `safety_identifier` go to `cf-aig-metadata` as `user`, and
-  OpenAI `metadata` goes there too (at most 4 entries in all), so AI Gateway
-  logs can be split per end user. Message `name`, image `detail`,
-  `json_schema.strict`, `stream_options.include_obfuscation`,
-  `prompt_cache_key` and `prompt_cache_retention` are accepted and ignored.
-- Defaults that change nothing are accepted (`n: 1`, `logprobs: false`,
-  `presence_penalty: 0`, `store: false`, `null` anywhere);
-  anything else unsupported is a 400 naming the field.
-- Tools: function tools, `tool_choice`, assistant `tool_calls` and `tool`
-  messages map to POST /'s (tool-call ids carry Gemini 3's thought signature);
-  `parallel_tool_calls` is accepted (Gemini decides); `web_search_options`
-  asks for the google_search built-in tool (if ALLOWED_TOOLS has it).
-- `reasoning_effort` → `thinkingLevel` on Gemini 3 and later (none → minimal),
-  `thinkingBudget` on 2.x as Google's own OpenAI layer maps it (none 0,
-  minimal 512, low 1024, medium 8192, high 24576); the family is read from the
-  resolved model name (`gemini-N…`; a name without a version counts as new).
-- Extension: `cache` (our `{"ttl_seconds", "skip"}`) for AI Gateway caching,
-  e.g. `extra_body={"cache": {"ttl_seconds": 3600}}` in the OpenAI SDK.
-- finish_reason: stop→stop, length→length, tool_calls→tool_calls, content_filter/recitation/blocked
-  →content_filter (a blocked prompt also sets `message.refusal`), error/other
-  →stop. usage: completion_tokens counts thinking tokens too (as OpenAI counts
-  reasoning), split out in completion_tokens_details.reasoning_tokens.
+The OpenAI request is validated by its own strict models (unsupported fields
+refused by name, with the reason), then converted into our `GenerateRequest`,
+so there is one mapping to Gemini, one upstream call and one answer builder
+(`chat/`). Answers are `chat.completion` objects or `chat.completion.chunk`
+SSE ending in `data: [DONE]`; errors are OpenAI's shape with the function's
+statuses. Every mapping decision is in docs/API.md ("OpenAI-compatible route").
 """
 
 from __future__ import annotations
