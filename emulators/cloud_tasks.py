@@ -65,6 +65,7 @@ HISTORY = 10_000
 RESERVED_NAMES = 100_000
 """Names kept for de-duplication (oldest released first beyond this)."""
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _DROPPED_HEADERS = ("host", "content-length", "user-agent", "x-google-", "x-appengine-", "x-cloudtasks-")
 _RESPONSE_READ = 64 * 1024
 _GONE = (
@@ -387,6 +388,9 @@ class EmulatorState:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"The emulator dispatches to loopback hosts only, not {parts.hostname!r} (start it with --allow-any-host).",
             )
+        for name, value in request.headers.items():
+            if not _HEADER_NAME.match(name) or "\r" in value or "\n" in value:
+                raise _Status(grpc.StatusCode.INVALID_ARGUMENT, f"Invalid HTTP header {name!r}.")
         method = request.http_method.name if request.http_method else "POST"
         if request.body and method not in _BODY_METHODS:
             raise _Status(grpc.StatusCode.INVALID_ARGUMENT, f"A body is not allowed with HTTP method {method}.")
@@ -592,6 +596,8 @@ class EmulatorState:
             attempt.error = "DEADLINE_EXCEEDED"
         except (aiohttp.ClientError, OSError) as exc:
             attempt.error = f"UNAVAILABLE: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # never leave a task stuck in "dispatching"
+            attempt.error = f"INTERNAL: {type(exc).__name__}: {exc}"
         attempt.finished = time.time()
         if attempt.status is not None and attempt.status < 500:
             record.executions += 1

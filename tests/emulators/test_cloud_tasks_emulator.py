@@ -267,6 +267,10 @@ def test_invalid_tasks_are_refused(client: tasks_v2.CloudTasksClient, receiver: 
         client.create_task(parent=QUEUE, task=get_with_body)
     with pytest.raises(exceptions.InvalidArgument):
         client.create_task(parent=QUEUE, task=_http_task(receiver.url, "bad/name"))
+    for headers in ({"Bad Header": "x"}, {"X-Split": "a\r\nInjected: yes"}):
+        bad = tasks_v2.Task(http_request=tasks_v2.HttpRequest(url=receiver.url, headers=headers))
+        with pytest.raises(exceptions.InvalidArgument, match="header"):
+            client.create_task(parent=QUEUE, task=bad)
     no_email = tasks_v2.Task(http_request=tasks_v2.HttpRequest(url=receiver.url, oidc_token=tasks_v2.OidcToken()))
     with pytest.raises(exceptions.InvalidArgument):
         client.create_task(parent=QUEUE, task=no_email)
