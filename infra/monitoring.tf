@@ -383,7 +383,7 @@ locals {
     {
       xPos = 0, yPos = 48, width = 24, height = 16
       widget = {
-        title = "Upstream latency (AI Gateway + Gemini): p50, p95, p99"
+        title = "Upstream latency: p50, p95, p99"
         xyChart = {
           dataSets = [for p in ["50", "95", "99"] : {
             plotType       = "LINE"
@@ -403,7 +403,7 @@ locals {
     {
       xPos = 24, yPos = 48, width = 24, height = 16
       widget = {
-        title = "Refusals (429) per minute by limit: daily_tokens, rate, upstream (empty)"
+        title = "Refusals (429) per minute by limit"
         xyChart = {
           dataSets = [{
             plotType       = "STACKED_BAR"
@@ -441,7 +441,7 @@ locals {
     {
       xPos = 24, yPos = 64, width = 24, height = 16
       widget = {
-        title = "Instances (Cloud Run): active and idle"
+        title = "Instances: active and idle"
         xyChart = {
           dataSets = [{
             plotType       = "STACKED_AREA"
@@ -460,7 +460,7 @@ locals {
     {
       xPos = 0, yPos = 80, width = 24, height = 16
       widget = {
-        title = "Memory utilisation per instance (Cloud Run): p50, p99"
+        title = "Memory per instance: p50, p99"
         xyChart = {
           dataSets = [for p in ["50", "99"] : {
             plotType       = "LINE"

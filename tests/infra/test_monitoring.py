@@ -312,3 +312,18 @@ def test_monitoring_api_is_enabled_with_it(config):
     apis = config.resource("google_project_service", "apis").body["for_each"]
     assert 'var.enable_monitoring ? ["monitoring.googleapis.com"] : []' in apis
     assert eval_condition("var.enable_monitoring", {"enable_monitoring": True})
+
+
+def test_operating_guide_explains_every_tile_and_alert(config):
+    guide = (INFRA.parent / "docs" / "OPERATING.md").read_text(encoding="utf-8")
+    for key in METRICS:
+        assert f"`{key}`" in guide, key
+    for heading in ("### 5xx share", "### Upstream latency p95", "### Budget refusals", "### Gemini key rejected"):
+        assert heading in guide, heading
+    # The dashboard sketch shows every tile, by its title.
+    sketch = guide[guide.index("```text\n+---") :]
+    for tile in config.locals["dashboard_tiles"]:
+        assert f"| {tile['widget']['title']} " in sketch, tile["widget"]["title"]
+    # Rotation covers both key formats.
+    assert "`AQ.`" in guide and "`AIza…`" in guide
+    assert "run.googleapis.com/container/" in guide
