@@ -29,6 +29,16 @@ locals {
   # MODEL_ALIASES: name=model pairs, in key order (stable plans).
   model_aliases = join(",", [for name, model in var.model_aliases : "${name}=${model}"])
 
+  # SAFETY_FLOOR: HARM_CATEGORY_X=THRESHOLD pairs, in key order.
+  safety_floor = join(",", [for category, threshold in var.safety_floor : "${category}=${threshold}"])
+
+  # JOBS_URL: the function's own URL, which it cannot read from itself (its
+  # url attribute exists only once the function does, and the function's
+  # environment is part of the function). A 2nd gen function's
+  # cloudfunctions.net URL is deterministic; the function's postcondition
+  # checks it against the deployed URLs.
+  jobs_url = coalesce(var.jobs_url, "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.function_name}")
+
   # The gateway the function calls: the managed one when cloudflare.tf creates
   # it (so the function waits for it), else the existing one named by the
   # variable.
@@ -45,6 +55,7 @@ locals {
       AI_GATEWAY_ID            = local.ai_gateway_id
       GEMINI_API_VERSION       = var.gemini_api_version
       GEMINI_API_KEY_SECRET    = local.secret_version_names["gemini_api_key"]
+      TOOL_ID_KEY_SECRET       = local.secret_version_names["tool_id_key"]
       SECRET_CACHE_SECONDS     = tostring(var.secret_cache_seconds)
       DEFAULT_MODEL            = var.default_model
       MAX_REQUEST_BYTES        = tostring(var.max_request_bytes)
@@ -74,6 +85,24 @@ locals {
     length(var.app_check_app_ids) > 0 ? { APP_CHECK_APP_IDS = join(",", var.app_check_app_ids) } : {},
     var.rate_limit_burst != null ? { RATE_LIMIT_BURST = tostring(var.rate_limit_burst) } : {},
     var.redis_url != null ? { REDIS_URL = var.redis_url } : {},
+    var.app_check_consume ? { APP_CHECK_CONSUME = "true" } : {},
+    length(var.safety_floor) > 0 ? { SAFETY_FLOOR = local.safety_floor } : {},
+    length(var.allowed_modalities) > 0 ? { ALLOWED_MODALITIES = join(",", var.allowed_modalities) } : {},
+    length(var.allowed_media_types) > 0 ? { ALLOWED_MEDIA_TYPES = join(",", var.allowed_media_types) } : {},
+    length(var.allowed_agents) > 0 ? { ALLOWED_AGENTS = join(",", var.allowed_agents) } : {},
+    var.prompts_dir != null ? { PROMPTS_DIR = var.prompts_dir } : {},
+    var.template_input_max_chars != null ? { TEMPLATE_INPUT_MAX_CHARS = tostring(var.template_input_max_chars) } : {},
+    var.idempotency_ttl_seconds != null ? { IDEMPOTENCY_TTL_SECONDS = tostring(var.idempotency_ttl_seconds) } : {},
+    var.enable_jobs_queue ? {
+      JOBS_QUEUE           = google_cloud_tasks_queue.jobs[0].id
+      JOBS_SERVICE_ACCOUNT = google_service_account.jobs[0].email
+      JOBS_URL             = local.jobs_url
+    } : {},
+    length(var.callback_url_prefixes) > 0 ? {
+      CALLBACK_URL_PREFIXES          = join(",", var.callback_url_prefixes)
+      CALLBACK_SIGNING_SECRET_SECRET = local.secret_version_names["callback_signing_secret"]
+    } : {},
+    var.callback_max_attempts != null ? { CALLBACK_MAX_ATTEMPTS = tostring(var.callback_max_attempts) } : {},
   )
 }
 
@@ -116,10 +145,25 @@ resource "google_cloudfunctions2_function" "this" {
     vpc_connector_egress_settings = var.vpc_connector != null ? var.vpc_connector_egress_settings : null
   }
 
+  lifecycle {
+    # JOBS_URL is computed before the function exists: it must be one of the
+    # URLs the function got, or every job's OIDC audience would be wrong.
+    postcondition {
+      condition     = !var.enable_jobs_queue || contains([self.url, try(self.service_config[0].uri, "")], local.jobs_url)
+      error_message = "JOBS_URL (${local.jobs_url}) is not a URL of the deployed function (${self.url}). Set jobs_url = \"${self.url}\" and apply again."
+    }
+  }
+
   depends_on = [
     google_project_service.apis,
     google_project_iam_member.build,
     google_storage_bucket_iam_member.build_source_read,
     google_secret_manager_secret_iam_member.runtime_access,
+    # The generated key exists before the first instance starts.
+    google_secret_manager_secret_version.generated,
+    # A first job can be enqueued as soon as the function serves.
+    google_cloud_tasks_queue_iam_member.runtime_enqueue,
+    google_service_account_iam_member.runtime_acts_as_jobs,
+    google_project_iam_member.app_check_verifier,
   ]
 }

@@ -57,6 +57,19 @@ resource "google_secret_manager_secret_iam_member" "runtime_access" {
   member    = google_service_account.runtime.member
 }
 
+# App Check replay protection (app_check_consume): the function consumes each
+# token with Firebase's verifyAppCheckToken, which needs
+# firebaseappcheck.appCheckTokens.verify on the Firebase project. The Firebase
+# App Check Token Verifier role holds just that; it is granted on a project
+# because that is the only level it applies to (there is no per-app grant).
+resource "google_project_iam_member" "app_check_verifier" {
+  count = var.app_check_consume ? 1 : 0
+
+  project = coalesce(var.app_check_project_id, var.project_id)
+  role    = "roles/firebaseappcheck.tokenVerifier"
+  member  = google_service_account.runtime.member
+}
+
 # ---------------------------------------------------------------------------
 # Invocation: roles/run.invoker on the function's Cloud Run service
 # (2nd gen functions are invoked through Cloud Run IAM).

@@ -368,15 +368,15 @@ variable "secret_cache_seconds" {
 
 variable "secret_versions" {
   type        = map(string)
-  description = "Pin secret versions instead of \"latest\", keyed by gemini_api_key, ai_gateway_token, client_api_keys, webhook_secret or caller_policies, e.g. { gemini_api_key = \"3\" }."
+  description = "Pin secret versions instead of \"latest\", keyed by gemini_api_key, ai_gateway_token, client_api_keys, webhook_secret, caller_policies, callback_signing_secret or tool_id_key, e.g. { gemini_api_key = \"3\" }."
   default     = {}
 
   validation {
     condition = alltrue([
       for k, v in var.secret_versions :
-      contains(["gemini_api_key", "ai_gateway_token", "client_api_keys", "webhook_secret", "caller_policies"], k) && can(regex("^(latest|[1-9][0-9]*)$", v))
+      contains(["gemini_api_key", "ai_gateway_token", "client_api_keys", "webhook_secret", "caller_policies", "callback_signing_secret", "tool_id_key"], k) && can(regex("^(latest|[1-9][0-9]*)$", v))
     ])
-    error_message = "secret_versions keys must be gemini_api_key, ai_gateway_token, client_api_keys, webhook_secret or caller_policies, and values \"latest\" or a version number."
+    error_message = "secret_versions keys must be gemini_api_key, ai_gateway_token, client_api_keys, webhook_secret, caller_policies, callback_signing_secret or tool_id_key, and values \"latest\" or a version number."
   }
 }
 
@@ -496,6 +496,28 @@ variable "app_check_app_ids" {
   validation {
     condition     = alltrue([for a in var.app_check_app_ids : can(regex("^[^,\\s]+$", a))])
     error_message = "app_check_app_ids entries must not contain commas or whitespace."
+  }
+}
+
+variable "app_check_consume" {
+  type        = bool
+  description = "APP_CHECK_CONSUME: verify and consume every App Check token with Firebase (replay protection: a token works once; apps send limited-use tokens). Needs app_check_project_number. Grants the runtime identity the Firebase App Check Token Verifier role (roles/firebaseappcheck.tokenVerifier) on app_check_project_id: a project-level grant, because that role only applies to a project. Each request then waits for one call to Firebase."
+  default     = false
+
+  validation {
+    condition     = !var.app_check_consume || var.app_check_project_number != null
+    error_message = "app_check_consume = true needs app_check_project_number (the Firebase project whose App Check tokens are consumed)."
+  }
+}
+
+variable "app_check_project_id" {
+  type        = string
+  description = "Project id of the Firebase project app_check_project_number numbers, where app_check_consume grants roles/firebaseappcheck.tokenVerifier to the runtime identity. Null = project_id (the usual case: Firebase and the function in one project). Whoever applies needs to grant IAM roles there."
+  default     = null
+
+  validation {
+    condition     = var.app_check_project_id == null || can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.app_check_project_id))
+    error_message = "app_check_project_id must be a project id (6-30 lowercase letters, digits, hyphens)."
   }
 }
 
@@ -621,6 +643,14 @@ variable "caller_policies_value" {
   ephemeral   = true
 }
 
+variable "callback_signing_secret_value" {
+  type        = string
+  description = "Callback signing secret (whsec_ followed by base64), used only when manage_secret_values is true and callback_url_prefixes is set (TF_VAR_callback_signing_secret_value). Receivers verify deliveries with the same value."
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
 # ---------------------------------------------------------------------------
 # Optional: the Cloudflare side (cloudflare.tf)
 # ---------------------------------------------------------------------------
@@ -667,5 +697,245 @@ variable "cloudflare_gateway_rate_limit_interval" {
   validation {
     condition     = var.cloudflare_gateway_rate_limit_interval >= 1 && floor(var.cloudflare_gateway_rate_limit_interval) == var.cloudflare_gateway_rate_limit_interval
     error_message = "cloudflare_gateway_rate_limit_interval must be a whole number >= 1."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# What free-form callers may ask (README, Configuration); unset = the
+# function's defaults
+# ---------------------------------------------------------------------------
+
+variable "safety_floor" {
+  type        = map(string)
+  description = "SAFETY_FLOOR: the least strict safety threshold per harm category, e.g. { HARM_CATEGORY_HARASSMENT = \"BLOCK_MEDIUM_AND_ABOVE\" }. Sent upstream for every category a caller leaves unset; a caller asking for a looser one gets 400. Empty (default) = Google's defaults, callers may set any threshold."
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for category, threshold in var.safety_floor :
+      can(regex("^HARM_CATEGORY_[A-Z_]+$", category)) && contains(["BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE", "BLOCK_ONLY_HIGH", "BLOCK_NONE", "OFF"], threshold)
+    ])
+    error_message = "safety_floor keys must be harm categories (HARM_CATEGORY_...) and values one of BLOCK_LOW_AND_ABOVE, BLOCK_MEDIUM_AND_ABOVE, BLOCK_ONLY_HIGH, BLOCK_NONE, OFF."
+  }
+}
+
+variable "allowed_modalities" {
+  type        = list(string)
+  description = "ALLOWED_MODALITIES: output modalities callers may ask for besides text: image, audio. Empty (default) = text only."
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.allowed_modalities : contains(["text", "image", "audio"], m)]) && length(distinct(var.allowed_modalities)) == length(var.allowed_modalities)
+    error_message = "allowed_modalities entries must be text, image or audio, each at most once."
+  }
+}
+
+variable "allowed_media_types" {
+  type        = list(string)
+  description = "ALLOWED_MEDIA_TYPES: inline media types callers may send, e.g. [\"image/png\", \"image/jpeg\", \"audio/*\", \"application/pdf\"]. Empty (default) = the function's default image types."
+  default     = []
+
+  validation {
+    condition     = alltrue([for t in var.allowed_media_types : can(regex("^[a-z]+/([a-z0-9][a-z0-9.+-]*|\\*)$", t))])
+    error_message = "allowed_media_types entries must be media types such as image/png or a type wildcard such as audio/* (lowercase, no commas or spaces)."
+  }
+}
+
+variable "allowed_agents" {
+  type        = list(string)
+  description = "ALLOWED_AGENTS: Interactions API agents callers may use (agents such as Deep Research run long and cost much). Empty (default) = none."
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.allowed_agents : can(regex("^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$", a))])
+    error_message = "allowed_agents entries must be agent names of letters, digits, '.', '_', '/' or '-' (no commas or spaces)."
+  }
+}
+
+variable "prompts_dir" {
+  type        = string
+  description = "PROMPTS_DIR: directory of the server prompt templates (<id>.prompt files), relative to the deployed source. Null (default) = the function's default, prompts."
+  default     = null
+
+  validation {
+    condition     = var.prompts_dir == null || (can(regex("^[A-Za-z0-9_][A-Za-z0-9_./-]*$", coalesce(var.prompts_dir, "-"))) && !strcontains(coalesce(var.prompts_dir, "-"), ".."))
+    error_message = "prompts_dir must be a relative path inside the source (letters, digits, '_', '.', '/', '-'; no '..')."
+  }
+}
+
+variable "template_input_max_chars" {
+  type        = number
+  description = "TEMPLATE_INPUT_MAX_CHARS: cap on every string input of a prompt template that has no maxLength of its own. Null (default) = the function's default, 2000."
+  default     = null
+
+  validation {
+    condition     = var.template_input_max_chars == null || try(var.template_input_max_chars >= 1 && var.template_input_max_chars <= 1000000 && floor(var.template_input_max_chars) == var.template_input_max_chars, false)
+    error_message = "template_input_max_chars must be a whole number from 1 to 1000000."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Server callers: safe retries, answers that arrive later, signed callbacks
+# ---------------------------------------------------------------------------
+
+variable "idempotency_ttl_seconds" {
+  type        = number
+  description = "IDEMPOTENCY_TTL_SECONDS: how long the answer to an Idempotency-Key request is kept for replays (shared through redis_url, else per instance). Null (default) = the function's default, 86400."
+  default     = null
+
+  validation {
+    condition     = var.idempotency_ttl_seconds == null || try(var.idempotency_ttl_seconds >= 1 && var.idempotency_ttl_seconds <= 2592000 && floor(var.idempotency_ttl_seconds) == var.idempotency_ttl_seconds, false)
+    error_message = "idempotency_ttl_seconds must be a whole number from 1 to 2592000 (30 days)."
+  }
+}
+
+variable "enable_jobs_queue" {
+  type        = bool
+  description = "Run asynchronous answers (Prefer: respond-async) on Cloud Tasks, durably: creates the queue, a jobs service account (the OIDC identity tasks call the function with), its invoker grant, and the runtime identity's right to enqueue and to act as it; sets JOBS_QUEUE, JOBS_SERVICE_ACCOUNT and JOBS_URL. Needs redis_url (job state is shared by all instances). Default false: jobs run in-process after the 202, not durable."
+  default     = false
+
+  validation {
+    condition     = !var.enable_jobs_queue || var.redis_url != null
+    error_message = "enable_jobs_queue = true needs redis_url: job state lives in Redis, because a task can land on any instance (JOBS_QUEUE without REDIS_URL is a configuration error)."
+  }
+}
+
+variable "jobs_url" {
+  type        = string
+  description = "JOBS_URL: the function's own URL, which tasks call (POST <jobs_url>/internal/jobs/<id>) and the audience of their OIDC token. Null (default) = the function's deterministic URL https://<region>-<project_id>.cloudfunctions.net/<function_name>, known before the function exists (its url attribute is not: the function cannot name itself). If the deployed function reports another URL the apply stops and names it: set it here and apply again."
+  default     = null
+
+  validation {
+    condition     = var.jobs_url == null || can(regex("^https://[^/\\s]+(/[^\\s]*[^/\\s])?$", coalesce(var.jobs_url, "-")))
+    error_message = "jobs_url must be an https:// URL without a trailing slash."
+  }
+}
+
+variable "jobs_queue" {
+  type = object({
+    max_attempts               = optional(number, 10)
+    min_backoff_seconds        = optional(number, 10)
+    max_backoff_seconds        = optional(number, 600)
+    max_doublings              = optional(number, 5)
+    max_retry_duration_seconds = optional(number, 0)
+    max_dispatches_per_second  = optional(number, 10)
+    max_concurrent_dispatches  = optional(number, 50)
+  })
+  description = "Cloud Tasks queue settings (enable_jobs_queue): retry config (attempts per job, exponential backoff between min and max, max_retry_duration_seconds 0 = no time limit) and dispatch limits (how hard the queue may drive the function)."
+  default     = {}
+
+  validation {
+    condition = (
+      var.jobs_queue.max_attempts >= 1 && var.jobs_queue.max_attempts <= 100 && floor(var.jobs_queue.max_attempts) == var.jobs_queue.max_attempts
+      && var.jobs_queue.min_backoff_seconds >= 1 && var.jobs_queue.min_backoff_seconds <= var.jobs_queue.max_backoff_seconds
+      && var.jobs_queue.max_backoff_seconds <= 3600
+      && var.jobs_queue.max_doublings >= 0 && var.jobs_queue.max_doublings <= 16 && floor(var.jobs_queue.max_doublings) == var.jobs_queue.max_doublings
+      && var.jobs_queue.max_retry_duration_seconds >= 0 && floor(var.jobs_queue.max_retry_duration_seconds) == var.jobs_queue.max_retry_duration_seconds
+      && var.jobs_queue.max_dispatches_per_second > 0 && var.jobs_queue.max_dispatches_per_second <= 500
+      && var.jobs_queue.max_concurrent_dispatches >= 1 && var.jobs_queue.max_concurrent_dispatches <= 5000 && floor(var.jobs_queue.max_concurrent_dispatches) == var.jobs_queue.max_concurrent_dispatches
+    )
+    error_message = "jobs_queue: max_attempts 1-100, 1 <= min_backoff_seconds <= max_backoff_seconds <= 3600, max_doublings 0-16, max_retry_duration_seconds >= 0 (whole), max_dispatches_per_second > 0 and <= 500, max_concurrent_dispatches 1-5000."
+  }
+}
+
+variable "callback_url_prefixes" {
+  type        = list(string)
+  description = "CALLBACK_URL_PREFIXES: the only URLs asynchronous answers may be delivered to (callback.url) and Interactions webhooks may name, e.g. [\"https://hooks.example.com/gemini/\"]. Setting it also creates the callback signing secret and sets CALLBACK_SIGNING_SECRET_SECRET (add a whsec_ value: DEPLOY.md). Empty (default) = callbacks refused."
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.callback_url_prefixes : can(regex("^https://[^/\\s,]+(/[^\\s,]*)?$", p))])
+    error_message = "callback_url_prefixes entries must be https:// URL prefixes (no commas or spaces); http:// is for local development only."
+  }
+}
+
+variable "callback_max_attempts" {
+  type        = number
+  description = "CALLBACK_MAX_ATTEMPTS: delivery attempts of one callback (jittered exponential backoff; 410 Gone stops at once). Null (default) = the function's default, 8."
+  default     = null
+
+  validation {
+    condition     = var.callback_max_attempts == null || try(var.callback_max_attempts >= 1 && var.callback_max_attempts <= 20 && floor(var.callback_max_attempts) == var.callback_max_attempts, false)
+    error_message = "callback_max_attempts must be a whole number from 1 to 20."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Keys Terraform generates itself (never in plan or state)
+# ---------------------------------------------------------------------------
+
+variable "tool_id_key_version" {
+  type        = number
+  description = "Version of the tool-call / interaction id key (TOOL_ID_KEY_SECRET), a random 32-byte key Terraform writes into Secret Manager through a write-only argument. Bump it to rotate the key: ids handed out before then stop being accepted."
+  default     = 1
+
+  validation {
+    condition     = var.tool_id_key_version >= 1 && floor(var.tool_id_key_version) == var.tool_id_key_version
+    error_message = "tool_id_key_version must be a whole number >= 1."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Monitoring (monitoring.tf, docs/OPERATING.md)
+# ---------------------------------------------------------------------------
+
+variable "enable_monitoring" {
+  type        = bool
+  description = "Create the log-based metrics, the dashboard and the alert policies of monitoring.tf. Log-based metrics are billed as Cloud Monitoring metrics beyond the free allotment."
+  default     = true
+}
+
+variable "notification_channels" {
+  type        = list(string)
+  description = "Cloud Monitoring notification channels the alerts go to, as ids projects/P/notificationChannels/N (create them in the console or with gcloud: DEPLOY.md). Empty (default): the alerts are still created and open incidents in the console, but notify nobody."
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[0-9]+$", c))])
+    error_message = "notification_channels entries must be channel ids such as projects/my-project/notificationChannels/1234567890."
+  }
+}
+
+variable "alert_5xx_ratio" {
+  type        = number
+  description = "Alert when more than this share of answers over 5 minutes are 5xx (0.05 = 5%)."
+  default     = 0.05
+
+  validation {
+    condition     = var.alert_5xx_ratio > 0 && var.alert_5xx_ratio <= 1
+    error_message = "alert_5xx_ratio must be above 0 and at most 1."
+  }
+}
+
+variable "alert_5xx_min_requests" {
+  type        = number
+  description = "The 5xx alert only judges 5-minute windows with at least this many requests (one failure in a quiet spell is not an incident)."
+  default     = 20
+
+  validation {
+    condition     = var.alert_5xx_min_requests >= 1 && floor(var.alert_5xx_min_requests) == var.alert_5xx_min_requests
+    error_message = "alert_5xx_min_requests must be a whole number >= 1."
+  }
+}
+
+variable "alert_upstream_latency_p95_ms" {
+  type        = number
+  description = "Alert when the 95th percentile of upstream time (AI Gateway + Gemini, retries included) stays above this many milliseconds for 10 minutes. Thinking models take seconds; the default leaves room for them."
+  default     = 30000
+
+  validation {
+    condition     = var.alert_upstream_latency_p95_ms > 0 && var.alert_upstream_latency_p95_ms <= var.upstream_timeout_seconds * 1000
+    error_message = "alert_upstream_latency_p95_ms must be above 0 and at most upstream_timeout_seconds * 1000 (no call waits longer)."
+  }
+}
+
+variable "alert_budget_refusals_per_hour" {
+  type        = number
+  description = "Alert when more than this many requests in an hour are refused because their caller spent its daily token budget (429, limit daily_tokens)."
+  default     = 10
+
+  validation {
+    condition     = var.alert_budget_refusals_per_hour >= 0 && floor(var.alert_budget_refusals_per_hour) == var.alert_budget_refusals_per_hour
+    error_message = "alert_budget_refusals_per_hour must be a whole number >= 0."
   }
 }

@@ -27,6 +27,11 @@ terraform {
       source  = "hashicorp/archive"
       version = ">= 2.5, < 3.0"
     }
+    # The tool-call id key (secrets.tf): ephemeral random_bytes, 3.7.0 and later.
+    random = {
+      source  = "hashicorp/random"
+      version = ">= 3.7, < 4.0"
+    }
     # Only used when var.manage_cloudflare_gateway = true (cloudflare.tf).
     # cloudflare_ai_gateway first shipped in 5.19.0.
     cloudflare = {

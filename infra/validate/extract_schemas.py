@@ -13,6 +13,7 @@ the real provider schemas (`terraform providers schema -json`). Pinned:
     cdktn-provider-google==20.3.1       hashicorp/google     7.46.1
     cdktn-provider-cloudflare==16.4.0   cloudflare/cloudflare 5.28.0
     cdktn-provider-archive==14.0.1      hashicorp/archive    2.8.1
+    cdktn-provider-random==15.0.1       hashicorp/random     3.9.1
 
 Each wheel carries a jsii tarball whose lib/<type>/index.js has the
 generated TypeScript in its source map. From it this script reads, per
@@ -53,6 +54,7 @@ PROVIDERS = {
     "google": ("registry.terraform.io/hashicorp/google", "cdktn-provider-google==20.3.1", False),
     "cloudflare": ("registry.terraform.io/cloudflare/cloudflare", "cdktn-provider-cloudflare==16.4.0", True),
     "archive": ("registry.terraform.io/hashicorp/archive", "cdktn-provider-archive==14.0.1", False),
+    "random": ("registry.terraform.io/hashicorp/random", "cdktn-provider-random==15.0.1", False),
 }
 
 ATTR_RE = re.compile(r"^  // (\w+) - computed: (true|false), optional: (true|false), required: (true|false)$", re.M)
@@ -271,8 +273,8 @@ def main() -> int:
                 [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", tmp, requirement], check=True
             )
             wheel = next(Path(tmp).glob(requirement.split("==")[0].replace("-", "_") + "-*.whl"))
-            wanted = {name: kind for kind, name in used[local]}
-            sources: dict[str, Source] = {}
+            wanted = set(used[local])
+            sources: dict[tuple[str, str], Source] = {}
             with zipfile.ZipFile(wheel) as zf:
                 tgz = next(n for n in zf.namelist() if n.endswith(".jsii.tgz"))
                 with zf.open(tgz) as fh, tarfile.open(fileobj=fh, mode="r|gz") as tar:
@@ -284,22 +286,29 @@ def main() -> int:
                         if not m:
                             continue
                         key = m.group(1).decode()
-                        is_data = member.name.startswith("package/lib/data-")
+                        # A type can exist as a resource and as an ephemeral
+                        # resource (random_bytes): the binding's directory says which.
+                        kind = "resource"
+                        if member.name.startswith("package/lib/data-"):
+                            kind = "data"
+                        elif member.name.startswith("package/lib/ephemeral-"):
+                            kind = "ephemeral"
                         if key == local and member.name == "package/lib/provider/index.js":
-                            sources["provider"] = Source(typescript(js))
-                        elif key in wanted and (wanted[key] == "data") == is_data:
-                            sources[key] = Source(typescript(js))
-            missing = set(wanted) - set(sources)
+                            sources["provider", "provider"] = Source(typescript(js))
+                        elif (kind, key) in wanted:
+                            sources[kind, key] = Source(typescript(js))
+            missing = wanted - set(sources)
             if missing:
                 raise SystemExit(f"{wheel.name}: no binding for {sorted(missing)}")
+            provider_src = sources["provider", "provider"]
             schema: dict = {
                 "provider": {
                     "version": 0,
-                    "block": sources["provider"].block(sources["provider"].top_class(), nested_attrs),
+                    "block": provider_src.block(provider_src.top_class(), nested_attrs),
                 }
             }
-            for name, kind in sorted(wanted.items()):
-                src = sources[name]
+            for kind, name in sorted(wanted):
+                src = sources[kind, name]
                 section = {
                     "resource": "resource_schemas",
                     "data": "data_source_schemas",

@@ -162,7 +162,7 @@ def test_spend_control_variables(config):
 
 
 def test_caller_policies_secret_follows_the_optional_secret_pattern(config):
-    ids = config.locals["secret_ids"]
+    ids = config.locals["operator_secret_ids"]
     assert 'var.enable_caller_policies ? {caller_policies = "${var.function_name}-caller-policies"} : {}' in ids
     assert (
         'var.enable_caller_policies ? {CALLER_POLICIES_SECRET = local.secret_version_names["caller_policies"]} : {}'
@@ -221,7 +221,7 @@ def test_managed_gateway_is_authenticated_by_default(config):
     gw = config.resource("cloudflare_ai_gateway", "this").body
     assert gw["authentication"] == "${local.ai_gateway_authenticated}"
     # The token secret and AI_GATEWAY_TOKEN_SECRET follow the same local.
-    assert "local.ai_gateway_authenticated ? {ai_gateway_token = " in config.locals["secret_ids"]
+    assert "local.ai_gateway_authenticated ? {ai_gateway_token = " in config.locals["operator_secret_ids"]
     assert "local.ai_gateway_authenticated ? {AI_GATEWAY_TOKEN_SECRET = " in config.locals["function_env"]
     assert "var.ai_gateway_authenticated ?" not in config.text
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.infra.conftest import INFRA
-from tests.infra.test_terraform import ALLOWED_ENV
+from tests.infra.test_terraform import ALLOWED_ENV, _terraform_env_names
 
 TERRAFORM = shutil.which("terraform")
 pytestmark = pytest.mark.skipif(TERRAFORM is None, reason="terraform not installed: evaluation tests skipped")
@@ -37,8 +37,17 @@ def _harness_main() -> str:
     sec = (INFRA / "secrets.tf").read_text(encoding="utf-8")
     fn_locals = fn[: fn.index('resource "google_cloudfunctions2_function"')]
     assert fn_locals.lstrip().startswith("locals {"), "function.tf must start with its locals block"
-    # The managed gateway's id is the configured id (cloudflare_ai_gateway.id = var.ai_gateway_id).
-    fn_locals = fn_locals.replace("cloudflare_ai_gateway.this[0].id", '"managed-${var.ai_gateway_id}"')
+    # Attributes of resources, as the provider reports them. The managed
+    # gateway's id is the configured id (cloudflare_ai_gateway.id = var.ai_gateway_id).
+    for attribute, value in {
+        "cloudflare_ai_gateway.this[0].id": '"managed-${var.ai_gateway_id}"',
+        "google_cloud_tasks_queue.jobs[0].id": '"projects/${var.project_id}/locations/${var.region}/queues/${var.function_name}-jobs"',
+        "google_service_account.jobs[0].email": (
+            '"${coalesce(var.service_account_prefix, var.function_name)}-jobs@${var.project_id}.iam.gserviceaccount.com"'
+        ),
+    }.items():
+        assert attribute in fn_locals, f"function.tf no longer uses {attribute}: update the harness"
+        fn_locals = fn_locals.replace(attribute, value)
     m = re.search(r"^locals \{\n(?:.*\n)*?\}\n", sec, re.M)
     assert m and "secret_ids" in m.group(0), "secrets.tf must open with the secret_ids locals block"
     # Secret ids as the provider reports them: projects/P/secrets/S.
@@ -55,7 +64,7 @@ def _harness_main() -> str:
         + """
 resource "terraform_data" "secret_version" {
   # the for_each expression of google_secret_manager_secret_version.this
-  for_each = var.manage_secret_values ? local.secret_ids : {}
+  for_each = var.manage_secret_values ? local.operator_secret_ids : {}
 }
 
 output "env" {
@@ -163,10 +172,26 @@ def test_everything_enabled(harness):
             "ai_gateway_base_url": "https://gateway.example.com/v1",
             "secret_versions": {"gemini_api_key": "3"},
             "manage_secret_values": True,
+            "app_check_consume": True,
+            "safety_floor": {
+                "HARM_CATEGORY_HARASSMENT": "BLOCK_MEDIUM_AND_ABOVE",
+                "HARM_CATEGORY_HATE_SPEECH": "BLOCK_ONLY_HIGH",
+            },
+            "allowed_modalities": ["image"],
+            "allowed_media_types": ["image/png", "audio/*", "application/pdf"],
+            "allowed_agents": ["deep-research-pro-preview"],
+            "prompts_dir": "prompts",
+            "template_input_max_chars": 500,
+            "idempotency_ttl_seconds": 3600,
+            "enable_jobs_queue": True,
+            "callback_url_prefixes": ["https://hooks.example.com/gemini/"],
+            "callback_max_attempts": 5,
         },
         "all",
     )
-    assert set(env) == ALLOWED_ENV
+    # Every name Terraform can pass, once each optional one is set.
+    assert set(env) == set(_terraform_env_names())
+    assert set(env) <= ALLOWED_ENV
     assert env["GEMINI_API_KEY_SECRET"].endswith("/secrets/gemini-gateway-gemini-api-key/versions/3")
     assert env["AI_GATEWAY_TOKEN_SECRET"].endswith("/secrets/gemini-gateway-ai-gateway-token/versions/latest")
     assert env["ALLOWED_MODELS"] == "gemini-3.8-flash,gemini-3.5-flash-lite,gemini-3.8-pro"
@@ -338,3 +363,145 @@ def test_the_tfvars_example_plans(harness):
     env = json.loads(out.stdout)
     assert env["DEFAULT_MODEL"] == "gemini-3.8-flash"
     assert env["ALLOW_UNAUTHENTICATED"] == "true"
+
+
+# --- issues 20, 22, 23: App Check consumption, generated keys, jobs, callbacks -------------------
+
+
+def test_tool_id_key_is_always_generated_not_filled_in(harness):
+    out = _outputs(harness, {"manage_secret_values": True}, "tool-id-key")
+    assert (
+        out["env"]["TOOL_ID_KEY_SECRET"] == "projects/my-project-1/secrets/gemini-gateway-tool-id-key/versions/latest"
+    )
+    assert out["secret_ids"]["tool_id_key"] == "gemini-gateway-tool-id-key"
+    # Terraform writes it from random bytes itself: no operator value, no *_value variable.
+    assert "tool_id_key" not in out["secret_versions_created"]
+
+
+def test_jobs_wiring(harness):
+    env = _env(harness, {"enable_jobs_queue": True, "redis_url": "redis://10.0.0.3:6379"}, "jobs")
+    assert env["JOBS_QUEUE"] == "projects/my-project-1/locations/us-central1/queues/gemini-gateway-jobs"
+    assert env["JOBS_SERVICE_ACCOUNT"] == "gemini-gateway-jobs@my-project-1.iam.gserviceaccount.com"
+    # The function's deterministic URL: known before the function exists.
+    assert env["JOBS_URL"] == "https://us-central1-my-project-1.cloudfunctions.net/gemini-gateway"
+    assert env["REDIS_URL"] == "redis://10.0.0.3:6379"
+    custom = _env(
+        harness,
+        {
+            "enable_jobs_queue": True,
+            "redis_url": "redis://10.0.0.3:6379",
+            "jobs_url": "https://gemini-gateway-123456789012.us-central1.run.app",
+        },
+        "jobs-url",
+    )
+    assert custom["JOBS_URL"] == "https://gemini-gateway-123456789012.us-central1.run.app"
+    assert "JOBS_QUEUE" not in _env(harness, {"redis_url": "redis://10.0.0.3:6379"}, "no-jobs")
+
+
+def test_callbacks_bring_their_signing_secret(harness):
+    out = _outputs(
+        harness,
+        {
+            "callback_url_prefixes": ["https://hooks.example.com/a/", "https://b.example.com/"],
+            "manage_secret_values": True,
+        },
+        "callbacks",
+    )
+    env = out["env"]
+    assert env["CALLBACK_URL_PREFIXES"] == "https://hooks.example.com/a/,https://b.example.com/"
+    assert env["CALLBACK_SIGNING_SECRET_SECRET"] == (
+        "projects/my-project-1/secrets/gemini-gateway-callback-signing-secret/versions/latest"
+    )
+    assert "callback_signing_secret" in out["secret_versions_created"]
+    assert "CALLBACK_SIGNING_SECRET" not in env
+    assert "CALLBACK_SIGNING_SECRET_SECRET" not in _env(harness, {}, "no-callbacks")
+
+
+def test_free_form_controls_are_passed_as_the_function_reads_them(harness):
+    env = _env(
+        harness,
+        {
+            "safety_floor": {
+                "HARM_CATEGORY_HATE_SPEECH": "BLOCK_ONLY_HIGH",
+                "HARM_CATEGORY_HARASSMENT": "BLOCK_LOW_AND_ABOVE",
+            },
+            "allowed_modalities": ["image", "audio"],
+            "allowed_media_types": ["image/png", "audio/*"],
+            "allowed_agents": ["deep-research-pro-preview"],
+            "template_input_max_chars": 500,
+        },
+        "free-form",
+    )
+    # Key order: stable plans.
+    assert (
+        env["SAFETY_FLOOR"] == "HARM_CATEGORY_HARASSMENT=BLOCK_LOW_AND_ABOVE,HARM_CATEGORY_HATE_SPEECH=BLOCK_ONLY_HIGH"
+    )
+    assert env["ALLOWED_MODALITIES"] == "image,audio"
+    assert env["ALLOWED_MEDIA_TYPES"] == "image/png,audio/*"
+    assert env["ALLOWED_AGENTS"] == "deep-research-pro-preview"
+    assert env["TEMPLATE_INPUT_MAX_CHARS"] == "500"
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"app_check_consume": True}, "app_check_consume = true needs app_check_project_number"),
+        ({"enable_jobs_queue": True}, "enable_jobs_queue = true needs redis_url"),
+        ({"jobs_url": "http://example.com"}, "jobs_url must be an https:// URL"),
+        ({"jobs_url": "https://example.com/"}, "jobs_url must be an https:// URL"),
+        ({"jobs_queue": {"max_attempts": 0}}, "jobs_queue: max_attempts 1-100"),
+        ({"jobs_queue": {"min_backoff_seconds": 700}}, "jobs_queue: max_attempts 1-100"),
+        ({"callback_url_prefixes": ["http://hooks.example.com/"]}, "callback_url_prefixes entries must be https://"),
+        (
+            {"callback_url_prefixes": ["https://a.example.com/,https://b"]},
+            "callback_url_prefixes entries must be https://",
+        ),
+        ({"callback_max_attempts": 0}, "callback_max_attempts must be a whole number from 1 to 20"),
+        ({"idempotency_ttl_seconds": 0}, "idempotency_ttl_seconds must be a whole number"),
+        ({"safety_floor": {"HARASSMENT": "BLOCK_NONE"}}, "safety_floor keys must be harm categories"),
+        ({"safety_floor": {"HARM_CATEGORY_HARASSMENT": "LOW"}}, "safety_floor keys must be harm categories"),
+        ({"allowed_modalities": ["video"]}, "allowed_modalities entries must be text, image or audio"),
+        ({"allowed_media_types": ["image/png,image/gif"]}, "allowed_media_types entries must be media types"),
+        ({"allowed_agents": ["deep research"]}, "allowed_agents entries must be agent names"),
+        ({"prompts_dir": "../etc"}, "prompts_dir must be a relative path"),
+        ({"prompts_dir": "/prompts"}, "prompts_dir must be a relative path"),
+        ({"template_input_max_chars": 0}, "template_input_max_chars must be a whole number"),
+        ({"tool_id_key_version": 0}, "tool_id_key_version must be a whole number >= 1"),
+        ({"notification_channels": ["1234"]}, "notification_channels entries must be channel ids"),
+        ({"alert_5xx_ratio": 0}, "alert_5xx_ratio must be above 0 and at most 1"),
+        ({"alert_5xx_ratio": 5}, "alert_5xx_ratio must be above 0 and at most 1"),
+        ({"alert_5xx_min_requests": 0}, "alert_5xx_min_requests must be a whole number >= 1"),
+        (
+            {"alert_upstream_latency_p95_ms": 61000, "upstream_timeout_seconds": 60},
+            "alert_upstream_latency_p95_ms must be above 0 and at most upstream_timeout_seconds * 1000",
+        ),
+        ({"alert_budget_refusals_per_hour": -1}, "alert_budget_refusals_per_hour must be a whole number >= 0"),
+        ({"secret_versions": {"tool_id": "1"}}, "secret_versions keys must be"),
+    ],
+    ids=lambda x: x if isinstance(x, str) else json.dumps(x)[:40],
+)
+def test_new_invalid_values_fail_at_plan_time(harness, variables, message):
+    res = _run(harness, "plan", variables)
+    assert res.returncode != 0
+    assert message in " ".join((res.stdout + res.stderr).split())
+
+
+def test_new_valid_values_plan(harness):
+    res = _run(
+        harness,
+        "plan",
+        {
+            "app_check_project_number": "123456789012",
+            "app_check_consume": True,
+            "app_check_project_id": "my-firebase-1",
+            "enable_jobs_queue": True,
+            "redis_url": "rediss://10.0.0.3:6378",
+            "jobs_queue": {"max_attempts": 3, "max_retry_duration_seconds": 1800},
+            "notification_channels": ["projects/my-project-1/notificationChannels/1234567890"],
+            "alert_5xx_ratio": 0.1,
+            "alert_upstream_latency_p95_ms": 60000,
+            "prompts_dir": "config/prompts",
+            "secret_versions": {"tool_id_key": "2", "callback_signing_secret": "latest"},
+        },
+    )
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -37,7 +37,11 @@ def test_schemas_cover_every_type_used() -> None:
     known = {
         (kind, name)
         for schema in providers.values()
-        for kind, section in (("resource", "resource_schemas"), ("data", "data_source_schemas"))
+        for kind, section in (
+            ("resource", "resource_schemas"),
+            ("data", "data_source_schemas"),
+            ("ephemeral", "ephemeral_resource_schemas"),
+        )
         for name in schema.get(section, {})
     }
     used = {
@@ -76,3 +80,28 @@ def test_misspelled_argument_and_block_fail(tmp_path: Path) -> None:
     out = result.stdout + result.stderr
     assert 'An argument named "uniform_bucket_level_acess" is not expected here' in out, out
     assert 'Blocks of type "versionin" are not expected here' in out, out
+
+
+@needs_terraform
+def test_new_resource_types_are_checked_against_their_schemas(tmp_path: Path) -> None:
+    """The schemas of monitoring.tf, jobs.tf and the generated key (random's ephemeral random_bytes) are real:
+    a misspelled argument in each is refused."""
+    for tf in INFRA.glob("*.tf"):
+        shutil.copy(tf, tmp_path / tf.name)
+    mutations = {
+        "monitoring.tf": ("value_extractor = ", "value_extracter = "),
+        "jobs.tf": ("max_doublings      = ", "max_doubling = "),
+        "secrets.tf": ("  length = 32", "  lenght = 32"),
+    }
+    for name, (old, new) in mutations.items():
+        path = tmp_path / name
+        text = path.read_text()
+        assert old in text, f"{name} changed: pick another argument to misspell"
+        path.write_text(text.replace(old, new, 1))
+
+    result = validate(tmp_path)
+
+    assert result.returncode != 0
+    out = " ".join((result.stdout + result.stderr).split())
+    for argument in ("value_extracter", "max_doubling", "lenght"):
+        assert f'An argument named "{argument}" is not expected here' in out, out
