@@ -28,11 +28,14 @@ import secrets
 import signal
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from emulators import model_rules
+from emulators.auth_errors import AUTH_ERRORS, key_error
 
 __all__ = [
     "RECORD_LIMIT",
@@ -42,6 +45,7 @@ __all__ = [
     "main",
     "run",
     "state_of",
+    "tracked",
 ]
 
 RECORD_LIMIT = 5000
@@ -63,16 +67,12 @@ _VERSIONS = ("v1", "v1beta")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _MODEL_MAJOR = re.compile(r"gemini-(\d+)")
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
-THINKING_LEVELS = ("THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH")
+THINKING_LEVELS = ("THINKING_LEVEL_UNSPECIFIED", *model_rules.LEVELS)
 FUNCTION_CALLING_MODES = ("MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED")
 DUMMY_SIGNATURES = frozenset({b"skip_thought_signature_validator", b"context_engineering_is_the_way_to_go"})
 """Values Google documents as accepted in place of a real signature (plain or base64)."""
 
 NO_ROUTE_BODY = b'{"success":false,"errors":[{"code":7000,"message":"No route for that URI"}]}'
-MISSING_KEY_MESSAGE = (
-    "Method doesn't allow unregistered callers (callers without established identity). "
-    "Please use API Key or other form of API consumer identity to call this API."
-)
 INVALID_ARGUMENT_MESSAGE = "Request contains an invalid argument."
 OVERLOADED_MESSAGE = "The model is overloaded. Please try again later."
 QUOTA_MESSAGE = (
@@ -80,7 +80,6 @@ QUOTA_MESSAGE = (
     "For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
 )
 BOTH_THINKING_MESSAGE = "You can only set only one of thinking budget and thinking level."
-THINKING_LEVEL_MESSAGE = "Thinking level is not supported for this model."
 CORRUPTED_SIGNATURE_MESSAGE = "Corrupted thought signature."
 MISSING_SIGNATURE_MESSAGE = (
     "Function call is missing a thought_signature in functionCall parts. This is required for tools to work "
@@ -199,6 +198,10 @@ class EmulatorConfig:
     gateway_token: str | None = None
     delay: float = 0.0
     stream_delay: float = 0.0
+    background_delay: float = 0.3
+    """Seconds a background interaction (and every agent) stays `in_progress` before it completes."""
+    auth_error: str | None = None
+    """ACCESS_TOKEN_TYPE_UNSUPPORTED or API_KEY_SERVICE_BLOCKED: every request with a key fails so."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -206,6 +209,8 @@ class EmulatorConfig:
             "gateway_token": self.gateway_token,
             "delay": self.delay,
             "stream_delay": self.stream_delay,
+            "background_delay": self.background_delay,
+            "auth_error": self.auth_error,
         }
 
 
@@ -219,6 +224,8 @@ class EmulatorState:
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECORD_LIMIT))
     cache: dict[tuple[str, bytes, str], bytes] = field(default_factory=dict)
     signatures: dict[bytes, None] = field(default_factory=dict)
+    interactions: dict[str, Any] = field(default_factory=dict)
+    """Stored interactions by id (emulators.interactions), oldest first."""
     watcher: _DisconnectWatcher = field(default_factory=_DisconnectWatcher)
     total: int = 0
     in_flight: int = 0
@@ -233,6 +240,7 @@ class EmulatorState:
         self.requests.clear()
         self.cache.clear()
         self.signatures.clear()
+        self.interactions.clear()
         self.total = 0
         self.max_in_flight = self.in_flight
 
@@ -358,27 +366,6 @@ def _unauthorized() -> web.Response:
     return web.Response(status=401, body=_dumps(body), content_type="application/json")
 
 
-def _invalid_key_body(key: str) -> dict[str, Any]:
-    message = "API key not valid. Please pass a valid API key."
-    return {
-        "error": {
-            "code": 400,
-            "message": message,
-            "status": "INVALID_ARGUMENT",
-            "details": [
-                {
-                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                    "reason": "API_KEY_INVALID",
-                    "domain": "googleapis.com",
-                    "metadata": {"service": "generativelanguage.googleapis.com"},
-                },
-                {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": message},
-                {"@type": "type.googleapis.com/google.rpc.DebugInfo", "detail": f"Invalid API key: {key}"},
-            ],
-        }
-    }
-
-
 def _json_response(status: int, body: Any, extra: dict[str, str] | None = None) -> web.Response:
     headers = _model_headers()
     if extra:
@@ -466,7 +453,7 @@ def _thinking(body: dict[str, Any]) -> bool:
     """Whether the model thinks (and bills thoughtsTokenCount): off only at budget 0 or level MINIMAL."""
     thinking = _thinking_config(body)
     level = thinking.get("thinkingLevel")
-    return not (thinking.get("thinkingBudget") == 0 or (isinstance(level, str) and level.upper() == "MINIMAL"))
+    return thinking.get("thinkingBudget") != 0 and model_rules.thinks(level if isinstance(level, str) else None)
 
 
 def _include_thoughts(body: dict[str, Any]) -> bool:
@@ -486,10 +473,8 @@ def _thinking_error(body: dict[str, Any], model: str) -> str | None:
             "Invalid value at 'generation_config.thinking_config.thinking_level' "
             f"(type.googleapis.com/google.ai.generativelanguage.v1beta.ThinkingConfig.ThinkingLevel), {json.dumps(level)}"
         )
-    major = _major(model)
-    if major is not None and major < 3:
-        return THINKING_LEVEL_MESSAGE
-    return None
+    upper = level.upper()
+    return None if upper == "THINKING_LEVEL_UNSPECIFIED" else model_rules.content_level_error(model, upper)
 
 
 # --------------------------------------------------------------------------- function calling
@@ -785,12 +770,23 @@ class _Gone(Exception):
 
 
 async def _model_handler(request: web.Request) -> web.StreamResponse:
-    state = request.app[_STATE_KEY]
     info = request.match_info
     model, _, action = info["target"].rpartition(":")
     if info["version"] not in _VERSIONS or action not in _ACTIONS or not model:
         return await _no_route(request)
 
+    async def answer(state: EmulatorState, record: dict[str, Any], raw: bytes, body: Any) -> web.StreamResponse:
+        return await _answer(request, state, record, raw, body, model, info["version"], action)
+
+    return await tracked(request, answer)
+
+
+Answerer = Callable[[EmulatorState, dict[str, Any], bytes, Any], Awaitable[web.StreamResponse]]
+
+
+async def tracked(request: web.Request, answer: Answerer) -> web.StreamResponse:
+    """Record the request, count it in flight, run `answer`, and note how it ended (status, disconnect, drop)."""
+    state = request.app[_STATE_KEY]
     raw = await request.read()
     try:
         body: Any = json.loads(raw) if raw else None
@@ -812,7 +808,7 @@ async def _model_handler(request: web.Request) -> web.StreamResponse:
     state.in_flight += 1
     state.max_in_flight = max(state.max_in_flight, state.in_flight)
     try:
-        response = await _answer(request, state, record, raw, body, model, info["version"], action)
+        response = await answer(state, record, raw, body)
         if record["status"] is None and not record["disconnected"]:
             record["status"] = response.status
         return response
@@ -870,12 +866,10 @@ async def _answer(
     if config.delay > 0 and not await state.watcher.sleep(request, config.delay):
         raise _Gone
 
-    if not key:
-        return _json_response(
-            403, {"error": {"code": 403, "message": MISSING_KEY_MESSAGE, "status": "PERMISSION_DENIED"}}
-        )
-    if config.keys and key not in config.keys:
-        return _json_response(400, _invalid_key_body(key))
+    method = f"google.ai.generativelanguage.{version}.GenerativeService.{action[0].upper()}{action[1:]}"
+    refused = key_error(headers, config.keys, config.auth_error, method, fault)
+    if refused is not None:
+        return _json_response(*refused)
 
     if fault and not fault.get("before_auth"):
         done = await _apply_fault(request, record, fault, model, version, action, stream)
@@ -1083,7 +1077,7 @@ async def _control_config(request: web.Request) -> web.Response:
         update = await request.json()
         if not isinstance(update, dict):
             raise TypeError("body must be an object")
-        unknown = set(update) - {"keys", "gateway_token", "delay", "stream_delay"}
+        unknown = set(update) - set(EmulatorConfig().as_dict())
         if unknown:
             raise ValueError(f"unknown config fields: {sorted(unknown)}")
         new = copy.deepcopy(state.config)
@@ -1096,9 +1090,13 @@ async def _control_config(request: web.Request) -> web.Response:
             if token is not None and not isinstance(token, str):
                 raise ValueError("gateway_token must be a string or null")
             new.gateway_token = token or None
-        for name in ("delay", "stream_delay"):
+        for name in ("delay", "stream_delay", "background_delay"):
             if name in update:
                 setattr(new, name, max(0.0, float(update[name])))
+        if "auth_error" in update:
+            if update["auth_error"] is not None and update["auth_error"] not in AUTH_ERRORS:
+                raise ValueError(f"auth_error must be null or one of {list(AUTH_ERRORS)}")
+            new.auth_error = update["auth_error"]
     except (ValueError, TypeError) as exc:
         return web.json_response({"error": str(exc)}, status=400)
     state.config = new
@@ -1149,6 +1147,10 @@ def create_app(state: EmulatorState | None = None) -> web.Application:
     model_path = "/{account}/{gateway}/google-ai-studio/{version}/models/{target}"
     router.add_post(model_path, _model_handler)
     router.add_post("/v1" + model_path, _model_handler)  # the real base URL ends in /v1
+    from emulators import interactions  # here, not at the top: it imports this module
+
+    interactions.add_routes(router, "/{account}/{gateway}/google-ai-studio/{version}/interactions")
+    interactions.add_routes(router, "/v1/{account}/{gateway}/google-ai-studio/{version}/interactions")
     router.add_route("*", "/{tail:.*}", _no_route)
     return app
 
@@ -1182,10 +1184,16 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m emulators.ai_gateway", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--key", action="append", default=[], help="a valid x-goog-api-key (repeatable)")
+    parser.add_argument(
+        "--key", action="append", default=[], help="a valid x-goog-api-key, AIza... or AQ... (repeatable)"
+    )
     parser.add_argument("--gateway-token", default=None, help="require cf-aig-authorization: Bearer TOKEN")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before every model answer")
     parser.add_argument("--stream-delay", type=float, default=0.0, help="seconds between stream chunks")
+    parser.add_argument(
+        "--background-delay", type=float, default=0.3, help="seconds a background interaction or agent runs"
+    )
+    parser.add_argument("--auth-error", choices=AUTH_ERRORS, default=None, help="refuse every key with this reason")
     return parser.parse_args(argv)
 
 
@@ -1196,6 +1204,8 @@ def main(argv: list[str] | None = None) -> None:
         gateway_token=args.gateway_token,
         delay=max(0.0, args.delay),
         stream_delay=max(0.0, args.stream_delay),
+        background_delay=max(0.0, args.background_delay),
+        auth_error=args.auth_error,
     )
     coro = run(args.host, args.port, EmulatorState(initial=initial))
     if os.environ.get("EMULATOR_NO_UVLOOP") != "1":
@@ -1210,4 +1220,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the importable module, not this __main__ copy: emulators.interactions imports emulators.ai_gateway,
+    # and both must share one state key and one _Gone class.
+    from emulators import ai_gateway
+
+    ai_gateway.main()

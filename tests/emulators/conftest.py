@@ -25,6 +25,7 @@ __all__ = [
     "APP_CHECK_KID",
     "APP_CHECK_NUMBER",
     "APP_CHECK_PROJECT_ID",
+    "AUTH_KEY",
     "GATEWAY_TOKEN",
     "GEMINI_KEY",
     "GEMINI_KEY_2",
@@ -38,6 +39,8 @@ __all__ = [
 
 GEMINI_KEY = "test-gemini-key-1"
 GEMINI_KEY_2 = "test-gemini-key-2"
+AUTH_KEY = "AQ.Ab8RN6test-emulator-auth-key_fake0123456789"
+"""An AI Studio auth key's shape: `AQ.` then base64url characters."""
 GATEWAY_TOKEN = "test-gateway-token-1"
 MODEL = "gemini-2.5-flash"
 
@@ -55,6 +58,11 @@ class Gateway:
 
     def model_url(self, action: str = "generateContent", model: str = MODEL, version: str = "v1beta") -> str:
         return f"{self.url}/test-account/test-gateway/google-ai-studio/{version}/models/{model}:{action}"
+
+    @property
+    def studio_url(self) -> str:
+        """The gateway prefix the Google SDKs take as their base URL (they add `/{version}/...`)."""
+        return f"{self.url}/test-account/test-gateway/google-ai-studio"
 
     def faults(self, *faults: dict[str, Any]) -> None:
         r = self.client.post(f"{self.url}/__emulator/faults", json={"faults": list(faults)})
@@ -92,7 +100,8 @@ def emulator_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def gateway_server(emulator_logs: Path) -> Iterator[Server]:
     port = free_port()
-    args = ["-m", "emulators.ai_gateway", "--port", str(port), "--key", GEMINI_KEY, "--key", GEMINI_KEY_2]
+    keys = ["--key", GEMINI_KEY, "--key", GEMINI_KEY_2, "--key", AUTH_KEY]
+    args = ["-m", "emulators.ai_gateway", "--port", str(port), *keys, "--background-delay", "0.3"]
     server = start_server("ai-gateway", args, port, log_dir=emulator_logs)
     yield server
     server.stop()

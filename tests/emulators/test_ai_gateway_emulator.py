@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.emulators.conftest import GATEWAY_TOKEN, GEMINI_KEY, GEMINI_KEY_2, MODEL, Gateway
+from tests.emulators.conftest import AUTH_KEY, GATEWAY_TOKEN, GEMINI_KEY, GEMINI_KEY_2, MODEL, Gateway
 from tests.support.processes import Server, free_port, start_server
 
 __all__: list[str] = []
 
-EXAMPLES = Path("/work/shared/spec/examples")
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures"  # real Gemini bodies
 AUTH = {"x-goog-api-key": GEMINI_KEY}
 LOG_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 
@@ -244,6 +244,80 @@ def test_no_keys_configured_accepts_any_key(gateway: Gateway) -> None:
     gateway.config(keys=[])
     assert _generate(gateway, headers={"x-goog-api-key": "anything"}).status_code == 200
     assert _generate(gateway, headers={}).status_code == 403
+
+
+TOKEN_TYPE_MESSAGE = (
+    "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid "
+    "authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
+)
+
+
+def _reason(r: httpx.Response) -> str:
+    return str(r.json()["error"]["details"][0]["reason"])
+
+
+def test_auth_key_works_and_an_unknown_one_is_access_token_type_unsupported(gateway: Gateway) -> None:
+    assert _generate(gateway, headers={"x-goog-api-key": AUTH_KEY}).status_code == 200
+    r = _generate(gateway, headers={"x-goog-api-key": "AQ.Ab8RN6test-unknown-fake-key"}, action="streamGenerateContent")
+    assert r.status_code == 401
+    assert r.json() == {
+        "error": {
+            "code": 401,
+            "message": TOKEN_TYPE_MESSAGE,
+            "status": "UNAUTHENTICATED",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+                    "metadata": {
+                        "service": "generativelanguage.googleapis.com",
+                        "method": "google.ai.generativelanguage.v1beta.GenerativeService.StreamGenerateContent",
+                    },
+                }
+            ],
+        }
+    }
+    assert _reason(_generate(gateway, headers={"x-goog-api-key": "test-not-an-auth-key"})) == "API_KEY_INVALID"
+
+
+def test_auth_key_as_bearer_is_api_key_service_blocked(gateway: Gateway) -> None:
+    r = _generate(gateway, headers={"authorization": f"Bearer {AUTH_KEY}"}, version="v1")
+    assert r.status_code == 401 and r.json()["error"]["status"] == "UNAUTHENTICATED"
+    assert _reason(r) == "API_KEY_SERVICE_BLOCKED"
+    method = r.json()["error"]["details"][0]["metadata"]["methodName"]
+    assert method == "google.ai.generativelanguage.v1.GenerativeService.GenerateContent"
+
+
+def test_auth_error_fault_and_config(gateway: Gateway) -> None:
+    gateway.faults({"auth_error": "API_KEY_SERVICE_BLOCKED"}, {"auth_error": "ACCESS_TOKEN_TYPE_UNSUPPORTED"})
+    blocked = _generate(gateway, headers={"x-goog-api-key": AUTH_KEY}, action="countTokens")
+    assert blocked.status_code == 403
+    error = blocked.json()["error"]
+    method = "google.ai.generativelanguage.v1beta.GenerativeService.CountTokens"
+    assert error["message"] == f"Requests to this API generativelanguage.googleapis.com method {method} are blocked."
+    assert error["status"] == "PERMISSION_DENIED"
+    assert error["details"][0] == {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": "API_KEY_SERVICE_BLOCKED",
+        "domain": "googleapis.com",
+        "metadata": {
+            "consumer": "projects/123456789012",
+            "service": "generativelanguage.googleapis.com",
+            "apiName": "generativelanguage.googleapis.com",
+            "methodName": method,
+        },
+    }
+    assert error["details"][1]["@type"] == "type.googleapis.com/google.rpc.LocalizedMessage"
+    assert _generate(gateway).status_code == 401
+    assert _generate(gateway).status_code == 200
+    assert gateway.config(auth_error="ACCESS_TOKEN_TYPE_UNSUPPORTED")["auth_error"] == "ACCESS_TOKEN_TYPE_UNSUPPORTED"
+    for headers in (AUTH, {"x-goog-api-key": AUTH_KEY}):
+        assert _reason(_generate(gateway, headers=headers)) == "ACCESS_TOKEN_TYPE_UNSUPPORTED"
+    assert _generate(gateway, headers={}).status_code == 403  # no key: still the missing-key answer
+    bad = gateway.client.post(f"{gateway.url}/__emulator/config", json={"auth_error": "NOPE"})
+    assert bad.status_code == 400
+    gateway.reset()
+    assert _generate(gateway).status_code == 200
 
 
 def test_gateway_token_checked_first(gateway: Gateway) -> None:
@@ -501,7 +575,14 @@ def test_delay_fault_and_fifo(gateway: Gateway) -> None:
 
 def test_control_config_and_reset(gateway: Gateway) -> None:
     defaults = gateway.client.get(f"{gateway.url}/__emulator/config").json()
-    assert defaults == {"keys": [GEMINI_KEY, GEMINI_KEY_2], "gateway_token": None, "delay": 0.0, "stream_delay": 0.0}
+    assert defaults == {
+        "keys": [GEMINI_KEY, GEMINI_KEY_2, AUTH_KEY],
+        "gateway_token": None,
+        "delay": 0.0,
+        "stream_delay": 0.0,
+        "background_delay": 0.3,
+        "auth_error": None,
+    }
     assert gateway.config(keys=["test-other-key"], delay=0.01)["keys"] == ["test-other-key"]
     assert _generate(gateway).status_code == 400
     bad = gateway.client.post(f"{gateway.url}/__emulator/config", json={"nope": 1})
@@ -658,10 +739,43 @@ def test_any_model_name_is_accepted(gateway: Gateway, model: str) -> None:
 def test_thinking_level_on_gemini3(gateway: Gateway) -> None:
     high = _generate(gateway, _body(thinkingConfig={"thinkingLevel": "high"}), model=GEMINI3).json()
     assert high["usageMetadata"]["thoughtsTokenCount"] > 0
-    minimal = _generate(gateway, _body(thinkingConfig={"thinkingLevel": "MINIMAL"}), model=GEMINI3).json()
+    body = _body(thinkingConfig={"thinkingLevel": "MINIMAL"})
+    minimal = _generate(gateway, body, model="gemini-3.6-flash").json()
     assert "thoughtsTokenCount" not in minimal["usageMetadata"]
     r = _generate(gateway, _body(thinkingConfig={"thinkingLevel": "ULTRA"}), model=GEMINI3)
     assert "thinking_level" in _error(r)
+
+
+@pytest.mark.parametrize(
+    ("model", "refused"),
+    [
+        ("gemini-3.8-flash", ["MINIMAL", "XHIGH"]),
+        ("gemini-3.7-flash", ["MINIMAL", "XHIGH"]),
+        ("gemini-4-argon", ["MINIMAL", "XHIGH"]),
+        ("gemini-3.1-pro-preview", ["MINIMAL", "XHIGH"]),
+        ("gemini-3.6-flash", ["XHIGH"]),
+        ("gemini-3.5-flash-lite", ["XHIGH"]),
+        ("gemini-3.8-flash-lite", ["XHIGH"]),
+    ],
+)
+def test_thinking_levels_per_model(gateway: Gateway, model: str, refused: list[str]) -> None:
+    for level in ("MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH"):
+        r = _generate(gateway, _body(thinkingConfig={"thinkingLevel": level.lower()}), model=model)
+        if level in refused:
+            assert r.status_code == 400, (model, level)
+            assert r.json()["error"]["status"] == "INVALID_ARGUMENT"
+            assert _error(r) == (
+                f"Thinking level {level} is not supported for this model. Please retry with other thinking level."
+            )
+        else:
+            assert r.status_code == 200, (model, level, r.text)
+
+
+def test_sampling_fields_are_accepted_and_ignored_on_current_models(gateway: Gateway) -> None:
+    sampling = {"temperature": 0.2, "topP": 0.5, "topK": 3}
+    plain = _generate(gateway, _body("same"), model="gemini-4-argon").json()
+    sampled = _generate(gateway, _body("same", **sampling), model="gemini-4-argon").json()
+    assert _texts(sampled) == _texts(plain) == "Echo: same"
 
 
 def test_thinking_level_and_budget_together_is_400(gateway: Gateway) -> None:
