@@ -164,7 +164,6 @@ def _probe(url: str, headers: Mapping[str, str], timeout: float) -> tuple[int | 
 
 
 def _advice(status: int | None, error: Mapping[str, Any], env: Mapping[str, str]) -> str:
-    message = str(error.get("message", ""))
     if status is None:
         return "The function did not answer: see its log above."
     if status in (401, 403):
@@ -178,13 +177,6 @@ def _advice(status: int | None, error: Mapping[str, Any], env: Mapping[str, str]
             "Callers must authenticate: put CLIENT_API_KEYS=me:<a long random key> in .env (make run then sends "
             "the first key), or ALLOW_UNAUTHENTICATED=true to try without a caller check, and run `make run` again."
         )
-    if status == 503 and "not configured" in message:
-        named = re.search(r"\(([A-Z_, ]+)\)", message)
-        lines = [f"  {var}: {FIXES[var]}" for var in (named.group(1).split(", ") if named else ()) if var in FIXES]
-        return (
-            "Fix the variables named above in .env (every one is described in .env.example; the function's log "
-            "above says what is wrong with each) and run `make run` again."
-        ) + "".join("\n" + line for line in lines)
     if status == 503:
         return (
             "The function could not read a secret: check GEMINI_API_KEY_SECRET (projects/P/secrets/S/versions/V) and "
@@ -202,6 +194,23 @@ def _advice(status: int | None, error: Mapping[str, Any], env: Mapping[str, str]
             "has the details."
         )
     return "See the function's log above."
+
+
+def _refusal(env: Mapping[str, str]) -> str | None:
+    """What the function would refuse to start with (the same check as its start), told for a person."""
+    sys.path.insert(0, str(ROOT))
+    from gemini_gateway.runtime import configuration_problems
+
+    problems = configuration_problems(env)
+    if not problems:
+        return None
+    lines = [f"  {var}: {why}" + (f"\n    ({FIXES[var]})" if var in FIXES else "") for var, why in problems]
+    return (
+        f"The function cannot start: its configuration has {len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        " (a deployed revision would refuse to start the same way):\n"
+        + "\n".join(lines)
+        + "\n\nFix them in .env (every variable is described in .env.example) and run `make run` again."
+    )
 
 
 def _url(host: str, port: str | int) -> str:
@@ -300,6 +309,10 @@ def main() -> int:
             stderr=subprocess.DEVNULL,
         )
         children.append(demo)
+        refusal = _refusal(env)
+        if refusal is not None:
+            print(refusal, flush=True)
+            return 1
         server = _spawn(
             [
                 sys.executable,

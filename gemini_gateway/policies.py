@@ -1,28 +1,26 @@
-"""Caller policies: per-caller overrides of the spend and access settings.
+"""Caller policies: per-caller overrides of what a caller may spend, ask and must present.
 
 `CALLER_POLICIES` (JSON; `CALLER_POLICIES_SECRET` in Secret Manager) maps a
 caller identity (`ios`, `uid:abc`, `app:1:123:android:x`, `webhook`) or a
-kind wildcard (`uid:*`, `app:*`, `*`) to any of `rate_limit_per_minute`,
-`rate_limit_burst`, `daily_token_budget`, `allowed_models`, `allowed_tools`,
-`max_output_tokens`. Each value is taken from the most specific entry that
-sets it — the identity, then its kind's wildcard, then `*` — and the global
-setting otherwise. So `"*": {"daily_token_budget": 20000}` with
-`"uid:*": {"daily_token_budget": 50000}` gives signed-in users 50,000 tokens
-a day and every other caller 20,000, and `"webhook": {"rate_limit_per_minute":
-600}` changes only the webhook's rate.
+kind wildcard (`uid:*`, `app:*`, `*`) to a policy (docs/API.md, "Caller
+policies"). Each value is taken from the most specific entry that sets it —
+the identity, then its kind's wildcard, then `*` — and the global setting
+otherwise; `require` alone is taken from the most specific entry that exists,
+so an entry without it requires nothing.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from .config_types import BUILTIN_TOOLS
 from .errors import Unavailable
+from .freeform.settings import MODALITIES, parse_safety_floor
 from .logs import log
 from .model_base import Strict
 from .secret_store import SecretRef, SecretStore
@@ -48,8 +46,35 @@ class CallerPolicy(Strict):
     allowed_models: Annotated[
         list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]] | None, Field(max_length=64)
     ] = None
-    allowed_tools: Annotated[list[str] | None, Field(max_length=3)] = None
+    allowed_tools: Annotated[list[str] | None, Field(max_length=len(BUILTIN_TOOLS))] = None
     max_output_tokens: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
+    # Who must come with this identity (contract section 11)
+    require: Annotated[list[Literal["app_check", "user", "api_key"]] | None, Field(max_length=3)] = None
+    allow_anonymous_users: bool | None = None
+    app_check_consume: bool | None = None
+    # What it may ask (contract section 12)
+    allowed_templates: Annotated[
+        list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]] | None, Field(max_length=1000)
+    ] = None
+    templates_only: bool | None = None
+    safety_floor: Annotated[dict[str, str] | None, Field(max_length=32)] = None
+    allowed_modalities: Annotated[list[str] | None, Field(max_length=3)] = None
+    allow_system_instruction: bool | None = None
+
+    @field_validator("safety_floor", mode="before")
+    @classmethod
+    def _floor(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return parse_safety_floor(",".join(f"{k}={v}" for k, v in value.items() if isinstance(v, str)))
+        return value
+
+    @field_validator("allowed_modalities")
+    @classmethod
+    def _modalities(cls, value: list[str] | None) -> list[str] | None:
+        for modality in value or ():
+            if modality not in (*MODALITIES, "text"):
+                raise ValueError(f"{modality!r} is not one of text, {', '.join(MODALITIES)}")
+        return value
 
     @field_validator("allowed_tools")
     @classmethod
@@ -97,6 +122,14 @@ class Effective:
     allowed_models: tuple[str, ...]
     allowed_tools: tuple[str, ...]
     max_output_tokens: int
+    require: tuple[str, ...] = ()
+    allow_anonymous_users: bool = True
+    app_check_consume: bool = False
+    allowed_templates: tuple[str, ...] | None = None  # None: every template
+    templates_only: bool = False
+    safety_floor: Mapping[str, str] = field(default_factory=dict)
+    allowed_modalities: tuple[str, ...] = ()
+    allow_system_instruction: bool = True
 
 
 class Defaults(Protocol):
@@ -114,6 +147,12 @@ class Defaults(Protocol):
     def allowed_tools(self) -> Sequence[str]: ...
     @property
     def max_output_tokens_limit(self) -> int: ...
+    @property
+    def app_check_consume(self) -> bool: ...
+    @property
+    def safety_floor(self) -> Mapping[str, str]: ...
+    @property
+    def allowed_modalities(self) -> Sequence[str]: ...
 
 
 class Policies:
@@ -141,7 +180,21 @@ class Policies:
             allowed_models=tuple(pick("allowed_models", defaults.allowed_models)),
             allowed_tools=tuple(pick("allowed_tools", defaults.allowed_tools)),
             max_output_tokens=pick("max_output_tokens", defaults.max_output_tokens_limit),
+            # The most specific entry decides what must come along, set or not: `"backend": {}` beside
+            # `"*": {"require": [...]}` exempts the backend key (contract section 11).
+            require=tuple((chain[0].require or ()) if chain else ()),
+            allow_anonymous_users=pick("allow_anonymous_users", True),
+            app_check_consume=pick("app_check_consume", defaults.app_check_consume),
+            allowed_templates=_tuple_or_none(pick("allowed_templates", None)),
+            templates_only=pick("templates_only", False),
+            safety_floor=dict(pick("safety_floor", defaults.safety_floor)),
+            allowed_modalities=tuple(pick("allowed_modalities", defaults.allowed_modalities)),
+            allow_system_instruction=pick("allow_system_instruction", True),
         )
+
+
+def _tuple_or_none(value: list[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
 
 
 _MAX_CACHED_CALLERS = 100_000

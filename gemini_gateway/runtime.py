@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 
 import httpx
 
@@ -29,7 +30,7 @@ from .shutdown import draining
 from .tool_ids import ToolIds
 from .upstream import GatewayClient, make_transport
 
-__all__ = ["Runtime", "current_settings", "get_runtime", "preload"]
+__all__ = ["Runtime", "configuration_problems", "current_settings", "get_runtime", "preload", "refuse_to_start"]
 
 
 @dataclass
@@ -51,18 +52,53 @@ _fork_hook = False
 
 
 def preload(environ: Mapping[str, str] | None = None) -> None:
-    """Read and validate the environment once; log what is wrong, by variable."""
+    """Read and validate the environment at start; refuse to start on a static problem (contract section 16).
+
+    A variable missing or invalid will not fix itself: one log line names every
+    problem and the process exits non-zero before it serves, so Cloud Run keeps
+    the last good revision. Problems that can clear by themselves (Secret
+    Manager unreachable, a secret version missing) are found per request and
+    answered `503 unavailable` until they clear.
+    """
+    _load(os.environ if environ is None else environ)
+    if isinstance(_config, ConfigError):
+        refuse_to_start(_config.problems)
+
+
+def refuse_to_start(problems: list[tuple[str, str]]) -> NoReturn:
+    """Log one line naming every configuration problem, then exit with status 1."""
+    summary = "; ".join(f"{var}: {why}" for var, why in problems)
+    log.critical(
+        f"the function cannot start: {len(problems)} configuration problem{'s' if len(problems) != 1 else ''}: "
+        f"{summary}",
+        extra={
+            "fields": {
+                "variables": [var for var, _ in problems],
+                "problems": [{"variable": var, "problem": why} for var, why in problems],
+            }
+        },
+    )
+    raise SystemExit(1)
+
+
+def configuration_problems(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(variable, problem) for every static problem of `environ`, as the start would find them."""
+    try:
+        load_settings(environ)
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def _load(environ: Mapping[str, str]) -> None:
     global _config, _runtime, _fetcher
     configure_logs()
     _runtime = None
     _fetcher = None
     try:
-        loaded = load_settings(os.environ if environ is None else environ)
+        loaded = load_settings(environ)
     except ConfigError as exc:
         _config = exc
-        for var, why in exc.problems:
-            log.error(f"configuration: {var}: {why}", extra={"fields": {"variable": var}})
-        log.error("the function will answer 503 until its configuration is fixed")
         return
     _config = loaded.settings
     for warning in loaded.warnings:
@@ -125,8 +161,8 @@ def get_runtime() -> Runtime:
     global _runtime
     if _runtime is not None:
         return _runtime
-    if _config is None:
-        preload()
+    if _config is None:  # used without main.py (a test, a script): no exit, 503 while it is broken
+        _load(os.environ)
     if isinstance(_config, ConfigError):
         raise Unavailable(f"the function is not configured correctly ({', '.join(_config.variables)}); see its logs")
     assert isinstance(_config, Settings)

@@ -36,8 +36,12 @@ from .config_types import (
     csv,
     parse_aliases,
 )
+from .freeform.settings import FreeformSettings
+from .jobs.settings import CALLBACK_SECRET, JobSettings
+from .jobs.settings import rules as job_rules
 from .policies import PolicyError, parse_policies
 from .secret_store import SecretRef, SecretSetting
+from .templates.settings import TemplateSettings
 
 __all__ = ["DEFAULT_MODEL", "SECRETS", "ConfigError", "Settings", "load_settings"]
 
@@ -49,6 +53,8 @@ SECRETS: tuple[SecretSetting, ...] = (
     SecretSetting("ai_gateway_token", "AI Gateway token"),
     *(secret for check in CHECKS for secret in check.secrets),
     SecretSetting("caller_policies", "caller policies", scrub=False),
+    SecretSetting("tool_id_key", "tool-call id key"),
+    CALLBACK_SECRET,
 )
 _SECRET_BY_NAME = {s.name: s for s in SECRETS}
 
@@ -65,10 +71,11 @@ class ConfigError(Exception):
         return [var for var, _ in self.problems]
 
 
-class Settings(CallerSettings):
+class Settings(CallerSettings, TemplateSettings, FreeformSettings, JobSettings):
     """Everything the function reads from its environment (README, "Configuration").
 
-    The caller checks' own variables come with `CallerSettings` (each check declares its own).
+    The variables of a caller check, the templates, the free-form controls and the jobs are declared
+    with them (`CallerSettings`, `TemplateSettings`, `FreeformSettings`, `JobSettings`).
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=False)
@@ -105,6 +112,10 @@ class Settings(CallerSettings):
     redis_url: Annotated[SecretStr | None, Field(alias="REDIS_URL"), Optional] = None  # may carry a password
     caller_policies_secret: Annotated[SecretName, Field(alias="CALLER_POLICIES_SECRET")] = None
     caller_policies: Annotated[SecretStr | None, Field(alias="CALLER_POLICIES"), Optional] = None
+    # Keys the ids the function hands out (tool calls, interactions): a secret, not derived from public values
+    tool_id_key_secret: Annotated[SecretName, Field(alias="TOOL_ID_KEY_SECRET")] = None
+    tool_id_key: Annotated[SecretStr | None, Field(alias="TOOL_ID_KEY"), Optional] = None
+    allowed_agents: Annotated[CsvList, Field(alias="ALLOWED_AGENTS")] = ()  # Interactions API agents
 
     @field_validator("cloudflare_account_id", "ai_gateway_id")
     @classmethod
@@ -241,6 +252,7 @@ def _rule_problems(environ: Mapping[str, str], invalid: set[str]) -> list[tuple[
             problems.append(("CALLER_POLICIES", str(exc)))
     for check in CHECKS:
         problems += check.rules(environ)
+    problems += job_rules(environ)
     allowed = csv(_given(environ, "ALLOWED_MODELS"))
     default = _given(environ, "DEFAULT_MODEL") or DEFAULT_MODEL
     if allowed and default not in allowed and not invalid & {"ALLOWED_MODELS", "DEFAULT_MODEL"}:

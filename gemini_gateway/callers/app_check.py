@@ -27,6 +27,7 @@ from .spec import CheckDeps, CheckSpec
 __all__ = ["APP_CHECK_JWKS_URL", "SPEC", "AppCheckCheck", "AppCheckSettings", "app_check_key_set"]
 
 APP_CHECK_JWKS_URL = "https://firebaseappcheck.googleapis.com/v1/jwks"
+APP_CHECK_VERIFY_URL = "https://firebaseappcheck.googleapis.com/v1beta"
 HEADER = "x-firebase-appcheck"
 
 
@@ -36,6 +37,8 @@ class AppCheckSettings(BaseModel):
     ] = None
     app_check_app_ids: Annotated[CsvList, Field(alias="APP_CHECK_APP_IDS")] = ()
     app_check_jwks_url: Annotated[HttpUrl, Field(alias="APP_CHECK_JWKS_URL")] = APP_CHECK_JWKS_URL
+    app_check_consume: Annotated[bool, Field(alias="APP_CHECK_CONSUME")] = False
+    app_check_verify_url: Annotated[HttpUrl, Field(alias="APP_CHECK_VERIFY_URL")] = APP_CHECK_VERIFY_URL
 
     @field_validator("app_check_project_number")
     @classmethod

@@ -15,30 +15,7 @@ from tests.infra.conftest import INFRA, TF_FILES, hcl_regexes, parse_file, singl
 # LOG_EXECUTION_ID.
 FUNCTION_ENV = frozenset(field.alias for field in Settings.model_fields.values() if field.alias)
 FRAMEWORK_ENV = frozenset({"LOG_EXECUTION_ID"})
-# Names of the configuration (README, Configuration) that Terraform passes ahead of the function's
-# Settings (the function code adds them). Allowed below, and each reported as
-# an expected failure by test_every_env_name_is_one_the_function_reads while
-# Settings lacks it; drop a name here once Settings has it.
-PENDING_ENV = frozenset(
-    {
-        "APP_CHECK_CONSUME",
-        "TOOL_ID_KEY_SECRET",
-        "SAFETY_FLOOR",
-        "ALLOWED_MODALITIES",
-        "ALLOWED_MEDIA_TYPES",
-        "ALLOWED_AGENTS",
-        "PROMPTS_DIR",
-        "TEMPLATE_INPUT_MAX_CHARS",
-        "IDEMPOTENCY_TTL_SECONDS",
-        "JOBS_QUEUE",
-        "JOBS_SERVICE_ACCOUNT",
-        "JOBS_URL",
-        "CALLBACK_URL_PREFIXES",
-        "CALLBACK_SIGNING_SECRET_SECRET",
-        "CALLBACK_MAX_ATTEMPTS",
-    }
-)
-ALLOWED_ENV = FUNCTION_ENV | FRAMEWORK_ENV | PENDING_ENV
+ALLOWED_ENV = FUNCTION_ENV | FRAMEWORK_ENV
 # Literal values and local stand-ins: for local development only, never
 # passed by Terraform (secrets go by Secret Manager name).
 LOCAL_ONLY_ENV = frozenset(
@@ -402,9 +379,7 @@ def _terraform_env_names() -> list[str]:
 
 @pytest.mark.parametrize("name", _terraform_env_names())
 def test_every_env_name_is_one_the_function_reads(name):
-    """Each name Terraform passes is a Settings alias (or the framework's); pending ones xfail until Settings has them."""
-    if name in PENDING_ENV and name not in FUNCTION_ENV:
-        pytest.xfail(f"{name}: a configuration name the function's Settings do not read yet")
+    """Each name Terraform passes is a Settings alias (or the framework's)."""
     assert name in FUNCTION_ENV | FRAMEWORK_ENV, f"{name} is not a name the function reads"
 
 

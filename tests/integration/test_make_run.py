@@ -107,7 +107,7 @@ def _non_loopback_address() -> str | None:
 class Run:
     """dev/run.py in a child process, as `make run` starts it."""
 
-    def __init__(self, tmp: Path, **env: str) -> None:
+    def __init__(self, tmp: Path, ready: bool = True, **env: str) -> None:
         self.port, self.demo_port = free_port(), free_port()
         full_env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
         full_env.update(PORT=str(self.port), DEMO_PORT=str(self.demo_port), ENV_FILE="", PYTHONUNBUFFERED="1", **env)
@@ -122,12 +122,18 @@ class Run:
                 stdin=subprocess.DEVNULL,
             )
         deadline = time.monotonic() + 90
-        while READY not in self.output():
+        while ready and READY not in self.output():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()
                 pytest.fail(f"dev/run.py did not get ready; it printed:\n{self.output()}")
             time.sleep(0.1)
         self.children = self.descendants()
+        if not ready:
+            try:
+                self.proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                pytest.fail(f"dev/run.py did not stop; it printed:\n{self.output()}")
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
@@ -177,7 +183,8 @@ def offline(tmp: Path) -> Iterator[Run]:
     run = Run(tmp)
     try:
         yield run
-        run.stop(signal.SIGTERM)
+        assert run.stop(signal.SIGTERM) == 0
+        _assert_all_gone(run)  # SIGTERM stops the emulators, the demo page server and the function
     finally:
         run.kill()
 
@@ -231,16 +238,18 @@ def test_client_keys_go_into_the_curl_line_and_sigint_stops_everything(tmp: Path
         run.kill()
 
 
-def test_no_curl_line_when_it_would_not_work_and_sigterm_stops_everything(tmp: Path) -> None:
-    # Configured for a real gateway but without a Gemini key or a caller check: the function answers 503.
-    run = Run(tmp, CLOUDFLARE_ACCOUNT_ID="acct", AI_GATEWAY_ID="gw", AI_GATEWAY_BASE_URL="http://127.0.0.1:9")
+def test_a_configuration_that_cannot_start_is_explained_and_nothing_is_left_running(tmp: Path) -> None:
+    # Configured for a real gateway but without a Gemini key or a caller check: the function would refuse to
+    # start (contract section 16), so make run says why, names each variable, and stops.
+    run = Run(
+        tmp, ready=False, CLOUDFLARE_ACCOUNT_ID="acct", AI_GATEWAY_ID="gw", AI_GATEWAY_BASE_URL="http://127.0.0.1:9"
+    )
     try:
         printed = run.printed()
+        assert run.proc.returncode == 1, printed
         assert run.curl_line() is None, printed
-        assert "It answered 503 unavailable" in printed and "GEMINI_API_KEY_SECRET" in printed, printed
-        assert "in .env" in printed  # and says what to do
-        assert len(run.children) >= 2, run.children  # the demo page server, the function; no emulators
-        assert run.stop(signal.SIGTERM) == 0
+        assert "cannot start" in printed and "GEMINI_API_KEY_SECRET" in printed, printed
+        assert "ALLOW_UNAUTHENTICATED" in printed and "in .env" in printed  # and says what to do
         _assert_all_gone(run)
     finally:
         run.kill()

@@ -1,0 +1,70 @@
+"""The jobs' and idempotency's own variables, as part of `Settings`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from ..config_types import CsvList, HttpUrl, Optional, SecretName
+from ..secret_store import SecretSetting
+
+__all__ = ["CALLBACK_SECRET", "GOOGLE_OIDC_CERTS_URL", "JobSettings", "rules"]
+
+CALLBACK_SECRET = SecretSetting("callback_signing_secret", "callback signing secret")
+
+GOOGLE_OIDC_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+_QUEUE = re.compile(r"^projects/[^/\s]+/locations/[^/\s]+/queues/[^/\s]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_LOCAL_PREFIX = re.compile(r"^http://(localhost|127\.0\.0\.1)(:[0-9]{1,5})?(/|$)")
+
+
+class JobSettings(BaseModel):
+    idempotency_ttl_seconds: Annotated[int, Field(alias="IDEMPOTENCY_TTL_SECONDS", ge=1, le=30 * 86400)] = 86400
+    jobs_queue: Annotated[str | None, Field(alias="JOBS_QUEUE", pattern=_QUEUE.pattern), Optional] = None
+    jobs_service_account: Annotated[
+        str | None, Field(alias="JOBS_SERVICE_ACCOUNT", pattern=_EMAIL.pattern), Optional
+    ] = None
+    jobs_url: Annotated[HttpUrl | None, Field(alias="JOBS_URL"), Optional] = None
+    cloud_tasks_emulator_host: Annotated[str | None, Field(alias="CLOUD_TASKS_EMULATOR_HOST"), Optional] = None
+    google_oidc_certs_url: Annotated[HttpUrl, Field(alias="GOOGLE_OIDC_CERTS_URL")] = GOOGLE_OIDC_CERTS_URL
+    callback_url_prefixes: Annotated[CsvList, Field(alias="CALLBACK_URL_PREFIXES")] = ()
+    callback_signing_secret_secret: Annotated[SecretName, Field(alias="CALLBACK_SIGNING_SECRET_SECRET")] = None
+    callback_signing_secret: Annotated[SecretStr | None, Field(alias="CALLBACK_SIGNING_SECRET"), Optional] = None
+    callback_max_attempts: Annotated[int, Field(alias="CALLBACK_MAX_ATTEMPTS", ge=1, le=100)] = 8
+
+    @field_validator("callback_url_prefixes")
+    @classmethod
+    def _prefixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in value:
+            if not (prefix.startswith("https://") and len(prefix) > len("https://")) and not _LOCAL_PREFIX.match(
+                prefix
+            ):
+                raise ValueError(
+                    f"{prefix!r} must start with https:// (or http://localhost / http://127.0.0.1 for development)"
+                )
+        return value
+
+
+def rules(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Rules across variables: a durable queue needs shared state, an identity and its own URL."""
+
+    def given(name: str) -> bool:
+        return bool(environ.get(name, "").strip())
+
+    problems: list[tuple[str, str]] = []
+    if given("JOBS_QUEUE"):
+        if not given("REDIS_URL"):
+            problems.append(("JOBS_QUEUE", "needs REDIS_URL: job state must be shared by every instance"))
+        for needed in ("JOBS_SERVICE_ACCOUNT", "JOBS_URL"):
+            if not given(needed):
+                problems.append((needed, "is required with JOBS_QUEUE"))
+    if given("CALLBACK_URL_PREFIXES") and not (
+        given("CALLBACK_SIGNING_SECRET_SECRET") or given("CALLBACK_SIGNING_SECRET")
+    ):
+        problems.append(
+            ("CALLBACK_SIGNING_SECRET_SECRET", "is required with CALLBACK_URL_PREFIXES: deliveries are signed")
+        )
+    return problems

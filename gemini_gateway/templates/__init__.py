@@ -1,0 +1,1 @@
+"""Server prompt templates (contract section 12): Dotprompt files the caller names by id and fills with inputs."""
