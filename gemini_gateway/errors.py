@@ -10,8 +10,11 @@
     method_not_allowed      405     no         wrong method (with `Allow`)
     request_timeout         408     yes        body not received within BODY_READ_TIMEOUT_SECONDS
                                                (the connection is closed)
+    conflict                409     varies     an Idempotency-Key whose first request is still running (yes);
+                                               a Standard Webhooks webhook-id seen again (no)
     payload_too_large       413     no         body over MAX_REQUEST_BYTES
     unsupported_media_type  415     no         not application/json
+    idempotency_mismatch    422     no         an Idempotency-Key reused with a different body
     rate_limited            429     yes        caller limit, gateway limit, upstream quota (`Retry-After`)
     upstream_error          502     varies     upstream 5xx after retries, broken answer, key rejected
     unavailable             503     yes        secret or configuration unavailable
@@ -39,9 +42,11 @@ from .model_base import Doc
 __all__ = [
     "ERROR_STATUSES",
     "ApiError",
+    "Conflict",
     "ErrorBody",
     "ErrorRenderer",
     "Forbidden",
+    "IdempotencyMismatch",
     "Internal",
     "InvalidJson",
     "InvalidRequest",
@@ -135,6 +140,14 @@ class RequestTimeout(ApiError):
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"the request body did not arrive within {seconds:g} s", headers={"Connection": "close"})
+
+
+class Conflict(ApiError):
+    status, type = 409, "conflict"
+
+
+class IdempotencyMismatch(ApiError):
+    status, type = 422, "idempotency_mismatch"
 
 
 class PayloadTooLarge(ApiError):
