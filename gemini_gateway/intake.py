@@ -2,7 +2,9 @@
 
 What protects the instance and the bill lives here, once, in this order:
 
-1. `identify`: caller checks that need only headers (a caller without
+1. `identify`: every credential presented is checked (caller layers: one bad
+   credential refuses the request), header-only ones first, then what the
+   caller's policy requires (before any body is read: a caller without
    credentials costs no body read); a signed webhook's body is read, bounded,
    then checked;
 2. `read_json`: the body, bounded by MAX_REQUEST_BYTES and
@@ -94,6 +96,7 @@ async def identify(ctx: RequestContext) -> Caller:
     caller = await ctx.runtime.callers.identify(ctx.request.headers, lambda: _read_body(ctx), ctx.log.note)
     ctx.caller = caller
     ctx.log.record_caller(caller.identity)
+    ctx.log.note(**caller.log_fields())
     return caller
 
 
