@@ -143,9 +143,7 @@ class CallerGate:
         self._policies = policies
         self._consumer = consumer
 
-    async def identify(
-        self, headers: Mapping[str, str], body: bytes | BodyReader, note: Note = ignore_notes
-    ) -> Caller:
+    async def identify(self, headers: Mapping[str, str], body: bytes | BodyReader, note: Note = ignore_notes) -> Caller:
         if self._anonymous:
             return Caller("anonymous")
         scope = _notes.set(note)  # what the checks note goes to this request's line while they run
