@@ -26,6 +26,7 @@ from .callers.budgets import Ticket
 from .errors import ErrorRenderer, error_body
 from .policies import Effective
 from .runtime import Runtime, get_runtime
+from .tool_ids import ToolIds
 
 __all__ = ["ModelChoice", "RequestContext"]
 
@@ -49,6 +50,7 @@ class RequestContext:
     ticket: Ticket | None = None  # the caller's daily token budget, when one applies
     body: bytes | None = None  # the raw body, once read (the intake reads it at most once)
     usage: Usage | None = None  # what the answer used so far (a stream's running total)
+    id_keys: tuple[bytes, ...] = ()  # what the ids handed out to this caller are sealed with (tool_ids.py)
     _deferred: bool = False
     _settled: bool = False
 
@@ -64,6 +66,12 @@ class RequestContext:
     def runtime(self) -> Runtime:
         """The process-wide parts; 503 while the configuration cannot serve."""
         return get_runtime()
+
+    @property
+    def tool_ids(self) -> ToolIds:
+        """Tool-call ids for this caller: one handed out to another caller does not open."""
+        assert self.caller is not None and self.id_keys, "the intake identifies the caller and fetches the keys first"
+        return ToolIds(self.id_keys, self.caller.identity)
 
     @property
     def model(self) -> str:

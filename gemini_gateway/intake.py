@@ -126,6 +126,7 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
     ctx.choice = ModelChoice(model, requested if requested is not None and requested != model else None)
     ctx.log.record_model(model, ctx.choice.alias)
     ctx.output_ceiling = check_limits(parsed, limits)
+    ctx.id_keys = await runtime.id_keys.keys()
     prepared = intake.prepare(ctx, parsed)
     await _spend(ctx, effective)
     ctx.log.record_prompt(intake.prompt(parsed))
@@ -158,8 +159,8 @@ def resolve_model(
         return settings.default_model if settings.default_model in allowed or not allowed else allowed[0]
     model = settings.model_aliases.get(requested, requested)
     if model not in allowed:
-        names = [*allowed, *(a for a, target in settings.model_aliases.items() if target in allowed)]
-        raise InvalidRequest.for_field("model", f"must be one of: {', '.join(names)}")
+        # What this caller may use, and nothing else: alias names are the operator's, not listed.
+        raise InvalidRequest.for_field("model", f"must be one of: {', '.join(allowed)}")
     return model
 
 

@@ -27,7 +27,7 @@ from .policies import PolicySource
 from .secret_store import SecretManagerFetcher, SecretStore
 from .settings import ConfigError, Settings, load_settings
 from .shutdown import draining
-from .tool_ids import ToolIds
+from .tool_ids import IdKeys
 from .upstream import GatewayClient, make_transport
 
 __all__ = ["Runtime", "configuration_problems", "current_settings", "get_runtime", "preload", "refuse_to_start"]
@@ -39,7 +39,7 @@ class Runtime:
     secrets: SecretStore
     gateway: GatewayClient
     callers: CallerGate
-    tool_ids: ToolIds
+    id_keys: IdKeys
     policies: PolicySource
     limiter: RateLimiter | None = None
     budgets: Budgets | None = None
@@ -188,7 +188,7 @@ def get_runtime() -> Runtime:
             policies,
             consumers[0] if consumers else None,
         ),
-        tool_ids=ToolIds(f"{settings.cloudflare_account_id}/{settings.ai_gateway_id}"),
+        id_keys=IdKeys(secrets, settings.secret("tool_id_key"), settings.required_secret("gemini_api_key")),
         policies=policies,
         limiter=make_limiter(
             settings.rate_limit_per_minute, settings.rate_limit_burst, redis_url, always=policies.configured

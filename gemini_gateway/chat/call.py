@@ -49,7 +49,7 @@ class Call:
     def of(cls, ctx: RequestContext, req: GenerateRequest) -> Call:
         """The call for `req` as the intake admitted it (model, output ceiling, caller)."""
         assert ctx.choice is not None and ctx.caller is not None
-        ids = ctx.runtime.tool_ids
+        ids = ctx.tool_ids
         gemini = to_gemini_body(req, ids=ids, max_output_tokens=ctx.output_ceiling)
         body = orjson.dumps(gemini)  # validated: finite numbers only
         headers = gateway_headers(req, caller=ctx.caller.identity)

@@ -20,7 +20,7 @@ from .tools import Tool, ToolChoice, tool_result
 __all__ = ["gateway_headers", "to_gemini_body"]
 
 _BUILTIN = {"google_search": "googleSearch", "url_context": "urlContext", "code_execution": "codeExecution"}
-_LOCAL_IDS = ToolIds("")  # for callers (tests, tools) that give no deployment's ids
+_LOCAL_IDS = ToolIds((b"no deployment: tests and tools",), "")  # for callers that give no ids of their own
 
 
 def _contents(request: GenerateRequest, ids: ToolIds) -> list[dict[str, Any]]:

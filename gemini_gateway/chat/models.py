@@ -173,8 +173,8 @@ class GenerateRequest(Strict):
     @classmethod
     def _flat_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         for key, item in (value or {}).items():
-            if key == "caller":
-                raise field_error("caller", "reserved: the function sets it")
+            if key.strip().casefold() == "caller":  # `Caller`, `caller `: AI Gateway would see two callers
+                raise field_error(key, "reserved: the function sets it")
             if not 1 <= len(key) <= _METADATA_KEY_MAX:
                 raise field_error(key[:_METADATA_KEY_MAX], f"keys must be 1 to {_METADATA_KEY_MAX} characters")
             if isinstance(item, str):

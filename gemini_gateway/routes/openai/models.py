@@ -294,7 +294,7 @@ class ChatCompletionRequest(Strict):
     @classmethod
     def _metadata_entries(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         for key, item in (value or {}).items():
-            if key in ("caller", "user"):
+            if key.strip().casefold() in ("caller", "user"):  # `Caller`, `user `: AI Gateway would see two
                 raise field_error(key, "reserved: the function sets it")
             if not 1 <= len(key) <= 64:
                 raise field_error(key[:64], "keys must be 1 to 64 characters")
