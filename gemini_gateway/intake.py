@@ -35,7 +35,7 @@ from .callers.budgets import admit as admit_budget
 from .callers.rate_limit import Limit
 from .context import ModelChoice, RequestContext
 from .errors import InvalidRequest, RequestTimeout
-from .freeform.controls import FreeformRequest, apply_controls
+from .freeform.controls import apply_controls, ask_of
 from .json_body import check_content_type, check_declared_length, parse_json_body, read_limited, validate
 from .policies import Effective
 from .responses import ClientGone
@@ -126,9 +126,9 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
     ctx.choice = ModelChoice(model, requested if requested is not None and requested != model else None)
     ctx.log.record_model(model, ctx.choice.alias)
     ctx.output_ceiling = check_limits(parsed, limits)
-    asked: object = parsed  # a route's request takes a caller's own prompt when it has `freeform()`
-    if isinstance(asked, FreeformRequest):  # what the operator allows of it (freeform/controls.py)
-        ctx.safety_settings = apply_controls(asked.freeform(), effective, runtime.settings)
+    ask = ask_of(parsed)  # a caller's own prompt: what the operator allows of it (freeform/controls.py)
+    if ask is not None:
+        ctx.safety_settings = apply_controls(ask, effective, runtime.settings)
     prepared = intake.prepare(ctx, parsed)
     await _spend(ctx, effective)
     ctx.log.record_prompt(intake.prompt(parsed))

@@ -7,8 +7,9 @@ terms. `apply_controls` checks the ask against the caller's policy
 (`policies.Effective`: safety floor, output modalities, system instruction)
 and the deployment's settings (inline media types, generation options), and
 returns the safety settings to send upstream. Pure functions: the intake
-calls them for every route whose request has a `freeform()` method, and a
-route that does not use the intake calls `apply_controls` itself.
+calls them for every route whose request has a `freeform()` method
+(`ask_of`), and a route that does not use the intake calls `apply_controls`
+itself.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "FreeformRequest",
     "FreeformSettingsView",
     "apply_controls",
+    "ask_of",
     "check_media_types",
     "check_modalities",
     "check_options",
@@ -42,7 +44,7 @@ _OPTION_PROBLEMS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per request, and a frozen __init__ costs ~3x as much
 class Ask:
     """What one free-form request asks for beyond text in, text out; every item names its field."""
 
@@ -78,6 +80,17 @@ class FreeformSettingsView(Protocol):
     def allowed_media_types(self) -> Sequence[str]: ...
     @property
     def allowed_generation_options(self) -> Sequence[str]: ...
+
+
+def ask_of(request: object) -> Ask | None:
+    """What `request` asks, when it is a free-form request (has `freeform()`), else None.
+
+    A plain attribute lookup: `isinstance` against a runtime-checkable
+    protocol costs ~12 µs a request on Python 3.11.
+    """
+    freeform = getattr(request, "freeform", None)
+    ask = freeform() if callable(freeform) else None
+    return ask if isinstance(ask, Ask) else None
 
 
 def apply_controls(ask: Ask, policy: FreeformPolicy, settings: FreeformSettingsView) -> list[dict[str, str]] | None:
