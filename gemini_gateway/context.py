@@ -47,6 +47,7 @@ class RequestContext:
     policy: Effective | None = None  # what this caller may do
     choice: ModelChoice | None = None
     output_ceiling: int | None = None  # max output tokens sent upstream
+    safety_settings: list[dict[str, str]] | None = None  # sent upstream: the caller's and the safety floor
     ticket: Ticket | None = None  # the caller's daily token budget, when one applies
     body: bytes | None = None  # the raw body, once read (the intake reads it at most once)
     usage: Usage | None = None  # what the answer used so far (a stream's running total)

@@ -11,7 +11,9 @@ What protects the instance and the bill lives here, once, in this order:
    BODY_READ_TIMEOUT_SECONDS; content type; strict JSON within the
    structural limits; the route's own model;
 3. `admit` (generating routes): the model through MODEL_ALIASES and the
-   caller's allow-list, built-in tools allowed, the output ceiling kept; the
+   caller's allow-list, built-in tools allowed, the output ceiling kept; a
+   free-form request's safety settings, modalities, media types and system
+   instruction as the operator allows (`freeform/controls.py`); the
    route's upstream body built (a request refused there spends nothing); then
    the caller's rate limit and daily token budget, spent only by a request
    that got this far.
@@ -35,6 +37,7 @@ from .callers.budgets import admit as admit_budget
 from .callers.rate_limit import Limit
 from .context import ModelChoice, RequestContext
 from .errors import InvalidRequest, RequestTimeout
+from .freeform.controls import apply_controls, ask_of
 from .json_body import check_content_type, check_declared_length, parse_json_body, read_limited, validate
 from .policies import Effective
 from .responses import ClientGone
@@ -126,6 +129,9 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
     ctx.choice = ModelChoice(model, requested if requested is not None and requested != model else None)
     ctx.log.record_model(model, ctx.choice.alias)
     ctx.output_ceiling = check_limits(parsed, limits)
+    ask = ask_of(parsed)  # a caller's own prompt: what the operator allows of it (freeform/controls.py)
+    if ask is not None:
+        ctx.safety_settings = apply_controls(ask, effective, runtime.settings)
     ctx.id_keys = await runtime.id_keys.keys()
     prepared = intake.prepare(ctx, parsed)
     await _spend(ctx, effective)

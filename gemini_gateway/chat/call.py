@@ -50,7 +50,7 @@ class Call:
         """The call for `req` as the intake admitted it (model, output ceiling, caller)."""
         assert ctx.choice is not None and ctx.caller is not None
         ids = ctx.tool_ids
-        gemini = to_gemini_body(req, ids=ids, max_output_tokens=ctx.output_ceiling)
+        gemini = to_gemini_body(req, ids=ids, max_output_tokens=ctx.output_ceiling, safety_settings=ctx.safety_settings)
         body = orjson.dumps(gemini)  # validated: finite numbers only
         headers = gateway_headers(req, caller=ctx.caller.identity)
         return cls(req, ctx.choice.model, ctx.choice.alias, ids, body, headers)

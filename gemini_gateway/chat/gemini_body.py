@@ -121,10 +121,19 @@ def _generation_config(request: GenerateRequest) -> dict[str, Any]:
 
 
 def to_gemini_body(
-    request: GenerateRequest, *, ids: ToolIds = _LOCAL_IDS, max_output_tokens: int | None = None
+    request: GenerateRequest,
+    *,
+    ids: ToolIds = _LOCAL_IDS,
+    max_output_tokens: int | None = None,
+    safety_settings: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The Gemini body; `max_output_tokens` (the caller's ceiling) is sent when the request names none."""
+    """The Gemini body; `max_output_tokens` (the caller's ceiling) is sent when the request names none.
+
+    `safety_settings` is the operator's safety floor (our request has no safety field of its own).
+    """
     body: dict[str, Any] = {"contents": _contents(request, ids)}
+    if safety_settings:
+        body["safetySettings"] = safety_settings
     if request.system is not None:
         body["systemInstruction"] = {"parts": [{"text": request.system}]}
     if request.tools:

@@ -58,7 +58,7 @@ def _path_model(_: object, params: Mapping[str, str]) -> str:
 
 def _upstream_body(ctx: RequestContext, req: GeminiRequest) -> bytes:
     """What travels upstream: the validated request re-serialised, with the output ceiling when none was set."""
-    return req.upstream_body(ctx.output_ceiling)
+    return req.upstream_body(ctx.output_ceiling, ctx.safety_settings)
 
 
 def _counted_body(ctx: RequestContext, req: CountTokensRequest) -> bytes:
