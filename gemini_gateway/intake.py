@@ -37,7 +37,7 @@ from .callers.budgets import admit as admit_budget
 from .callers.rate_limit import Limit
 from .context import ModelChoice, RequestContext
 from .errors import InvalidRequest, RequestTimeout
-from .freeform.controls import apply_controls, ask_of
+from .freeform.controls import Ask, apply_controls
 from .json_body import check_content_type, check_declared_length, parse_json_body, read_limited, validate
 from .policies import Effective
 from .responses import ClientGone
@@ -92,6 +92,9 @@ class GenerationIntake(Generic[G, P]):
     # The route's upstream call, built before any limit is spent: a request it refuses there
     # (a tool-call id handed out elsewhere) costs no rate-limit or budget token.
     prepare: Callable[[RequestContext, G], P]
+    # What a free-form request asks (safety, modalities, media, system instruction): the operator's controls
+    # apply to it. None for a route whose prompt is the operator's own (a server template).
+    freeform: Callable[[G], Ask] | None = None
 
 
 async def identify(ctx: RequestContext) -> Caller:
@@ -129,9 +132,8 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
     ctx.choice = ModelChoice(model, requested if requested is not None and requested != model else None)
     ctx.log.record_model(model, ctx.choice.alias)
     ctx.output_ceiling = check_limits(parsed, limits)
-    ask = ask_of(parsed)  # a caller's own prompt: what the operator allows of it (freeform/controls.py)
-    if ask is not None:
-        ctx.safety_settings = apply_controls(ask, effective, runtime.settings)
+    if intake.freeform is not None:  # a caller's own prompt: what the operator allows of it (freeform/controls.py)
+        ctx.safety_settings = apply_controls(intake.freeform(parsed), effective, runtime.settings)
     ctx.id_keys = await runtime.id_keys.keys()
     prepared = intake.prepare(ctx, parsed)
     await _spend(ctx, effective)

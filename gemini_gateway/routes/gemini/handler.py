@@ -74,9 +74,15 @@ def _counted_body(ctx: RequestContext, req: CountTokensRequest) -> bytes:
     return req.upstream_body(ctx.model)
 
 
-INTAKE = GenerationIntake(GeminiRequest, _path_model, lambda req: _last_user_text(req.contents), _upstream_body)
+INTAKE = GenerationIntake(
+    GeminiRequest, _path_model, lambda req: _last_user_text(req.contents), _upstream_body, GeminiRequest.freeform
+)
 COUNT_INTAKE = GenerationIntake(
-    CountTokensRequest, _path_model, lambda req: _last_user_text(req.all_contents), _counted_body
+    CountTokensRequest,
+    _path_model,
+    lambda req: _last_user_text(req.all_contents),
+    _counted_body,
+    CountTokensRequest.freeform,
 )
 
 

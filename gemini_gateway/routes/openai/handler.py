@@ -67,7 +67,13 @@ def _prepare(ctx: RequestContext, chat: ChatCompletionRequest) -> Call:
         raise in_openai_terms(exc) from None
 
 
-INTAKE = GenerationIntake(ChatCompletionRequest, lambda chat, _: bare_model(chat.model), _last_user_text, _prepare)
+INTAKE = GenerationIntake(
+    ChatCompletionRequest,
+    lambda chat, _: bare_model(chat.model),
+    _last_user_text,
+    _prepare,
+    ChatCompletionRequest.freeform,
+)
 
 
 async def chat_completions(ctx: RequestContext) -> Response:
