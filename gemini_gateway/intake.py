@@ -95,6 +95,8 @@ class GenerationIntake(Generic[G, P]):
     # What a free-form request asks (safety, modalities, media, system instruction): the operator's controls
     # apply to it. None for a route whose prompt is the operator's own (a server template).
     freeform: Callable[[G], Ask] | None = None
+    # False for a request that names no model of its own to resolve (an Interactions API agent).
+    uses_model: Callable[[G], bool] = lambda _: True
 
 
 async def identify(ctx: RequestContext) -> Caller:
@@ -127,10 +129,11 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
     parsed = cast(G, await read_json(ctx, cast("type[BaseModel]", intake.schema)))
     effective = await policy(ctx)
     limits = Limits(effective.allowed_models, effective.allowed_tools, effective.max_output_tokens)
-    requested = intake.requested_model(parsed, ctx.params)
-    model = resolve_model(requested, runtime.settings, limits.allowed_models)
-    ctx.choice = ModelChoice(model, requested if requested is not None and requested != model else None)
-    ctx.log.record_model(model, ctx.choice.alias)
+    if intake.uses_model(parsed):
+        requested = intake.requested_model(parsed, ctx.params)
+        model = resolve_model(requested, runtime.settings, limits.allowed_models)
+        ctx.choice = ModelChoice(model, requested if requested is not None and requested != model else None)
+        ctx.log.record_model(model, ctx.choice.alias)
     ctx.output_ceiling = check_limits(parsed, limits)
     if intake.freeform is not None:  # a caller's own prompt: what the operator allows of it (freeform/controls.py)
         ctx.safety_settings = apply_controls(intake.freeform(parsed), effective, runtime.settings)

@@ -19,6 +19,7 @@ from .callers import CallerGate
 from .callers.budgets import Budgets, make_budgets
 from .callers.rate_limit import RateLimiter, make_limiter
 from .callers.registry import CHECKS
+from .callers.seen import Seen, make_seen
 from .callers.spec import CheckDeps
 from .errors import Unavailable
 from .logs import configure as configure_logs
@@ -41,6 +42,7 @@ class Runtime:
     callers: CallerGate
     id_keys: IdKeys
     policies: PolicySource
+    once: Seen  # things done once across instances (an interaction's usage charged)
     limiter: RateLimiter | None = None
     budgets: Budgets | None = None
 
@@ -190,6 +192,7 @@ def get_runtime() -> Runtime:
         ),
         id_keys=IdKeys(secrets, settings.secret("tool_id_key"), settings.required_secret("gemini_api_key")),
         policies=policies,
+        once=make_seen(redis_url),
         limiter=make_limiter(
             settings.rate_limit_per_minute, settings.rate_limit_burst, redis_url, always=policies.configured
         ),

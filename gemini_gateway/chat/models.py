@@ -283,3 +283,6 @@ class GenerateResponse(Doc):
     usage: Usage
     gateway: GatewayInfo
     timing_ms: Timing
+    warnings: list[str] | None = Field(
+        default=None, description='sampling fields the model ignores ("temperature is ignored by gemini-3.8-flash")'
+    )
