@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import PROJECT, Gateway, SecretManager, base_env
+from tests.integration.conftest import GEMINI_KEY, PROJECT, Gateway, SecretManager, base_env
 from tests.support.processes import ROOT, free_port
 
 pytestmark = pytest.mark.slow
@@ -96,7 +96,7 @@ def test_a_missing_secret_version_is_not_static_it_serves_503_until_it_exists(
     secret_manager.client.create_secret(
         parent=PROJECT, secret_id="gemini-later", secret={"replication": {"automatic": {}}}
     )
-    secret_manager.add_version(secret, "test-gemini-key-v1")
+    secret_manager.add_version(secret, GEMINI_KEY)
     deadline = time.monotonic() + 30  # a failed fetch is retried after 10 s at most
     while (status := fn.post({"prompt": "x"}).status_code) != 200 and time.monotonic() < deadline:
         time.sleep(0.5)

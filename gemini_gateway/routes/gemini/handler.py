@@ -98,9 +98,11 @@ def _headers(ctx: RequestContext) -> dict[str, str]:
 async def generate_content(ctx: RequestContext) -> Response:
     _, body = await admit(ctx, INTAKE)
     path = model_path(ctx.model, "generateContent")
-    meta = await cancel_if_gone(
-        ctx.request, ctx.runtime.gateway.request("POST", path, body, _headers(ctx), ctx.started)
-    )
+    work = ctx.runtime.gateway.request("POST", path, body, _headers(ctx), ctx.started)
+    try:
+        meta = await cancel_if_gone(ctx.request, work)
+    except InvalidRequest as exc:
+        raise thinking_refusal(exc, _THINKING_FIELD) from None
     answer_body = _guardrail_body(meta, ctx.model) if meta.blocked is not None else meta.body
     try:
         answer = read_answer(answer_body)
