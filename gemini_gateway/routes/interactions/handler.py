@@ -136,24 +136,23 @@ async def get(ctx: RequestContext) -> Response:
 
 
 async def delete(ctx: RequestContext) -> Response:
-    await identify(ctx)
-    google_id = await _opened(ctx)
-    call = ctx.runtime.gateway.request(
-        "DELETE", f"interactions/{google_id}", None, _headers(ctx), ctx.started, ctx.params["version"]
-    )
-    meta = await cancel_if_gone(ctx.request, call)
+    meta = await _on_the_callers_own(ctx, "DELETE", "")
     ctx.log.record_upstream(meta)
     return json_response(meta.body if isinstance(meta.body, dict) else {})
 
 
 async def cancel(ctx: RequestContext) -> Response:
+    return await _answer(ctx, await _on_the_callers_own(ctx, "POST", "/cancel"), charge_now=False)
+
+
+async def _on_the_callers_own(ctx: RequestContext, method: str, tail: str) -> UpstreamAnswer:
+    """`method interactions/{id}{tail}` upstream, for an interaction of this caller's (404 for any other)."""
     await identify(ctx)
     google_id = await _opened(ctx)
     call = ctx.runtime.gateway.request(
-        "POST", f"interactions/{google_id}/cancel", None, _headers(ctx), ctx.started, ctx.params["version"]
+        method, f"interactions/{google_id}{tail}", None, _headers(ctx), ctx.started, ctx.params["version"]
     )
-    meta = await cancel_if_gone(ctx.request, call)
-    return await _answer(ctx, meta, charge_now=False)
+    return await cancel_if_gone(ctx.request, call)
 
 
 async def _opened(ctx: RequestContext) -> str:
