@@ -123,7 +123,7 @@ def _generation_config(request: GenerateRequest) -> dict[str, Any]:
 def to_gemini_body(
     request: GenerateRequest, *, ids: ToolIds = _LOCAL_IDS, max_output_tokens: int | None = None
 ) -> dict[str, Any]:
-    """The Gemini body; `max_output_tokens` (the caller's ceiling) is sent when the request names none."""
+    """The Gemini body; `max_output_tokens` (the spend ceiling) is sent unless the request names a smaller one."""
     body: dict[str, Any] = {"contents": _contents(request, ids)}
     if request.system is not None:
         body["systemInstruction"] = {"parts": [{"text": request.system}]}
@@ -132,8 +132,8 @@ def to_gemini_body(
     if request.tool_choice is not None:
         body["toolConfig"] = _tool_config(request.tool_choice)
     config = _generation_config(request)
-    if max_output_tokens is not None and "maxOutputTokens" not in config:
-        config["maxOutputTokens"] = max_output_tokens
+    if max_output_tokens is not None and config.get("maxOutputTokens", max_output_tokens) >= max_output_tokens:
+        config["maxOutputTokens"] = max_output_tokens  # a daily budget near its end grants less than asked
     if config:
         body["generationConfig"] = config
     return body

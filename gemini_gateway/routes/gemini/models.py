@@ -23,6 +23,7 @@ from ...model_base import (
     field_error,
     finite,
 )
+from ...token_estimate import InputEstimate
 from .tools import (
     GeminiCodeExecutionResult,
     GeminiExecutableCode,
@@ -231,16 +232,32 @@ class GeminiRequest(Wire):
         config = self.generation_config
         return _MAX_OUTPUT_FIELD, config.max_output_tokens if config is not None else None
 
+    def input_estimate(self) -> int:
+        """Input tokens, estimated (`token_estimate`): parts, system instruction, tools, the response schema."""
+        count = InputEstimate()
+        _count_parts(count, [part for content in self.contents for part in content.parts])
+        if self.system_instruction is not None:
+            _count_parts(count, self.system_instruction.parts)
+        if self.tools:
+            count.json(self.tools)
+        config = self.generation_config
+        if config is not None:
+            count.json(config.response_schema)
+            count.json(config.response_json_schema)
+        return count.tokens()
+
     def upstream_json(self, max_output_tokens: int | None = None) -> dict[str, Any]:
         """The validated request, camelCase, exactly the fields the caller set, plus the output ceiling.
 
         `max_output_tokens` (the spend ceiling) is sent when the caller set no
-        `maxOutputTokens`; the function adds no other field.
+        `maxOutputTokens` or a larger one (a daily budget near its end grants
+        less); the function adds no other field.
         """
         body: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
         if max_output_tokens is not None:
             config = body.get("generationConfig") or {}
-            if config.get("maxOutputTokens") is None:
+            asked = config.get("maxOutputTokens")
+            if asked is None or asked > max_output_tokens:
                 body["generationConfig"] = {**config, "maxOutputTokens": max_output_tokens}
         return body
 
@@ -283,12 +300,40 @@ class CountTokensRequest(Wire):
         field, value = counted.output_tokens() if counted else (_MAX_OUTPUT_FIELD, None)
         return f"generateContentRequest.{field}", value
 
+    def input_estimate(self) -> int:
+        """What the counted request would cost as input (counting itself costs none)."""
+        counted = self.generate_content_request
+        if counted is not None:
+            return counted.input_estimate()
+        count = InputEstimate()
+        _count_parts(count, [part for content in self.contents or () for part in content.parts])
+        return count.tokens()
+
     def upstream_body(self, model: str) -> bytes:
         """The validated body; a `generateContentRequest` names `models/<model>` (the resolved model)."""
         counted = self.generate_content_request
         if counted is None:
             return _dumps(self.model_dump(mode="json", by_alias=True, exclude_unset=True))
         return _dumps({"generateContentRequest": {**counted.upstream_json(), "model": f"models/{model}"}})
+
+
+def _count_parts(count: InputEstimate, parts: list[Part]) -> None:
+    for part in parts:
+        if part.inline_data is not None:
+            count.media()
+        elif part.function_response is not None:
+            count.text(part.function_response.name)
+            count.json(part.function_response.response)
+            count.media(len(part.function_response.parts or ()))
+        elif part.function_call is not None:
+            count.text(part.function_call.name)
+            count.json(part.function_call.args)
+        elif part.executable_code is not None:
+            count.text(part.executable_code.code)
+        elif part.code_execution_result is not None:
+            count.text(part.code_execution_result.output)
+        else:
+            count.text(part.text)
 
 
 def _dumps(body: dict[str, Any]) -> bytes:
