@@ -18,6 +18,7 @@ import httpx
 from .callers import CallerGate
 from .callers.budgets import Budgets, make_budgets
 from .callers.rate_limit import RateLimiter, make_limiter
+from .callers.redis_state import redis_state
 from .callers.registry import CHECKS
 from .callers.spec import CheckDeps
 from .errors import Unavailable
@@ -177,6 +178,7 @@ def get_runtime() -> Runtime:
     checks = [check.build(settings, deps) for check in CHECKS if check.enabled(settings)]
     policies = PolicySource(settings.secret("caller_policies"), secrets, settings)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    redis = redis_state(redis_url) if redis_url else None  # one client and health state for limits and budgets
     _runtime = Runtime(
         settings=settings,
         secrets=secrets,
@@ -185,8 +187,8 @@ def get_runtime() -> Runtime:
         tool_ids=ToolIds(f"{settings.cloudflare_account_id}/{settings.ai_gateway_id}"),
         policies=policies,
         limiter=make_limiter(
-            settings.rate_limit_per_minute, settings.rate_limit_burst, redis_url, always=policies.configured
+            settings.rate_limit_per_minute, settings.rate_limit_burst, None, always=policies.configured, redis=redis
         ),
-        budgets=make_budgets(redis_url) if settings.daily_token_budget or policies.configured else None,
+        budgets=make_budgets(None, redis) if settings.daily_token_budget or policies.configured else None,
     )
     return _runtime

@@ -76,7 +76,7 @@ def _counted_body(ctx: RequestContext, req: CountTokensRequest) -> bytes:
 
 INTAKE = GenerationIntake(GeminiRequest, _path_model, lambda req: _last_user_text(req.contents), _upstream_body)
 COUNT_INTAKE = GenerationIntake(
-    CountTokensRequest, _path_model, lambda req: _last_user_text(req.all_contents), _counted_body
+    CountTokensRequest, _path_model, lambda req: _last_user_text(req.all_contents), _counted_body, metered=False
 )
 
 
