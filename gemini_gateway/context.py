@@ -24,6 +24,7 @@ from .access_log import AccessLog
 from .answer import Usage
 from .callers import Caller
 from .callers.budgets import Ticket
+from .callers.redis_state import Allowance, start_request_allowance
 from .errors import ErrorRenderer, error_body
 from .policies import Effective
 from .runtime import Runtime, get_runtime
@@ -48,6 +49,7 @@ class RequestContext:
     choice: ModelChoice | None = None
     output_ceiling: int | None = None  # max output tokens sent upstream
     ticket: Ticket | None = None  # its reservation in the caller's daily token budget, when one applies
+    redis_allowance: Allowance = field(default_factory=start_request_allowance)  # its time for Redis, all calls
     body: bytes | None = None  # the raw body, once read (the intake reads it at most once)
     usage: Usage | None = None  # what the answer used so far (a stream's running total)
     _deferred: bool = False

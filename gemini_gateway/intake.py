@@ -2,7 +2,9 @@
 
 What protects the instance and the bill lives here, once, in this order:
 
-1. `identify`: caller checks that need only headers (a caller without
+1. `identify`: every credential presented is checked (caller layers: one bad
+   credential refuses the request), header-only ones first, then what the
+   caller's policy requires (before any body is read: a caller without
    credentials costs no body read); a signed webhook's body is read, bounded,
    then checked;
 2. `read_json`: the body, bounded by MAX_REQUEST_BYTES and
@@ -43,7 +45,6 @@ from starlette.requests import ClientDisconnect
 from .callers import Caller
 from .callers.budgets import reserve
 from .callers.rate_limit import Limit
-from .callers.redis_state import Allowance
 from .context import ModelChoice, RequestContext
 from .errors import InvalidRequest, RateLimited, RequestTimeout
 from .json_body import check_content_type, check_declared_length, parse_json_body, read_limited, validate
@@ -113,6 +114,7 @@ async def identify(ctx: RequestContext) -> Caller:
     caller = await ctx.runtime.callers.identify(ctx.request.headers, lambda: _read_body(ctx), ctx.log.note)
     ctx.caller = caller
     ctx.log.record_caller(caller.identity)
+    ctx.log.note(**caller.log_fields())
     return caller
 
 
@@ -154,11 +156,11 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
 async def _spend(ctx: RequestContext, effective: Effective, parsed: GenerationRequest, metered: bool) -> None:
     """The caller's rate limit, then its budget's reservation (a 429 from either spends nothing more).
 
-    Both share one Redis allowance (`redis_state`); the access line's `limit`
-    says which one refused.
+    Both draw from the request's one Redis allowance (`redis_state`); the
+    access line's `limit` says which one refused.
     """
     runtime, identity = ctx.runtime, ctx.caller.identity if ctx.caller else ""
-    allowance = Allowance()
+    allowance = ctx.redis_allowance
     if runtime.limiter is not None and effective.rate_limit_per_minute > 0:
         rate = Limit(effective.rate_limit_per_minute, effective.rate_limit_burst or effective.rate_limit_per_minute)
         try:

@@ -174,16 +174,22 @@ def get_runtime() -> Runtime:
     transport = make_transport()
     # Key-set fetches (Firebase, App Check) share the upstream connection pool.
     http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0), follow_redirects=False)
-    deps = CheckDeps(secrets, http)
-    checks = [check.build(settings, deps) for check in CHECKS if check.enabled(settings)]
-    policies = PolicySource(settings.secret("caller_policies"), secrets, settings)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
-    redis = redis_state(redis_url) if redis_url else None  # one client and health state for limits and budgets
+    redis = redis_state(redis_url) if redis_url else None  # one client and health state: limits, budgets, replays
+    deps = CheckDeps(secrets, http, redis_url, redis)
+    enabled = [check for check in CHECKS if check.enabled(settings)]
+    policies = PolicySource(settings.secret("caller_policies"), secrets, settings)
+    consumers = [check.consumer(settings, deps) for check in enabled if check.consumer is not None]
     _runtime = Runtime(
         settings=settings,
         secrets=secrets,
         gateway=GatewayClient(settings, secrets, transport),
-        callers=CallerGate(checks, settings.allow_unauthenticated),
+        callers=CallerGate(
+            [check.build(settings, deps) for check in enabled],
+            settings.allow_unauthenticated,
+            policies,
+            consumers[0] if consumers else None,
+        ),
         tool_ids=ToolIds(f"{settings.cloudflare_account_id}/{settings.ai_gateway_id}"),
         policies=policies,
         limiter=make_limiter(

@@ -7,9 +7,9 @@ a sick Redis from stalling requests:
 
 - One `RedisState` per process: one client, one health state, one probe,
   shared by the rate limiter and the budgets (not one tracker per purpose).
-- One `Allowance` per request: its rate limit, its budget reservation and
-  its settlement together wait on Redis for at most `REQUEST_ALLOWANCE`
-  (0.5 s). A call that would take longer is cut and the request counts in
+- One `Allowance` per request (`RequestContext` starts it): its replay
+  check, rate limit, budget reservation and settlement together wait on
+  Redis for at most `REQUEST_ALLOWANCE` (0.5 s). A call that would take longer is cut and the request counts in
   memory; no request waits on Redis longer than that, whatever Redis does
   (slow replies, a black hole that accepts and never answers, refusals).
 - A call that fails, is cut, or answers slower than `SLOW_REPLY` marks Redis
@@ -26,11 +26,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from ..logs import log
 
-__all__ = ["REQUEST_ALLOWANCE", "SLOW_REPLY", "Allowance", "FailOpen", "RedisState", "redis_client", "redis_state"]
+__all__ = [
+    "REQUEST_ALLOWANCE",
+    "SLOW_REPLY",
+    "Allowance",
+    "FailOpen",
+    "RedisState",
+    "redis_client",
+    "redis_state",
+    "request_allowance",
+    "start_request_allowance",
+]
 
 REQUEST_ALLOWANCE = 0.5  # seconds one request may wait on Redis, all its calls together
 SLOW_REPLY = REQUEST_ALLOWANCE / 2  # a reply slower than this marks Redis unhealthy (it would eat the allowance)
@@ -49,6 +60,21 @@ class Allowance:
 
     def __init__(self, seconds: float = REQUEST_ALLOWANCE) -> None:
         self.left = seconds
+
+
+_CURRENT: ContextVar[Allowance | None] = ContextVar("redis_allowance", default=None)
+
+
+def start_request_allowance() -> Allowance:
+    """A new request's allowance, also current for every Redis call made while serving it (its task's context)."""
+    allowance = Allowance()
+    _CURRENT.set(allowance)
+    return allowance
+
+
+def request_allowance() -> Allowance:
+    """The current request's allowance (a caller check's Redis call draws from it too); fresh outside a request."""
+    return _CURRENT.get() or Allowance()
 
 
 class FailOpen(Exception):
@@ -120,8 +146,9 @@ class RedisState:
         """Run `hook` when Redis answers again, before any request uses it (raise to stay in memory)."""
         self._hooks.append(hook)
 
-    async def call(self, op: Callable[[], Awaitable[T]], allowance: Allowance) -> T:
+    async def call(self, op: Callable[[], Awaitable[T]], allowance: Allowance | None = None) -> T:
         """`op`'s reply, within what is left of the request's allowance; FailOpen when it cannot be had."""
+        allowance = allowance or request_allowance()
         if not self._healthy or allowance.left <= 0:
             self.in_memory += 1
             raise FailOpen(sent=False)

@@ -144,10 +144,10 @@ def access_lines(fn: Function, start_function: Any, gateway: Gateway) -> Iterato
     d.send("method_not_allowed", fn, 405, method="GET", headers=_bearer())
     small = start_function(MAX_REQUEST_BYTES="2048")
     d.send("too_large", small, 413, body={"prompt": "x" * 5000}, headers=_bearer())
-    limited = start_function(RATE_LIMIT_PER_MINUTE="1", RATE_LIMIT_BURST="1")
+    limited = start_function(RATE_LIMIT_PER_MINUTE="1", RATE_LIMIT_BURST="1", GOOGLE_CLOUD_PROJECT="access-fields")
     d.send("rate_allowed", limited, 200, body={"prompt": "hi"}, headers=_bearer())
     d.send("rate_limited", limited, 429, body={"prompt": "hi"}, headers=_bearer())
-    budgeted = start_function(DAILY_TOKEN_BUDGET="1")
+    budgeted = start_function(DAILY_TOKEN_BUDGET="1", GOOGLE_CLOUD_PROJECT="access-fields")
     d.send("budget_spent", budgeted, 200, body={"prompt": "hi"}, headers=_bearer())
     d.send("budget_refused", budgeted, 429, body={"prompt": "hi"}, headers=_bearer())
     # The upstream refuses the function's key: 502.

@@ -62,7 +62,7 @@ def _refused(env: dict[str, str]) -> tuple[int, list[dict[str, Any]], str]:
         ({"MAX_REQUEST_BYTES": "lots"}, ["MAX_REQUEST_BYTES"]),
         ({"CLIENT_API_KEYS_SECRET": None}, ["ALLOW_UNAUTHENTICATED"]),
         ({"GEMINI_API_KEY_SECRET": "projects/p/secrets/s"}, ["GEMINI_API_KEY_SECRET"]),
-        ({"CALLER_POLICIES": '{"ios": {"daily_token_budget": -1}}'}, ["CALLER_POLICIES"]),
+        ({"CALLER_POLICIES": '{"uid:*": {"daily_budget": 5}}'}, ["CALLER_POLICIES"]),
         ({"JOBS_QUEUE": "projects/p/locations/l/queues/q"}, ["JOBS_QUEUE", "JOBS_SERVICE_ACCOUNT", "JOBS_URL"]),
         ({"AI_GATEWAY_ID": "", "ALLOWED_ORIGINS": "app.example.com"}, ["AI_GATEWAY_ID", "ALLOWED_ORIGINS"]),
     ],
@@ -81,6 +81,8 @@ def test_a_static_problem_stops_the_start_naming_every_variable(
     (refusal,) = [line for line in lines if line.get("severity") == "CRITICAL"]
     assert refusal["variables"] == variables, refusal
     assert all(name in refusal["message"] for name in variables)
+    if "CALLER_POLICIES" in change:
+        assert "uid:*.daily_budget" in refusal["message"], "the policy entry and field are named"
     assert "Traceback" not in output, output
 
 

@@ -186,16 +186,15 @@ class ScriptedRedis:
         outer = self
 
         class Pipe:
-            queued: list[Any] = []
+            def __init__(self) -> None:
+                self.queued: list[Any] = []
 
             async def execute(self) -> list[Any]:
                 if outer.down:
                     raise OSError("connection refused")
                 return [outer.apply(*entry) for entry in self.queued]
 
-        pipe = Pipe()
-        pipe.queued = []
-        return pipe
+        return Pipe()
 
     async def ping(self) -> bool:
         if self.down:
