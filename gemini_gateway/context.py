@@ -28,6 +28,7 @@ from .callers.redis_state import Allowance, start_request_allowance
 from .errors import ErrorRenderer, error_body
 from .policies import Effective
 from .runtime import Runtime, get_runtime
+from .tool_ids import ToolIds
 
 __all__ = ["ModelChoice", "RequestContext"]
 
@@ -48,10 +49,12 @@ class RequestContext:
     policy: Effective | None = None  # what this caller may do
     choice: ModelChoice | None = None
     output_ceiling: int | None = None  # max output tokens sent upstream
+    safety_settings: list[dict[str, str]] | None = None  # sent upstream: the caller's and the safety floor
     ticket: Ticket | None = None  # its reservation in the caller's daily token budget, when one applies
     redis_allowance: Allowance = field(default_factory=start_request_allowance)  # its time for Redis, all calls
     body: bytes | None = None  # the raw body, once read (the intake reads it at most once)
     usage: Usage | None = None  # what the answer used so far (a stream's running total)
+    id_keys: tuple[bytes, ...] = ()  # what the ids handed out to this caller are sealed with (tool_ids.py)
     _deferred: bool = False
     _settled: bool = False
 
@@ -67,6 +70,12 @@ class RequestContext:
     def runtime(self) -> Runtime:
         """The process-wide parts; 503 while the configuration cannot serve."""
         return get_runtime()
+
+    @property
+    def tool_ids(self) -> ToolIds:
+        """Tool-call ids for this caller: one handed out to another caller does not open."""
+        assert self.caller is not None and self.id_keys, "the intake identifies the caller and fetches the keys first"
+        return ToolIds(self.id_keys, self.caller.identity)
 
     @property
     def model(self) -> str:

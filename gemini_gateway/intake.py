@@ -11,7 +11,9 @@ What protects the instance and the bill lives here, once, in this order:
    BODY_READ_TIMEOUT_SECONDS; content type; strict JSON within the
    structural limits; the route's own model;
 3. `admit` (generating routes): the model through MODEL_ALIASES and the
-   caller's allow-list, built-in tools allowed, the output ceiling kept; the
+   caller's allow-list, built-in tools allowed, the output ceiling kept; a
+   free-form request's safety settings, modalities, media types and system
+   instruction as the operator allows (`freeform/controls.py`); the
    route's upstream body built (a request refused there spends nothing); then
    the caller's rate limit and daily token budget, spent only by a request
    that got this far.
@@ -47,6 +49,7 @@ from .callers.budgets import reserve
 from .callers.rate_limit import Limit
 from .context import ModelChoice, RequestContext
 from .errors import InvalidRequest, RateLimited, RequestTimeout
+from .freeform.controls import Ask, apply_controls
 from .json_body import check_content_type, check_declared_length, parse_json_body, read_limited, validate
 from .policies import Effective
 from .responses import ClientGone
@@ -106,6 +109,11 @@ class GenerationIntake(Generic[G, P]):
     # (a tool-call id handed out elsewhere) costs no rate-limit or budget token. It only builds:
     # it runs again, with a smaller ctx.output_ceiling, when the budget grants less.
     prepare: Callable[[RequestContext, G], P]
+    # What a free-form request asks (safety, modalities, media, system instruction): the operator's controls
+    # apply to it. None for a route whose prompt is the operator's own (a server template).
+    freeform: Callable[[G], Ask] | None = None
+    # False for a request that names no model of its own to resolve (an Interactions API agent).
+    uses_model: Callable[[G], bool] = lambda _: True
     metered: bool = True  # False: the call costs no tokens (countTokens): checked against the budget, nothing reserved
 
 
@@ -139,11 +147,15 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
     parsed = cast(G, await read_json(ctx, cast("type[BaseModel]", intake.schema)))
     effective = await policy(ctx)
     limits = Limits(effective.allowed_models, effective.allowed_tools, effective.max_output_tokens)
-    requested = intake.requested_model(parsed, ctx.params)
-    model = resolve_model(requested, runtime.settings, limits.allowed_models)
-    ctx.choice = ModelChoice(model, requested if requested is not None and requested != model else None)
-    ctx.log.record_model(model, ctx.choice.alias)
+    if intake.uses_model(parsed):
+        requested = intake.requested_model(parsed, ctx.params)
+        model = resolve_model(requested, runtime.settings, limits.allowed_models)
+        ctx.choice = ModelChoice(model, requested if requested is not None and requested != model else None)
+        ctx.log.record_model(model, ctx.choice.alias)
     ctx.output_ceiling = ceiling = check_limits(parsed, limits)
+    if intake.freeform is not None:  # a caller's own prompt: what the operator allows of it (freeform/controls.py)
+        ctx.safety_settings = apply_controls(intake.freeform(parsed), effective, runtime.settings)
+    ctx.id_keys = await runtime.id_keys.keys()
     prepared = intake.prepare(ctx, parsed)
     await _spend(ctx, effective, parsed, intake.metered)
     if ctx.ticket is not None and intake.metered and ctx.ticket.output_cap < ceiling:
@@ -195,8 +207,8 @@ def resolve_model(
         return settings.default_model if settings.default_model in allowed or not allowed else allowed[0]
     model = settings.model_aliases.get(requested, requested)
     if model not in allowed:
-        names = [*allowed, *(a for a, target in settings.model_aliases.items() if target in allowed)]
-        raise InvalidRequest.for_field("model", f"must be one of: {', '.join(names)}")
+        # What this caller may use, and nothing else: alias names are the operator's, not listed.
+        raise InvalidRequest.for_field("model", f"must be one of: {', '.join(allowed)}")
     return model
 
 

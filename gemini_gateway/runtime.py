@@ -20,6 +20,7 @@ from .callers.budgets import Budgets, make_budgets
 from .callers.rate_limit import RateLimiter, make_limiter
 from .callers.redis_state import redis_state
 from .callers.registry import CHECKS
+from .callers.seen import Seen, make_seen
 from .callers.spec import CheckDeps
 from .errors import Unavailable
 from .logs import configure as configure_logs
@@ -28,7 +29,7 @@ from .policies import PolicySource
 from .secret_store import SecretManagerFetcher, SecretStore
 from .settings import ConfigError, Settings, load_settings
 from .shutdown import draining
-from .tool_ids import ToolIds
+from .tool_ids import IdKeys
 from .upstream import GatewayClient, make_transport
 
 __all__ = ["Runtime", "configuration_problems", "current_settings", "get_runtime", "preload", "refuse_to_start"]
@@ -40,8 +41,9 @@ class Runtime:
     secrets: SecretStore
     gateway: GatewayClient
     callers: CallerGate
-    tool_ids: ToolIds
+    id_keys: IdKeys
     policies: PolicySource
+    once: Seen  # things done once across instances (an interaction's usage charged)
     limiter: RateLimiter | None = None
     budgets: Budgets | None = None
 
@@ -190,8 +192,9 @@ def get_runtime() -> Runtime:
             policies,
             consumers[0] if consumers else None,
         ),
-        tool_ids=ToolIds(f"{settings.cloudflare_account_id}/{settings.ai_gateway_id}"),
+        id_keys=IdKeys(secrets, settings.secret("tool_id_key"), settings.required_secret("gemini_api_key")),
         policies=policies,
+        once=make_seen(redis_url),
         limiter=make_limiter(
             settings.rate_limit_per_minute, settings.rate_limit_burst, None, always=policies.configured, redis=redis
         ),

@@ -106,8 +106,9 @@ def parse_secrets(text: str) -> tuple[list[bytes], list[str]]:
         raise ValueError("no webhook secret configured")
     standard = [e for e in entries if e.startswith(_STANDARD_PREFIX)]
     for secret in standard:
+        key = secret[len(_STANDARD_PREFIX) :].rstrip("=")
         try:
-            base64.b64decode(secret[len(_STANDARD_PREFIX) :] + "==", validate=True)
+            base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
         except (ValueError, binascii.Error):
             raise ValueError("a whsec_ secret is not base64") from None
     return [e.encode() for e in entries if not e.startswith(_STANDARD_PREFIX)], standard

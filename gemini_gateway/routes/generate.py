@@ -38,7 +38,9 @@ def _last_user_text(req: GenerateRequest) -> str:
     return ""
 
 
-INTAKE = GenerationIntake(GenerateRequest, lambda req, _: req.model, _last_user_text, prepare=Call.of)
+INTAKE = GenerationIntake(
+    GenerateRequest, lambda req, _: req.model, _last_user_text, prepare=Call.of, freeform=GenerateRequest.freeform
+)
 
 
 def wants_event_stream(accept: str | None) -> bool:
