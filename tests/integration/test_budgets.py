@@ -259,3 +259,13 @@ def test_output_ceiling_on_the_openai_route(start_function: Any, gateway: Gatewa
         assert exc.param == "max_tokens"
     client.chat.completions.create(model="gemini-2.5-flash", messages=messages)
     assert gateway.requests()[-1]["body"]["generationConfig"]["maxOutputTokens"] == 100
+
+
+def test_the_interactions_route_sends_the_budgets_cap(start_function: Any, gateway: Gateway) -> None:
+    limited = budgeted(start_function, 300, GOOGLE_CLOUD_PROJECT="budget-interactions")
+    body = {"model": "gemini-2.5-flash", "input": QUESTION, "generation_config": {"max_output_tokens": 1000}}
+    headers = {"x-goog-api-key": CLIENT_KEYS["ios-app"]}
+    created = limited.post(body, key=None, headers=headers, path="/v1beta/interactions")
+    assert created.status_code == 200, created.text
+    assert gateway.requests()[-1]["body"]["generation_config"]["max_output_tokens"] == 300 - 11
+    assert int(created.headers["x-budget-remaining"]) == 300 - created.json()["usage"]["total_tokens"]
