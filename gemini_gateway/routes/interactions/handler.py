@@ -19,6 +19,7 @@ a GET first sees it completed (remembered, so it is charged once).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +28,7 @@ from starlette.responses import Response
 
 from ...answer import Usage
 from ...callback_urls import callback_url_problem
+from ...callers.budgets import utc_day
 from ...context import RequestContext
 from ...errors import ApiError, InvalidRequest, UpstreamError
 from ...intake import GenerationIntake, admit, identify, policy
@@ -58,7 +60,9 @@ def _prepare(ctx: RequestContext, req: InteractionRequest) -> bytes:
     else:
         body["model"] = ctx.model
         config = body.setdefault("generation_config", {})
-        config.setdefault("max_output_tokens", ctx.output_ceiling)
+        asked = config.get("max_output_tokens")
+        if asked is None or (ctx.output_ceiling is not None and asked > ctx.output_ceiling):
+            config["max_output_tokens"] = ctx.output_ceiling  # a daily budget near its end grants less
     if req.previous_interaction_id is not None:
         body["previous_interaction_id"] = _ids(ctx).open(req.previous_interaction_id)
     for i, uri in enumerate(req.webhook_config.uris if req.webhook_config else ()):
@@ -193,7 +197,8 @@ async def _charge_once(ctx: RequestContext, google_id: str, usage: Usage, *, set
         return
     runtime, effective = ctx.runtime, await policy(ctx)
     if runtime.budgets is not None and effective.daily_token_budget > 0 and ctx.caller is not None:
-        spent = await runtime.budgets.charge(ctx.caller.identity, usage.total_tokens)
+        today = utc_day(time.time())  # a background interaction reserved nothing: charged as first seen completed
+        spent = await runtime.budgets.adjust(ctx.caller.identity, today, usage.total_tokens, ctx.redis_allowance)
         ctx.log.note(budget_spent=spent)
 
 
