@@ -32,7 +32,7 @@ from .callers import Caller
 from .callers.budgets import admit as admit_budget
 from .callers.rate_limit import Limit
 from .context import ModelChoice, RequestContext
-from .errors import InvalidRequest, RequestTimeout
+from .errors import Forbidden, InvalidRequest, RequestTimeout
 from .json_body import check_content_type, check_declared_length, parse_json_body, read_limited, validate
 from .policies import Effective
 from .responses import ClientGone
@@ -87,10 +87,13 @@ class GenerationIntake(Generic[G, P]):
     # The route's upstream call, built before any limit is spent: a request it refuses there
     # (a tool-call id handed out elsewhere) costs no rate-limit or budget token.
     prepare: Callable[[RequestContext, G], P]
+    templates: bool = False  # the template route; a templates-only caller is refused every other one
 
 
 async def identify(ctx: RequestContext) -> Caller:
     """Who is calling (contract section 6); recorded on the context and its access line."""
+    if ctx.caller is not None:  # a route that identified the caller before admitting its request
+        return ctx.caller
     caller = await ctx.runtime.callers.identify(ctx.request.headers, lambda: _read_body(ctx), ctx.log.note)
     ctx.caller = caller
     ctx.log.record_caller(caller.identity)
@@ -115,6 +118,8 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
     """A generating route's request, admitted: caller, body, model, limits, its upstream call, then spend."""
     runtime = ctx.runtime
     await identify(ctx)
+    if not intake.templates and (await policy(ctx)).templates_only:
+        raise Forbidden("this caller may only use server prompt templates (POST /v1/templates/{id})")
     parsed = cast(G, await read_json(ctx, cast("type[BaseModel]", intake.schema)))
     effective = await policy(ctx)
     limits = Limits(effective.allowed_models, effective.allowed_tools, effective.max_output_tokens)
