@@ -20,15 +20,8 @@ from ..responses import json_response
 from ..streaming import records_with_deltas, stream_response
 from ..upstream import UpstreamAnswer, UpstreamStream
 from ..upstream.sse import encode_event
-from .call import (
-    Call,
-    complete_upstream,
-    guardrail_answer,
-    open_upstream_stream,
-    record_answer,
-    result_body,
-    tool_calls,
-)
+from . import call as upstream_call
+from .call import Call
 from .models import StreamDelta, ToolCallOut
 
 __all__ = ["STREAM_DESCRIPTION", "respond", "stream_events", "wants_event_stream"]
@@ -53,11 +46,13 @@ def wants_event_stream(accept: str | None) -> bool:
 async def respond(ctx: RequestContext, call: Call, extra: Mapping[str, Any] | None = None) -> Response:
     """Run `call` upstream and answer: a stream when asked for (body or Accept), else JSON."""
     if call.req.stream or wants_event_stream(ctx.request.headers.get("accept")):
-        meta, stream = await open_upstream_stream(ctx, call)
+        meta, stream = await upstream_call.open_upstream_stream(ctx, call)
         return _event_stream(call, meta, stream, ctx, extra or {})
-    answer, meta = await complete_upstream(ctx, call)
-    record_answer(ctx, answer, meta)
-    return json_response({**result_body(call, answer, meta, ctx.request_id, ctx.elapsed_ms()), **(extra or {})})
+    answer, meta = await upstream_call.complete_upstream(ctx, call)
+    upstream_call.record_answer(ctx, answer, meta)
+    return json_response(
+        {**upstream_call.result_body(call, answer, meta, ctx.request_id, ctx.elapsed_ms()), **(extra or {})}
+    )
 
 
 def _event_stream(
@@ -68,16 +63,16 @@ def _event_stream(
     async def events() -> AsyncIterator[bytes]:
         totals = StreamTotals()
         if stream is None:  # a gateway guardrail refused it before any record
-            totals.add(guardrail_answer(meta))
+            totals.add(upstream_call.guardrail_answer(meta))
         else:
             async for _, chunk in records_with_deltas(stream, totals, ctx):
                 if chunk.text:
                     yield encode_event("delta", {"text": chunk.text})
-                for tool_call in tool_calls(call, chunk.calls):
+                for tool_call in upstream_call.tool_calls(call, chunk.calls):
                     yield encode_event("tool_call", tool_call)
         answer = totals.result()
-        record_answer(ctx, answer, meta)
-        done = result_body(call, answer, meta, ctx.request_id, ctx.elapsed_ms())
+        upstream_call.record_answer(ctx, answer, meta)
+        done = upstream_call.result_body(call, answer, meta, ctx.request_id, ctx.elapsed_ms())
         yield encode_event("done", {**done, **extra})
 
     def error_event(err: ApiError) -> bytes:
