@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from dotpromptz import (
     DataArgument,
@@ -144,7 +144,8 @@ def parse(source: str, name: str, partials: Mapping[str, str]) -> Parsed:
     )
     try:
         prompt: ParsedPrompt[Any] = dotprompt.parse(source, source_name=name)
-        compiled: PromptFunction[Any] = _run(dotprompt.compile(source))
+        # `compile` takes the parsed prompt too (typed `str` only): the frontmatter is parsed once, not twice.
+        compiled: PromptFunction[Any] = _run(dotprompt.compile(cast(Any, prompt)))
         input_schema = _run(picoschema_to_json_schema(prompt.input.schema)) if prompt.input else None
         output_schema = _run(picoschema_to_json_schema(prompt.output.schema)) if prompt.output else None
     except FrontmatterError as exc:
