@@ -211,6 +211,13 @@ def test_the_printed_curl_line_works(offline: Run) -> None:
     assert status == 200 and body["text"] == "Echo: What is Cloudflare?", body
 
 
+def test_the_example_templates_are_served(offline: Run) -> None:
+    assert "example templates in prompts/examples" in offline.printed(), offline.output()
+    url = f"http://127.0.0.1:{offline.port}/v1/templates/summarize"
+    response = httpx.post(url, json={"inputs": {"ticket": "The app crashes."}}, timeout=30)
+    assert response.status_code == 200 and response.json()["template"] == "summarize", response.text
+
+
 def test_binds_loopback_only(offline: Run) -> None:
     for port in (offline.port, offline.demo_port):
         assert _listen_addresses(port) == {"127.0.0.1"}, (port, _listen_addresses(port))
