@@ -21,7 +21,8 @@ first steps alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar, cast, runtime_checkable
 
@@ -86,7 +87,8 @@ class GenerationIntake(Generic[G, P]):
     prompt: Callable[[G], str]  # the last user text, for LOG_PAYLOADS
     # The route's upstream call, built before any limit is spent: a request it refuses there
     # (a tool-call id handed out elsewhere) costs no rate-limit or budget token.
-    prepare: Callable[[RequestContext, G], P]
+    # (Or an awaitable of it: a template's render of large inputs runs off the event loop.)
+    prepare: Callable[[RequestContext, G], P | Awaitable[P]]
     templates: bool = False  # the template route; a templates-only caller is refused every other one
 
 
@@ -129,6 +131,8 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
     ctx.log.record_model(model, ctx.choice.alias)
     ctx.output_ceiling = check_limits(parsed, limits)
     prepared = intake.prepare(ctx, parsed)
+    if inspect.isawaitable(prepared):
+        prepared = await prepared
     await _spend(ctx, effective)
     ctx.log.record_prompt(intake.prompt(parsed))
     return parsed, prepared

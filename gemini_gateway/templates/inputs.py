@@ -29,9 +29,12 @@ from jsonschema.validators import extend, validator_for
 
 from ..errors import Problem
 
-__all__ = ["MARKER", "InputSchema", "field_path"]
+__all__ = ["MARKER", "MAX_VALUES", "InputSchema", "count_values", "field_path"]
 
 MARKER = "<<<dotprompt:"  # what Dotprompt splits a rendered template on
+# Values (strings, numbers, lists, objects) in one request's inputs: checking and rendering them is pure Python
+# (~0.1 ms a value), so this bounds what one request can cost (docs/API.md, "Server prompt templates").
+MAX_VALUES = 1000
 _ANY_CAP = "gatewayMaxChars"  # this module's keyword on a schema of type any: every string inside is capped
 _MAX_PROBLEMS = 20
 # Where values are checked against a subschema (tightened too); not `not`, `if` or `contains`, whose
@@ -86,6 +89,8 @@ class InputSchema:
 
     def problems(self, inputs: Mapping[str, Any]) -> list[Problem]:
         """Every refused input (one problem per field, at most 20), in path order; empty when they are fine."""
+        if count_values(inputs, MAX_VALUES) > MAX_VALUES:
+            return [Problem("inputs", f"at most {MAX_VALUES} values (strings, numbers, lists and objects together)")]
         found: dict[str, Problem] = {}
         for error in self._validator.iter_errors(dict(inputs)):
             for problem in _problems(error):
@@ -95,6 +100,19 @@ class InputSchema:
         for path, _ in _marked(inputs):
             found.setdefault(path, Problem(path, f"must not contain {MARKER} (a Dotprompt marker)"))
         return sorted(found.values(), key=lambda p: p.field)
+
+
+def count_values(inputs: Mapping[str, Any], limit: int) -> int:
+    """How many values `inputs` holds, counted up to `limit` + 1 at most (the walk stops there)."""
+    count, stack = 0, list(inputs.values())
+    while stack and count <= limit:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count
 
 
 def field_path(path: Iterable[Any]) -> str:

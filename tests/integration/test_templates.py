@@ -126,6 +126,15 @@ def test_nested_inputs_and_own_limits(served: Function, gateway: Gateway) -> Non
     assert gateway.requests()[-1]["path"].endswith("/models/gemini-2.5-pro:generateContent")
 
 
+def test_large_inputs_render_off_the_loop_and_are_bounded(served: Function, gateway: Gateway) -> None:
+    many = run(served, "profile", {"inputs": {"person": {"name": "Ada"}, "extra": ["x"] * 900}})
+    assert many.status_code == 200, many.text
+    assert gateway.requests()[-1]["body"]["contents"][0]["parts"][0]["text"].count('"x"') == 900
+    too_many = run(served, "profile", {"inputs": {"person": {"name": "Ada"}, "extra": [["x"]] * 500}})
+    assert too_many.status_code == 400 and too_many.json()["error"]["details"][0]["field"] == "inputs"
+    assert "at most 1000 values" in too_many.json()["error"]["message"]
+
+
 def test_media_input_becomes_an_inline_image(served: Function, gateway: Gateway) -> None:
     png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 32).decode()
     ok = run(served, "profile", {"inputs": {"person": {"name": "Ada"}, "photo": f"data:image/png;base64,{png}"}})

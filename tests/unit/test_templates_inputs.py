@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gemini_gateway.templates.inputs import InputSchema
+from gemini_gateway.templates.inputs import InputSchema, count_values
 
 PICO_CONVERTED = {  # what Dotprompt makes of `ticket: string`, `tone?(enum): [a, b]`, `tags?(array): string`
     "type": "object",
@@ -106,6 +106,14 @@ def test_conditions_are_not_tightened() -> None:
 def test_an_unusable_schema_is_a_start_problem(schema: dict[str, Any], reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         InputSchema(schema, 10)
+
+
+def test_values_are_counted_only_up_to_the_bound() -> None:
+    assert count_values({"a": [1, [2, {"b": 3}]], "c": "x"}, 100) == 7
+    assert count_values({"a": list(range(10_000))}, 10) == 11
+    assert problems(PICO_CONVERTED, {"ticket": "ok", "extra": [[1]] * 600}) == [
+        ("inputs", "at most 1000 values (strings, numbers, lists and objects together)")
+    ]
 
 
 def test_many_errors_are_bounded() -> None:
