@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
 
+from gemini_gateway.openapi import build_openapi
 from tests.support.processes import ROOT
 
 from .conftest import CLIENT_KEYS, Function, Gateway, base_env
+from .test_schemathesis import CHECKS
 from .test_start_refused import _refused
 
 PROMPTS = ROOT / "tests" / "fixtures" / "prompts"
@@ -247,3 +251,14 @@ def test_a_broken_template_stops_the_start_naming_its_file(
     (refusal,) = [line for line in lines if line.get("severity") == "CRITICAL"]
     assert refusal["variables"] == [f"{tmp_path}/broken.prompt"], refusal
     assert problem in refusal["message"] and "Traceback" not in output
+
+
+DOCUMENT = build_openapi(PROMPTS)
+OPERATIONS = schemathesis.openapi.from_dict(DOCUMENT).include(path_regex="^/v1/templates")
+
+
+@OPERATIONS.parametrize()
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_template_operations_conform_to_their_documents(case: Any, served: Function) -> None:
+    """Each template's own operation (its inputs in the body schema), the generic route and the list."""
+    case.call_and_validate(base_url=served.url, headers=IOS, checks=CHECKS, timeout=10.0)
