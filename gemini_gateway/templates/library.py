@@ -74,7 +74,7 @@ class Template:
     description: str | None
     model: str | None  # as written (an alias is resolved per request, like POST /); None: DEFAULT_MODEL
     tools: tuple[str, ...]  # built-in tools
-    fields: Mapping[str, Any]  # the `POST /` fields it fixes: sampling, tools, response_format
+    fields: Mapping[str, Any]  # the `POST /` fields it fixes (sampling, tools, response_format), validated
     uses_history: bool
     inputs: InputSchema
     source: Parsed
@@ -82,7 +82,7 @@ class Template:
     @property
     def wants_json(self) -> bool:
         fmt = self.fields.get("response_format")
-        return isinstance(fmt, dict) and fmt.get("type") == "json"
+        return fmt is not None and fmt.type == "json"
 
     @property
     def max_output_tokens(self) -> int | None:
@@ -223,9 +223,10 @@ def _template(template_id: str, name: str, parsed: Parsed, max_chars: int) -> Te
             **({"schema": parsed.output_schema} if parsed.output_schema else {}),
         }
     try:
-        validate(GenerateRequest, {"prompt": "check", **fields})  # ranges and sizes, as POST / checks them
+        checked = validate(GenerateRequest, {"prompt": "check", **fields})  # ranges and sizes, as POST / checks them
     except Exception as exc:  # noqa: BLE001 - InvalidRequest naming the field, in POST / terms
         raise ValueError(f"config: {getattr(exc, 'message', exc)}") from None
+    fields = {name: getattr(checked, name) for name in fields}  # validated once: per request they pass as they are
     inputs = InputSchema(parsed.input_schema, max_chars)
     if parsed.input_default:
         for problem in inputs.problems(parsed.input_default):

@@ -11,10 +11,9 @@ caller chooses none of them. From here the request goes upstream exactly as
 
 from __future__ import annotations
 
-import binascii
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -40,28 +39,32 @@ def to_request(
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise InvalidRequest(f"{first.field}: {first.problem}{more}", details=problems)
     turns = _render(template, inputs, len(history or ()))
+    try:
+        return _request(template, turns, history or (), stream)
+    except ValidationError as exc:
+        problem = problems_from(exc.errors(include_url=False, include_input=False))[0]
+        raise _unusable(f"{problem.field}: {problem.problem}", "history" if history else "inputs") from None
+
+
+def _request(template: Template, turns: list[Turn], history: Sequence[Message], stream: bool) -> GenerateRequest:
+    """The turns as our request (ValidationError for what `POST /` would refuse, from its own models)."""
     system: list[str] = []
     messages: list[Message] = []
     for turn in turns:
         if turn.role == "system":
             system += [_text_only(piece) for piece in turn.pieces]
         elif turn.pieces and turn.pieces[0].index is not None:
-            messages.append((history or ())[turn.pieces[0].index])
+            messages.append(history[turn.pieces[0].index])
         elif turn.role in ("user", "model"):
-            role: Literal["user", "assistant"] = "user" if turn.role == "user" else "assistant"
             content = _parts(turn.pieces)
             if content:
-                messages.append(Message.model_construct(role=role, content=content))
+                messages.append(Message(role="user" if turn.role == "user" else "assistant", content=content))
         else:
             raise _unusable(f"the template writes a {turn.role} turn")
     body: dict[str, Any] = {**template.fields, "messages": messages, "stream": stream}
     if "".join(system).strip():
         body["system"] = "".join(system).strip()
-    try:
-        return GenerateRequest.model_validate(body)
-    except ValidationError as exc:
-        problem = problems_from(exc.errors(include_url=False, include_input=False))[0]
-        raise _unusable(f"{problem.field}: {problem.problem}", "history" if history else "inputs") from None
+    return GenerateRequest.model_validate(body)
 
 
 def _render(template: Template, inputs: Mapping[str, Any], history: int) -> list[Turn]:
@@ -84,28 +87,27 @@ def _text_only(piece: Piece) -> str:
 
 def _parts(pieces: Sequence[Piece]) -> list[ContentPart]:
     """A turn's parts, its text trimmed at both ends (the lines around `{{role}}` markers)."""
-    parts = [_part(piece) for piece in pieces]
+    texts = [piece.text for piece in pieces]
     for i, strip in ((0, str.lstrip), (-1, str.rstrip)):
-        if parts[i].text is not None:
-            parts[i] = ContentPart.model_construct(type="text", text=strip(parts[i].text or ""))
-    return [part for part in parts if part.text != ""]
+        text = texts[i]
+        if text is not None:
+            texts[i] = strip(text)
+    return [_part(piece, text) for piece, text in zip(pieces, texts, strict=True) if text != ""]
 
 
-def _part(piece: Piece) -> ContentPart:
-    if piece.text is not None:
-        return ContentPart.model_construct(type="text", text=piece.text)
+def _part(piece: Piece, text: str | None) -> ContentPart:
+    if text is not None:
+        return ContentPart(type="text", text=text)
     match = _DATA_URL.match(piece.url or "")
     if match is None or match.group(1) not in IMAGE_TYPES:
         raise InvalidRequest(
             "inputs: a {{media}} URL must be a base64 data: URL of an image",
             details=[Problem("inputs", f"a {{{{media}}}} URL must be data:<{'|'.join(IMAGE_TYPES)}>;base64,<data>")],
         )
-    data = match.group(2)
     try:
-        binascii.a2b_base64(data, strict_mode=True)
-    except (binascii.Error, ValueError):
+        return ContentPart(type="image", mime_type=cast(Any, match.group(1)), data=match.group(2))
+    except ValidationError:
         raise InvalidRequest.for_field("inputs", "a {{media}} data: URL is not valid base64") from None
-    return ContentPart.model_construct(type="image", mime_type=cast(Any, match.group(1)), data=data)
 
 
 def _unusable(why: str, field: str = "inputs") -> InvalidRequest:

@@ -113,7 +113,7 @@ def test_policies_allow_the_tool_then_it_loads(tmp_path: Path) -> None:
     library, problems = load_templates(settings(tmp_path, ALLOWED_TOOLS="google_search"), explicit=True)
     template = library.get("search")
     assert problems == [] and template is not None
-    assert template.fields["tools"] == [{"builtin": "google_search"}] and template.tools == ("google_search",)
+    assert [t.builtin for t in template.fields["tools"]] == ["google_search"] and template.tools == ("google_search",)
 
 
 def test_configuration_problems_include_the_templates(tmp_path: Path) -> None:
