@@ -51,8 +51,12 @@ _MODEL_PREFIX = "googleai/"  # Genkit's provider prefix: the same model
 
 
 class Checks(Protocol):
-    """The settings a template is checked against (`Settings` is one)."""
+    """The settings templates are loaded with and checked against (`Settings` is one)."""
 
+    @property
+    def prompts_dir(self) -> str: ...
+    @property
+    def template_input_max_chars(self) -> int: ...
     @property
     def model_aliases(self) -> Mapping[str, str]: ...
     @property
@@ -162,7 +166,7 @@ def read_templates(directory: Path, shown: str, max_chars: int) -> tuple[list[Te
     return templates, problems
 
 
-def load_templates(settings: Any, *, explicit: bool) -> tuple[Library, Problems]:
+def load_templates(settings: Checks, *, explicit: bool) -> tuple[Library, Problems]:
     """The library for `settings` (PROMPTS_DIR, TEMPLATE_INPUT_MAX_CHARS) and every static problem found.
 
     `explicit`: PROMPTS_DIR was set, so a directory that is not there is a

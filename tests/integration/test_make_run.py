@@ -262,6 +262,20 @@ def test_a_configuration_that_cannot_start_is_explained_and_nothing_is_left_runn
         run.kill()
 
 
+def test_a_broken_template_is_explained_naming_its_file(tmp: Path) -> None:
+    prompts = tmp / "broken-prompts"
+    prompts.mkdir()
+    (prompts / "triage.prompt").write_text("---\nmodel: gemini-1.0-pro\n---\nHi", encoding="utf-8")
+    run = Run(tmp, ready=False, PROMPTS_DIR=str(prompts))
+    try:
+        printed = run.printed()
+        assert run.proc.returncode == 1 and run.curl_line() is None, printed
+        assert f"{prompts}/triage.prompt: model gemini-1.0-pro is not allowed" in printed, printed
+        _assert_all_gone(run)
+    finally:
+        run.kill()
+
+
 def _assert_all_gone(run: Run) -> None:
     deadline = time.monotonic() + 5
     while any(_alive(pid) for pid in run.children) and time.monotonic() < deadline:
