@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = 2 if args.quick else 5
     count = 1000 if args.quick else 3000
     LOGS.mkdir(parents=True, exist_ok=True)
-    res: dict[str, Any] = {"quick": args.quick}
+    res: dict[str, Any] = {"quick": args.quick, "loadavg_before": os.getloadavg()}
 
     log(f"1. render, in process: median of {count * 5} per path")
     res["render"] = section_render(count * 5)
@@ -233,13 +234,15 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for server in reversed(servers):
                 stop_group(server.proc)
+    res["loadavg_after"] = os.getloadavg()
     cpu, cold = res["cpu"], res["cold_start"]
     log(
         f"\nper request: template +{rd['template_added_us']:.0f} µs in process, "
         f"+{cpu['template_added_cpu_ms']:.3f} ms server CPU, p50 +{cpu['template_added_p50_ms']:.2f} ms over HTTP\n"
         f"cold start: hello {cold['hello']['median_ms']:.0f} ms, 0 templates {cold['function, 0 templates']['median_ms']:.0f} ms, "
         f"10 templates {cold['function, 10 templates']['median_ms']:.0f} ms (+{cold['ten_templates_added_ms']:.0f} ms, "
-        f"+{cold['ten_templates_added_cpu_ms']:.0f} ms CPU)"
+        f"+{cold['ten_templates_added_cpu_ms']:.0f} ms CPU); load average {res['loadavg_before'][0]:.1f} before, "
+        f"{res['loadavg_after'][0]:.1f} after (2 cores: above ~1, other processes share them)"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2, default=str) + "\n")
