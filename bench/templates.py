@@ -39,10 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.harness import KEY, LOGS, RESULTS, log, stop_group  # noqa: E402
+from bench.callers import _time_sync  # noqa: E402
+from bench.harness import LOGS, RESULTS, log, stop_group  # noqa: E402
 from bench.instance import Variant, cold_start_once, make_variants, start_variant, tree_cpu_meter  # noqa: E402
 from bench.load import merge, run_load_sync  # noqa: E402
-from tests.support.processes import Server, free_port, start_server  # noqa: E402
+from bench.run import start_emulator  # noqa: E402
+from tests.support.processes import Server  # noqa: E402
 
 EXAMPLES = ROOT / "prompts" / "examples"
 INPUTS = {"ticket": "The app crashes when I open the settings page on my phone since the last update."}
@@ -65,14 +67,7 @@ def generate_body() -> dict[str, Any]:
 
 
 def _median_us(work: Callable[[], object], count: int) -> float:
-    for _ in range(min(200, count)):
-        work()
-    times = []
-    for _ in range(count):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return 1e6 * statistics.median(times)
+    return 1000 * _time_sync(work, count)["p50_ms"]
 
 
 def section_render(count: int) -> dict[str, Any]:
@@ -201,13 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     servers: list[Server] = []
     with tempfile.TemporaryDirectory(prefix="bench-prompts-") as tmp:
         try:
-            gw_port = free_port()
-            emulator = start_server(
-                "templates-ai-gateway",
-                ["-m", "emulators.ai_gateway", "--port", str(gw_port), "--key", KEY],
-                gw_port,
-                LOGS,
-            )
+            emulator = start_emulator()
             servers.append(emulator)
             base = make_variants(ROOT, emulator.url, "127.0.0.1:1")
             empty = Path(tmp) / "none"

@@ -19,9 +19,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..settings import Settings
     from .dotprompt import Parsed
     from .inputs import InputSchema
 
@@ -48,25 +49,6 @@ _CONFIG = {
 }
 _THINKING = {"thinkingBudget": "thinking_budget", "thinkingLevel": "thinking_level"}
 _MODEL_PREFIX = "googleai/"  # Genkit's provider prefix: the same model
-
-
-class Checks(Protocol):
-    """The settings templates are loaded with and checked against (`Settings` is one)."""
-
-    @property
-    def prompts_dir(self) -> str: ...
-    @property
-    def template_input_max_chars(self) -> int: ...
-    @property
-    def model_aliases(self) -> Mapping[str, str]: ...
-    @property
-    def allowed_models(self) -> tuple[str, ...]: ...
-    @property
-    def allowed_tools(self) -> tuple[str, ...]: ...
-    @property
-    def max_output_tokens_limit(self) -> int: ...
-    @property
-    def default_model(self) -> str: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,7 +148,7 @@ def read_templates(directory: Path, shown: str, max_chars: int) -> tuple[list[Te
     return templates, problems
 
 
-def load_templates(settings: Checks, *, explicit: bool) -> tuple[Library, Problems]:
+def load_templates(settings: Settings, *, explicit: bool) -> tuple[Library, Problems]:
     """The library for `settings` (PROMPTS_DIR, TEMPLATE_INPUT_MAX_CHARS) and every static problem found.
 
     `explicit`: PROMPTS_DIR was set, so a directory that is not there is a
@@ -181,7 +163,7 @@ def load_templates(settings: Checks, *, explicit: bool) -> tuple[Library, Proble
     return Library({t.id: t for t in templates}), problems
 
 
-def check(template: Template, settings: Checks) -> list[str]:
+def check(template: Template, settings: Settings) -> list[str]:
     """What the deployment's settings refuse in `template`: its model, built-in tools, output ceiling."""
     problems = []
     model = template.model or settings.default_model
