@@ -174,7 +174,7 @@ def _template_operation(run: dict[str, Any], template: Template) -> dict[str, An
     """
     op = copy.deepcopy(run)
     op.pop("parameters", None)
-    op["operationId"] = _operation_id("POST", f"/v1/templates/{template.id}")
+    op["operationId"] = f"runTemplate_{template.id}"  # unique as ids are, whatever the id (even "id")
     op["summary"] = f"Run the template {template.id}" + (f": {template.description}" if template.description else "")
     properties: dict[str, Any] = {"inputs": template.inputs.schema, "stream": {"type": "boolean", "default": False}}
     if template.uses_history:

@@ -136,7 +136,7 @@ def test_each_template_is_its_own_documented_operation() -> None:
     doc: dict[str, Any] = build_openapi(FIXTURES)
     schemathesis.openapi.from_dict(doc).validate()
     triage = doc["paths"]["/v1/templates/triage"]["post"]
-    assert triage["operationId"] == "postV1TemplatesTriage" and "parameters" not in triage
+    assert triage["operationId"] == "runTemplate_triage" and "parameters" not in triage
     body = triage["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == ["inputs"] and "history" not in body["properties"]
     assert body["properties"]["inputs"]["properties"]["ticket"] == {

@@ -138,5 +138,5 @@ def test_defaults_fill_what_the_caller_left_out(tmp_path: Path) -> None:
 
 def test_parse_reports_frontmatter_problems_without_the_source() -> None:
     with pytest.raises(ValueError, match=r"frontmatter: invalid YAML \(line 2\)") as refused:
-        parse("---\nsecret: [AIzaNOTREAL\n---\nHi", "x.prompt", {})
+        parse("---\nsecret: [AIza-fake-test-value\n---\nHi", "x.prompt", {})
     assert "AIza" not in str(refused.value)
