@@ -51,8 +51,8 @@ def test_failed_startup_fetch_is_retried_by_the_first_request(
     assert any("start-up failed" in str(e.get("message")) for e in fn.logs())
 
 
-def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
-    """What `import main` loads is what every cold start pays (bench/instance.py measures the time)."""
+def _import_main(**extra: str) -> dict[str, Any]:
+    """`import main` in a fresh interpreter, as a cold start does: what it left loaded."""
     probe = (
         "import sys, main; "
         "print(json.dumps({'gc': gc.isenabled(), 'frozen': gc.get_freeze_count() > 0, 'modules': sorted(sys.modules)}))"
@@ -63,6 +63,7 @@ def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
         "AI_GATEWAY_ID": "gw",
         "GEMINI_API_KEY": "not-a-real-key",
         "ALLOW_UNAUTHENTICATED": "true",
+        **extra,
     }
     out = subprocess.run(
         [sys.executable, "-c", f"import gc, json; {probe}"],
@@ -73,11 +74,24 @@ def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    loaded: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
+    """What `import main` loads is what every cold start pays (bench/instance.py measures the time)."""
+    loaded = _import_main()
     assert loaded["gc"] and loaded["frozen"], "start-up re-enables the collector and freezes what it built"
     modules = set(loaded["modules"])
-    handlers = ("generate", "health", "openai.handler", "gemini.handler")
+    handlers = ("generate", "health", "openai.handler", "gemini.handler", "templates")
     routes = [m for m in (f"gemini_gateway.routes.{h}" for h in handlers) if m in modules]
     assert routes == [], f"route modules are imported on their first request, not at start: {routes}"
-    for unused in ("aiohttp", "google.cloud.secretmanager", "jwt", "redis", "rich", "gemini_gateway.openapi"):
-        assert unused not in modules, f"{unused} is imported at start without being needed"
+    unused = ("aiohttp", "google.cloud.secretmanager", "jwt", "redis", "rich", "gemini_gateway.openapi")
+    for name in (*unused, "dotpromptz", "jsonschema", "yaml"):  # no template in prompts/: no Dotprompt
+        assert name not in modules, f"{name} is imported at start without being needed"
+
+
+def test_templates_are_loaded_and_checked_at_start_before_the_fork() -> None:
+    modules = set(_import_main(PROMPTS_DIR="prompts/examples")["modules"])
+    assert {"dotpromptz", "jsonschema", "gemini_gateway.templates.dotprompt"} <= modules
+    assert "gemini_gateway.routes.templates" not in modules  # the route itself: on its first request
