@@ -67,9 +67,14 @@ def make_transport() -> httpx.AsyncBaseTransport:
     layer on top (cookie persistence, redirects, auth, hooks) is either unwanted
     here or unused, and measured at a fifth of the function's CPU per call.
     The transport keeps no cookies: a gateway cookie must never travel from
-    one caller's request to another's.
+    one caller's request to another's. `HTTPS_PROXY` / `HTTP_PROXY` /
+    `ALL_PROXY` / `NO_PROXY` are read here, once (contract section 15).
     """
-    return Pool(max_connections=_POOL_SIZE, keepalive_expiry=30.0)
+    import os
+
+    from .proxies import Proxies
+
+    return Pool(max_connections=_POOL_SIZE, keepalive_expiry=30.0, proxies=Proxies(os.environ))
 
 
 def backoff_delay(attempt: int, asked: float | None, rng: random.Random | None = None) -> float:
