@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -22,14 +23,15 @@ class UpstreamStream:
     After the first record, each wait for the next one is bounded by
     UPSTREAM_TIMEOUT_SECONDS (a stalled stream ends in upstream_timeout). An
     error record mid-stream becomes an UpstreamError whose message is
-    scrubbed of every secret the function knows.
+    scrubbed of every secret the function knows. Whatever bytes arrive, what
+    comes out is a record, an UpstreamError or an UpstreamTimeout.
     """
 
     def __init__(self, response: httpx.Response, idle_timeout: float, secrets: Iterable[str] = ()) -> None:
         self._response = response
         self._chunks = response.aiter_bytes()
         self._decoder = SseDecoder()
-        self._ready: list[tuple[str, str]] = []
+        self._ready: collections.deque[tuple[str, str]] = collections.deque()
         self._idle = idle_timeout
         self._ended = False
         self._secrets = tuple(secrets)
@@ -54,10 +56,10 @@ class UpstreamStream:
     async def _records(self) -> AsyncIterator[Any]:
         while True:
             while self._ready:
-                kind, text = self._ready.pop(0)
+                kind, text = self._ready.popleft()
                 try:
                     data = orjson.loads(text)
-                except ValueError:
+                except orjson.JSONDecodeError:  # too deep included
                     raise UpstreamError("the upstream stream sent a record that is not JSON") from None
                 if kind == "raw" or (isinstance(data, dict) and "error" in data and "candidates" not in data):
                     raise self._error(data)
@@ -75,8 +77,9 @@ class UpstreamStream:
     def _error(self, data: Any) -> ApiError:
         error = data.get("error") if isinstance(data, dict) else None
         status = error.get("code") if isinstance(error, dict) else None
-        message = scrub(str(error.get("message", "")), self._secrets) if isinstance(error, dict) else ""
-        retryable = status in (429, 500, 502, 503, 504)
+        said = error.get("message") if isinstance(error, dict) else None
+        message = scrub(said, self._secrets) if isinstance(said, str) else ""
+        retryable = type(status) is int and status in (429, 500, 502, 503, 504)
         return UpstreamError(f"the upstream stream failed: {message or 'error record'}", retryable=retryable)
 
     async def aclose(self) -> None:
