@@ -161,7 +161,7 @@ class Pool(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(f"{proxy.variable} cannot be used: {proxy.problem}", request=request)
         where = f"{host}:{port}" if proxy is None else f"{host}:{port} through {proxy.variable}"
         loop = asyncio.get_running_loop()
-        sock = None
+        sock = None  # ours to close until the loop's transport takes it
         try:
             async with asyncio.timeout(timeout):
                 if proxy is None:
@@ -170,21 +170,19 @@ class Pool(httpx.AsyncBaseTransport):
                     sock = await open_socket(await self._resolver.resolve(proxy.host, proxy.port))
                     if context is not None:
                         await tunnel(sock, host, port, proxy)
+                connected, sock = sock, None
                 _, conn = await loop.create_connection(
-                    Connection, sock=sock, ssl=context, server_hostname=host if context else None
+                    Connection, sock=connected, ssl=context, server_hostname=host if context else None
                 )
         except TimeoutError:
-            _close(sock)
             raise httpx.ConnectTimeout(f"connecting to {where} timed out", request=request) from None
         except TunnelRefused as exc:
-            _close(sock)
             raise httpx.ConnectError(str(exc), request=request) from None
         except (OSError, RuntimeError) as exc:  # ssl.SSLError included; uvloop raises RuntimeError for some
-            _close(sock)
             raise httpx.ConnectError(f"could not connect to {where} ({type(exc).__name__})", request=request) from None
-        except BaseException:
-            _close(sock)
-            raise
+        finally:
+            if sock is not None:
+                sock.close()
         return conn
 
     def _release(self, origin: _Origin, conn: Connection, reuse: bool) -> None:
@@ -223,12 +221,6 @@ def _absolute(url: httpx.URL) -> bytes:
         host = b"[" + host + b"]"
     port = b":%d" % url.port if url.port is not None else b""
     return b"%b://%b%b%b" % (url.raw_scheme, host, port, url.raw_path)
-
-
-def _close(sock: Any) -> None:
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.close()
 
 
 async def _content(request: httpx.Request) -> bytes:
