@@ -49,6 +49,7 @@ class UpstreamStream:
             self._ready.extend(self._decoder.close())
             return
         self._ready.extend(self._decoder.feed(chunk))
+        await asyncio.sleep(0)  # a fast stream's chunks may all be buffered already: let other requests in
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._records()
@@ -56,14 +57,7 @@ class UpstreamStream:
     async def _records(self) -> AsyncIterator[Any]:
         while True:
             while self._ready:
-                kind, text = self._ready.popleft()
-                try:
-                    data = orjson.loads(text)
-                except orjson.JSONDecodeError:  # too deep included
-                    raise UpstreamError("the upstream stream sent a record that is not JSON") from None
-                if kind == "raw" or (isinstance(data, dict) and "error" in data and "candidates" not in data):
-                    raise self._error(data)
-                yield data
+                yield self._parse(*self._ready.popleft())  # the record's text is not kept while it is handled
             if self._ended:
                 return
             try:
@@ -73,6 +67,15 @@ class UpstreamStream:
                 raise UpstreamTimeout(self._idle) from None
             except httpx.HTTPError as exc:
                 raise UpstreamError(f"the upstream stream broke off ({type(exc).__name__})", retryable=True) from None
+
+    def _parse(self, kind: str, text: str) -> Any:
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:  # too deep included
+            raise UpstreamError("the upstream stream sent a record that is not JSON") from None
+        if kind == "raw" or (isinstance(data, dict) and "error" in data and "candidates" not in data):
+            raise self._error(data)
+        return data
 
     def _error(self, data: Any) -> ApiError:
         error = data.get("error") if isinstance(data, dict) else None
