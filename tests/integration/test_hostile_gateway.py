@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import json
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +27,9 @@ import trustme
 from gemini_gateway.upstream.connect import AddrInfo, Resolver
 from gemini_gateway.upstream.proxies import Proxies, proxy_problems
 from gemini_gateway.upstream.transport import Pool
-from tests.support.raw_http import OK, Raw, both_loops, post, raw_server, replies, reset
+from tests.support.raw_http import OK, Handler, Raw, ThreadedRaw, both_loops, post, raw_server, replies, reset
+
+from .conftest import GEMINI_SECRET, Function, SecretManager
 
 Writer = asyncio.StreamWriter
 Reader = asyncio.StreamReader
@@ -111,7 +115,7 @@ async def test_bytes_arriving_after_the_answer_while_it_is_read_close_the_connec
 
     async with raw_server(handler) as raw:
         pool = Pool()
-        response = await pool.handle_async_request(httpx.Request("POST", raw.url(), content=b"{}"))
+        response = await asyncio.wait_for(pool.handle_async_request(httpx.Request("POST", raw.url(), content=b"{}")), 5)
         await sent_rest.wait()
         await asyncio.sleep(0.05)
         assert await response.aread() == b"body"
@@ -286,7 +290,7 @@ async def test_a_malformed_request_is_refused_before_anything_is_sent(method: st
         if "content-length" in headers:
             request.headers["content-length"] = headers["content-length"]
         with pytest.raises(httpx.LocalProtocolError):
-            await pool.handle_async_request(request)
+            await asyncio.wait_for(pool.handle_async_request(request), 5)
         assert raw.requests == [] and raw.connections == 0
 
 
@@ -303,7 +307,7 @@ async def test_transfer_encoding_is_read_as_a_list_of_codings(coding: str) -> No
         pool = Pool()
         request = httpx.Request("POST", raw.url(), content=b"hello", headers={"transfer-encoding": coding})
         del request.headers["content-length"]
-        response = await pool.handle_async_request(request)
+        response = await asyncio.wait_for(pool.handle_async_request(request), 5)
         await response.aread()
         assert raw.requests[0].endswith(b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
 
@@ -559,7 +563,7 @@ async def test_an_answer_compressed_as_asked_is_decoded() -> None:
     answer = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body)
     async with raw_server(replies(answer)) as raw:
         request = httpx.Request("GET", raw.url(), headers={"accept-encoding": "gzip"})
-        response = await Pool().handle_async_request(request)
+        response = await asyncio.wait_for(Pool().handle_async_request(request), 5)
         assert await response.aread() == b'{"keys": []}'
         assert b"identity" not in raw.requests[0]
 
@@ -573,3 +577,153 @@ async def test_empty_lines_between_answers_leave_nothing_behind() -> None:
         await asyncio.sleep(0.05)
         response = await asyncio.wait_for(post(pool, raw.url()), 5)
         assert response.status_code == 200 and response.content == b"{}"
+
+
+# --- the whole function in front of a hostile gateway: contract errors, never a 500 or a traceback -------------
+
+ANSWER = json.dumps(
+    {
+        "candidates": [{"content": {"parts": [{"text": "Hi there"}], "role": "model"}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 2, "totalTokenCount": 3},
+    }
+).encode()
+RECORD_1 = b'data: {"candidates": [{"content": {"parts": [{"text": "Hi"}], "role": "model"}}]}\r\n\r\n'
+RECORD_2 = (
+    b'data: {"candidates": [{"content": {"parts": [{"text": " there"}], "role": "model"}, "finishReason": "STOP"}],'
+    b' "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 2, "totalTokenCount": 3}}\r\n\r\n'
+)
+
+
+def json_answer(body: bytes, status: bytes = b"200 OK") -> bytes:
+    return b"HTTP/1.1 %b\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%b" % (status, len(body), body)
+
+
+def sse_head() -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def honest_gateway(request: bytes) -> bytes:
+    """What the AI Gateway answers when it behaves: JSON, or the two records as SSE."""
+    if b":streamGenerateContent" in request.split(b"\r\n", 1)[0]:
+        return sse_head() + chunk(RECORD_1) + chunk(RECORD_2) + b"0\r\n\r\n"
+    return json_answer(ANSWER)
+
+
+def once(*pieces: bytes, pause: float = 0.0) -> Handler:
+    """Answer one request with the pieces (`pause` s apart), then close the connection."""
+
+    async def handler(raw: Raw, reader: Reader, writer: Writer) -> None:
+        for i, piece in enumerate(pieces):
+            if i:
+                await asyncio.sleep(pause)
+            writer.write(piece)
+            await writer.drain()
+
+    return handler
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[ThreadedRaw]:
+    server = ThreadedRaw(honest_gateway)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def behind_hostile(start_function: Any, hostile: ThreadedRaw) -> Function:
+    function: Function = start_function(AI_GATEWAY_BASE_URL=hostile.url, UPSTREAM_MAX_ATTEMPTS="1")
+    assert function.post({"prompt": "hi"}).status_code == 200  # the key is fetched, a connection is open
+    return function
+
+
+def events_of(response: httpx.Response) -> list[tuple[str, Any]]:
+    events = []
+    name = ""
+    for line in response.text.splitlines():
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line[6:])))
+    return events
+
+
+def unaffected_and_quiet(fn: Function, hostile: ThreadedRaw, since: int) -> None:
+    """The next callers are served as usual (JSON and stream), and nothing went to the logs as a traceback."""
+    hostile.script()
+    answer = fn.post({"prompt": "hi"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["text"] == "Hi there"
+    streamed = fn.post({"prompt": "hi", "stream": True})
+    assert events_of(streamed)[-1][1]["text"] == "Hi there"
+    output = fn.server.output()[since:]
+    assert "Traceback" not in output and "internal_error" not in output
+
+
+def test_a_forged_403_after_a_complete_answer_is_not_taken_for_a_rejected_key(
+    behind_hostile: Function, hostile: ThreadedRaw, secret_manager: SecretManager
+) -> None:
+    """Before: the 403 was read as the answer, the key counted as rejected and fetched again: a 502."""
+    since = len(behind_hostile.server.output())
+    forged = json_answer(b'{"error": {"code": 403, "message": "forged", "status": "PERMISSION_DENIED"}}', b"403 No")
+    fetched = secret_manager.access_count(GEMINI_SECRET)
+    hostile.script(once(json_answer(ANSWER) + forged))
+    response = behind_hostile.post({"prompt": "hi"})
+    assert response.status_code == 200 and response.json()["text"] == "Hi there"
+    assert secret_manager.access_count(GEMINI_SECRET) == fetched
+    unaffected_and_quiet(behind_hostile, hostile, since)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 60_000, b'{"error": {"code": 400, "message": ' + b"[" * 30_000 + b"]" * 30_000 + b"}}"],  # < 64 KiB
+    ids=["deep-list", "deep-message"],
+)
+def test_a_deeply_nested_error_body_is_a_502(behind_hostile: Function, hostile: ThreadedRaw, body: bytes) -> None:
+    """Before: RecursionError while classifying it, a 500 internal_error."""
+    since = len(behind_hostile.server.output())
+    hostile.script(once(json_answer(body, b"400 Bad Request")))
+    response = behind_hostile.post({"prompt": "hi"})
+    assert response.status_code == 502 and response.json()["error"]["type"] == "upstream_error"
+    unaffected_and_quiet(behind_hostile, hostile, since)
+
+
+def test_invalid_utf8_in_the_first_record_is_a_502(behind_hostile: Function, hostile: ThreadedRaw) -> None:
+    """Before: UnicodeDecodeError, a 500 internal_error."""
+    since = len(behind_hostile.server.output())
+    hostile.script(once(sse_head() + chunk(b'data: {"candidates": "\xff\xfe"}\r\n\r\n') + b"0\r\n\r\n"))
+    response = behind_hostile.post({"prompt": "hi", "stream": True})
+    assert response.status_code == 502 and response.json()["error"]["type"] == "upstream_error"
+    unaffected_and_quiet(behind_hostile, hostile, since)
+
+
+def test_invalid_utf8_mid_stream_ends_with_an_error_event(behind_hostile: Function, hostile: ThreadedRaw) -> None:
+    """Before: the connection dropped with no event: error, and a traceback went to the logs."""
+    since = len(behind_hostile.server.output())
+    bad = b'data: {"candidates": [{"content": {"parts": [{"text": "\xc3\x28"}]}}]}\r\n\r\n'
+    hostile.script(once(sse_head() + chunk(RECORD_1), chunk(bad) + b"0\r\n\r\n", pause=0.3))
+    response = behind_hostile.post({"prompt": "hi", "stream": True})
+    assert response.status_code == 200
+    events = events_of(response)
+    assert [name for name, _ in events] == ["delta", "error"]
+    assert events[-1][1]["error"]["type"] == "upstream_error"
+    unaffected_and_quiet(behind_hostile, hostile, since)
+
+
+def test_an_answer_cut_by_a_reset_is_a_502_not_a_200(behind_hostile: Function, hostile: ThreadedRaw) -> None:
+    """A close-delimited answer whose first part is valid JSON: before, the reset made it a whole 200."""
+    since = len(behind_hostile.server.output())
+
+    async def cut_by_reset(raw: Raw, reader: Reader, writer: Writer) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + ANSWER + b"  ")
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        reset(writer)
+
+    hostile.script(cut_by_reset)
+    response = behind_hostile.post({"prompt": "hi"})
+    assert response.status_code == 502 and response.json()["error"]["type"] == "upstream_error"
+    unaffected_and_quiet(behind_hostile, hostile, since)

@@ -135,20 +135,28 @@ def reset(writer: asyncio.StreamWriter) -> None:
 async def post(
     pool: httpx.AsyncBaseTransport, url: str, body: bytes = b'{"a":1}', **extensions: object
 ) -> httpx.Response:
-    request = httpx.Request("POST", url, content=body, extensions=extensions)
-    response = await pool.handle_async_request(request)
-    await response.aread()
-    return response
+    """One POST read whole; never longer than 10 s (a test of a broken pool fails, it does not hang)."""
+
+    async def call() -> httpx.Response:
+        request = httpx.Request("POST", url, content=body, extensions=extensions)
+        response = await pool.handle_async_request(request)
+        await response.aread()
+        return response
+
+    return await asyncio.wait_for(call(), 10)
 
 
 class ThreadedRaw:
-    """A raw server in a thread of its own: each connection is handled by the next script, or by `default`.
+    """A keep-alive raw server in a thread of its own, for a function process to use as its AI Gateway.
 
-    For the function under test (another process) to use as its AI Gateway.
+    Each request is answered with `answer(request)`, unless a script is
+    queued: then the next request read, on whatever connection, is handed to
+    it (the request is in `raw.requests`), and the connection closes when the
+    script returns.
     """
 
-    def __init__(self, default: Handler) -> None:
-        self.default = default
+    def __init__(self, answer: Callable[[bytes], bytes]) -> None:
+        self.answer = answer
         self.scripts: list[Handler] = []
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -164,14 +172,20 @@ class ThreadedRaw:
         return f"http://127.0.0.1:{self.raw.port}"
 
     def script(self, *handlers: Handler) -> None:
-        """The next connections get these handlers, in order; later ones get `default`."""
+        """The next requests get these handlers, in order; later ones get `answer`."""
         with self._lock:
             self.scripts = list(handlers)
 
     async def _dispatch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with self._lock:
-            handler = self.scripts.pop(0) if self.scripts else self.default
-        await handler(self.raw, reader, writer)
+        while True:
+            request = await self.raw.read_request(reader)
+            with self._lock:
+                script = self.scripts.pop(0) if self.scripts else None
+            if script is not None:
+                await script(self.raw, reader, writer)
+                return
+            writer.write(self.answer(request))
+            await writer.drain()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
