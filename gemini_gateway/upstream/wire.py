@@ -17,8 +17,7 @@ __all__ = ["encode_request"]
 
 _TCHAR = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
 _TOKEN = re.compile(_TCHAR + rb"+")
-_TOKENS = re.compile(rb"%s+(?:\x00%s+)*" % (_TCHAR, _TCHAR))  # names joined by NUL
-_NOT_IN_VALUES = re.compile(rb"[\r\n\x00]")
+_FIELDS = re.compile(rb"(?:%s+: [^\r\n\x00]*\r\n)*" % _TCHAR)  # the header lines as they will be sent
 _NOT_IN_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 
 
@@ -42,41 +41,38 @@ def encode_request(
     if _NOT_IN_TARGET.search(target):
         raise httpx.LocalProtocolError("the request target holds a space or a control character", request=request)
     raw = request.headers.raw
-    if not _TOKENS.fullmatch(b"\x00".join([name for name, _ in raw])):
-        raise httpx.LocalProtocolError("a header name is not a token", request=request)
-    if _NOT_IN_VALUES.search(b"\t".join([value for _, value in raw])):
-        raise httpx.LocalProtocolError("a header value holds a line break or NUL", request=request)
-    chunked, compressed_ok = _framing(request, raw)
-    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in raw:
-        parts += (name, b": ", value, b"\r\n")
-    if not compressed_ok:
-        parts.append(b"Accept-Encoding: identity\r\n")
-    parts += (extra, b"\r\n")
+    fields = b"".join([b"%b: %b\r\n" % pair for pair in raw])
+    # One line per header: a CR or LF inside a value would make more lines than headers.
+    if not _FIELDS.fullmatch(fields) or fields.count(b"\n") != len(raw):
+        raise httpx.LocalProtocolError(
+            "a header name is not a token, or a header value holds CR, LF or NUL", request=request
+        )
+    names = b"\n" + fields.lower()
+    chunked = b"\ntransfer-encoding:" in names and _chunked(request, raw)
+    compressed_ok = b"\naccept-encoding:" in names
+    identity = b"" if compressed_ok else b"Accept-Encoding: identity\r\n"
+    head = b"%b %b HTTP/1.1\r\n%b%b%b\r\n" % (method, target, fields, identity, extra)
     if chunked:
         body = (b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body)) if body else b"0\r\n\r\n"
-    return b"".join(parts), body, compressed_ok
+    return head, body, compressed_ok
 
 
-def _framing(request: httpx.Request, raw: list[tuple[bytes, bytes]]) -> tuple[bool, bool]:
-    """(whether the body is sent chunked, whether the request says which codings it accepts)."""
+def _chunked(request: httpx.Request, raw: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the body is sent chunked: Transfer-Encoding read as a list of codings, as h11 reads it."""
     codings: list[bytes] = []
     has_length = False
-    accepts = False
     for name, value in raw:
         lower = name.lower()
         if lower == b"transfer-encoding":
             codings += [coding.strip().lower() for coding in value.split(b",") if coding.strip()]
         elif lower == b"content-length":
             has_length = True
-        elif lower == b"accept-encoding":
-            accepts = True
     if not codings:
-        return False, accepts
+        return False
     if codings[-1] != b"chunked":
         raise httpx.LocalProtocolError("chunked must be the last transfer coding of a request", request=request)
     if has_length:
         raise httpx.LocalProtocolError(
             "a request may not have both Transfer-Encoding and Content-Length", request=request
         )
-    return True, accepts
+    return True

@@ -11,6 +11,7 @@ process to use as its AI Gateway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import socket
@@ -70,10 +71,11 @@ class Raw:
         self.connections += 1
         try:
             await self.handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # the client left, or the test's loop is ending
         finally:
-            writer.close()
+            with contextlib.suppress(RuntimeError):  # the loop may be closed already
+                writer.close()
 
     async def read_request(self, reader: asyncio.StreamReader) -> bytes:
         head = await reader.readuntil(b"\r\n\r\n")
