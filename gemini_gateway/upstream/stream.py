@@ -55,9 +55,13 @@ class UpstreamStream:
         return self._records()
 
     async def _records(self) -> AsyncIterator[Any]:
+        handled = 0
         while True:
             while self._ready:
                 yield self._parse(*self._ready.popleft())  # the record's text is not kept while it is handled
+                handled += 1
+                if handled % 16 == 0:  # a burst of small records: let other requests in between
+                    await asyncio.sleep(0)
             if self._ended:
                 return
             try:
