@@ -32,7 +32,7 @@ from .settings import ConfigError, Settings, load_settings
 from .shutdown import draining
 from .templates.library import EMPTY, Library, load_templates
 from .tool_ids import IdKeys
-from .upstream import GatewayClient, make_transport
+from .upstream.client import GatewayClient, make_transport
 
 __all__ = ["Runtime", "configuration_problems", "current_settings", "get_runtime", "preload", "refuse_to_start"]
 

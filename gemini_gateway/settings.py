@@ -42,6 +42,7 @@ from .jobs.settings import rules as job_rules
 from .policies import PolicyError, parse_policies
 from .secret_store import SecretRef, SecretSetting
 from .templates.settings import TemplateSettings
+from .upstream.proxies import proxy_problems
 
 __all__ = ["DEFAULT_MODEL", "SECRETS", "ConfigError", "Settings", "load_settings"]
 
@@ -257,6 +258,7 @@ def _rule_problems(environ: Mapping[str, str], invalid: set[str]) -> list[tuple[
     for check in CHECKS:
         problems += check.rules(environ)
     problems += job_rules(environ)
+    problems += proxy_problems(environ)  # a proxy the pool cannot use would fail every call: refuse it now
     allowed = csv(_given(environ, "ALLOWED_MODELS"))
     default = _given(environ, "DEFAULT_MODEL") or DEFAULT_MODEL
     if allowed and default not in allowed and not invalid & {"ALLOWED_MODELS", "DEFAULT_MODEL"}:

@@ -71,9 +71,14 @@ def make_transport() -> httpx.AsyncBaseTransport:
     redirects, auth, hooks: unwanted or unused here) adds ~150 µs per call, a quarter of a request's
     CPU (measured 2026-12-06). The rare key-set fetches use an `AsyncClient` over the same transport,
     where its conveniences cost nothing that matters. No cookies are kept: a gateway cookie must never
-    travel from one caller's request to another's.
+    travel from one caller's request to another's. `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` /
+    `NO_PROXY` are read here, once (contract section 15).
     """
-    return Pool(max_connections=_POOL_SIZE, keepalive_expiry=30.0)
+    import os
+
+    from .proxies import Proxies
+
+    return Pool(max_connections=_POOL_SIZE, keepalive_expiry=30.0, proxies=Proxies(os.environ))
 
 
 def backoff_delay(attempt: int, asked: float | None, rng: random.Random | None = None) -> float:

@@ -28,9 +28,9 @@ from ...normalize import MalformedAnswer, StreamTotals, read_answer
 from ...responses import cancel_if_gone, json_response
 from ...routing import Endpoint, OperationDoc
 from ...streaming import records_with_deltas, stream_response
-from ...upstream import UpstreamAnswer, UpstreamStream
-from ...upstream.client import model_path
+from ...upstream.client import UpstreamAnswer, model_path
 from ...upstream.metadata import metadata_header
+from ...upstream.stream import UpstreamStream
 from .answers import CountTokensResponse, GenerateContentResponse, GoogleErrorBody
 from .errors import google_error_body
 from .models import Content, CountTokensRequest, GeminiRequest
