@@ -27,6 +27,7 @@ from .errors import ErrorRenderer, error_body
 from .policies import Effective
 from .runtime import Runtime, get_runtime
 from .tool_ids import ToolIds
+from .tracing import RequestSpan
 
 __all__ = ["ModelChoice", "RequestContext"]
 
@@ -52,6 +53,7 @@ class RequestContext:
     body: bytes | None = None  # the raw body, once read (the intake reads it at most once)
     usage: Usage | None = None  # what the answer used so far (a stream's running total)
     id_keys: tuple[bytes, ...] = ()  # what the ids handed out to this caller are sealed with (tool_ids.py)
+    span: RequestSpan | None = None  # its trace span, when TRACES is on (tracing/)
     _deferred: bool = False
     _settled: bool = False
 
@@ -103,7 +105,7 @@ class RequestContext:
         return self._deferred
 
     async def settle(self, status: int) -> None:
-        """Charge the answer's tokens to the caller's budget, then write the access line; once."""
+        """Charge the answer's tokens to the caller's budget, then write the access line (and end the span); once."""
         if self._settled:
             return
         self._settled = True
@@ -112,3 +114,5 @@ class RequestContext:
             await self.ticket.charge(tokens)
             self.log.note(budget_spent=self.ticket.spent)
         self.log.write(status)
+        if self.span is not None:
+            self.span.end(status, self.log, self.output_ceiling)
