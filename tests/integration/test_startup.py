@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .conftest import GEMINI_KEY, PROJECT, SecretManager
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,8 +53,8 @@ def test_failed_startup_fetch_is_retried_by_the_first_request(
     assert any("start-up failed" in str(e.get("message")) for e in fn.logs())
 
 
-def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
-    """What `import main` loads is what every cold start pays (bench/instance.py measures the time)."""
+def start_up(**extra_env: str) -> dict[str, Any]:
+    """What `import main` leaves behind, in a minimal environment plus `extra_env`."""
     probe = (
         "import sys, main; "
         "print(json.dumps({'gc': gc.isenabled(), 'frozen': gc.get_freeze_count() > 0, 'modules': sorted(sys.modules)}))"
@@ -63,6 +65,7 @@ def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
         "AI_GATEWAY_ID": "gw",
         "GEMINI_API_KEY": "not-a-real-key",
         "ALLOW_UNAUTHENTICATED": "true",
+        **extra_env,
     }
     out = subprocess.run(
         [sys.executable, "-c", f"import gc, json; {probe}"],
@@ -73,7 +76,13 @@ def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    loaded: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
+    """What `import main` loads is what every cold start pays (bench/instance.py measures the time)."""
+    loaded = start_up()
     assert loaded["gc"] and loaded["frozen"], "start-up re-enables the collector and freezes what it built"
     modules = set(loaded["modules"])
     handlers = ("generate", "health", "openai.handler", "gemini.handler")
@@ -81,3 +90,13 @@ def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
     assert routes == [], f"route modules are imported on their first request, not at start: {routes}"
     for unused in ("aiohttp", "google.cloud.secretmanager", "jwt", "redis", "rich", "gemini_gateway.openapi"):
         assert unused not in modules, f"{unused} is imported at start without being needed"
+    traced = sorted(m for m in modules if m.startswith(("opentelemetry", "gemini_gateway.tracing.")))
+    assert traced == [], f"traces are off by default: nothing of OpenTelemetry is imported ({traced})"
+
+
+@pytest.mark.parametrize(("mode", "exporter"), [("console", False), ("cloud_trace", True)])
+def test_traces_on_import_opentelemetry_before_the_fork(mode: str, exporter: bool) -> None:
+    """Modules only: the tracer, its exporter thread and the Cloud Trace channel are built in the worker."""
+    modules = set(start_up(TRACES=mode)["modules"])
+    assert {"opentelemetry.sdk.trace", "gemini_gateway.tracing.spans"} <= modules
+    assert ("opentelemetry.exporter.cloud_trace" in modules) is exporter
