@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
@@ -27,7 +28,9 @@ from .errors import ErrorRenderer, error_body
 from .policies import Effective
 from .runtime import Runtime, get_runtime
 from .tool_ids import ToolIds
-from .tracing import RequestSpan
+
+if TYPE_CHECKING:
+    from .tracing import RequestSpan
 
 __all__ = ["ModelChoice", "RequestContext"]
 

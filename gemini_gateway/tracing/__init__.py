@@ -16,9 +16,11 @@ fields), and the upstream client opens one span per attempt under it
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the types only: at run time, with traces off, this module is a few names
+    from typing import Protocol
+
     import httpx
     from starlette.requests import Request
 
@@ -26,25 +28,22 @@ if TYPE_CHECKING:
     from ..settings import Settings
     from ..upstream.failures import Failure
 
-__all__ = ["AttemptSpan", "RequestSpan", "preload", "request_span", "upstream_attempt"]
+    class AttemptSpan(Protocol):
+        def settle(self, outcome: BaseException | Failure | httpx.Response) -> None:
+            """The attempt is over: its answer, the failure it was classified as, or what was raised."""
+
+    class RequestSpan(Protocol):
+        def attempt(self, method: str, url: httpx.URL, number: int, retry_of: Failure | None) -> AttemptSpan:
+            """A child span for upstream attempt `number` (1-based), retrying after `retry_of`."""
+
+        def end(self, status: int, log: AccessLog, max_tokens: int | None) -> None:
+            """The request settled with `status`; its attributes come from the access line's fields."""
+
+    class _Tracer(Protocol):
+        def start_request(self, request: Request, route: str | None) -> RequestSpan: ...
 
 
-class AttemptSpan(Protocol):
-    def settle(self, outcome: BaseException | Failure | httpx.Response) -> None:
-        """The attempt is over: its answer, the failure it was classified as, or what was raised."""
-
-
-class RequestSpan(Protocol):
-    def attempt(self, method: str, url: httpx.URL, number: int, retry_of: Failure | None) -> AttemptSpan:
-        """A child span for upstream attempt `number` (1-based), retrying after `retry_of`."""
-
-    def end(self, status: int, log: AccessLog, max_tokens: int | None) -> None:
-        """The request settled with `status`; its attributes come from the access line's fields."""
-
-
-class _Tracer(Protocol):
-    def start_request(self, request: Request, route: str | None) -> RequestSpan: ...
-
+__all__ = ["preload", "request_span", "upstream_attempt"]  # and, for type checking, AttemptSpan and RequestSpan
 
 _current: ContextVar[RequestSpan | None] = ContextVar("gemini_gateway_request_span", default=None)
 _tracer: _Tracer | None = None
