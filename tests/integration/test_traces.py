@@ -157,6 +157,23 @@ def test_without_a_caller_context_a_new_trace_starts(traced: Function) -> None:
     assert len(server["trace_id"]) == 32 and attempt["trace_id"] == server["trace_id"]
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"traceparent": f"00-{TRACE}-{PARENT}-01" + "x" * 4000},
+        {"traceparent": "00-" + "0" * 32 + f"-{PARENT}-01"},
+        {"X-Cloud-Trace-Context": f"{TRACE}/99999999999999999999;o=1"},  # beyond 64 bits
+        {"X-Cloud-Trace-Context": "not a trace context", "traceparent": "garbage"},
+    ],
+    ids=["huge", "zero-trace", "span-beyond-64-bits", "garbage"],
+)
+def test_a_malformed_caller_context_starts_a_new_trace(traced: Function, headers: dict[str, str]) -> None:
+    r = traced.post({"prompt": "x"}, headers=headers)
+    assert r.status_code == 200, r.text
+    server, (attempt,) = split(spans_of(traced, r.headers["x-request-id"]))
+    assert server["parent_span_id"] is None and server["trace_id"] not in (TRACE, "0" * 32)
+
+
 def test_a_caller_that_does_not_sample_is_followed(traced: Function) -> None:
     r = traced.post({"prompt": "x"}, headers={"traceparent": f"00-{TRACE}-{PARENT}-00"})
     assert r.status_code == 200
