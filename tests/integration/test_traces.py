@@ -172,6 +172,7 @@ def test_a_malformed_caller_context_starts_a_new_trace(traced: Function, headers
     assert r.status_code == 200, r.text
     server, (attempt,) = split(spans_of(traced, r.headers["x-request-id"]))
     assert server["parent_span_id"] is None and server["trace_id"] not in (TRACE, "0" * 32)
+    assert attempt["trace_id"] == server["trace_id"]
 
 
 def test_a_caller_that_does_not_sample_is_followed(traced: Function) -> None:
