@@ -16,6 +16,7 @@ from typing import NoReturn
 
 import httpx
 
+from . import tracing
 from .callers import CallerGate
 from .callers.budgets import Budgets, make_budgets
 from .callers.rate_limit import RateLimiter, make_limiter
@@ -166,6 +167,7 @@ def _import_configured_checks(settings: Settings) -> None:
         settings.rate_limit_per_minute or settings.daily_token_budget or settings.secret("caller_policies")
     ):
         import redis.asyncio  # noqa: F401
+    tracing.preload(settings.traces)  # OpenTelemetry only when TRACES is on
 
 
 def current_settings() -> Settings | None:

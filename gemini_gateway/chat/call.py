@@ -90,6 +90,7 @@ def record_answer(ctx: RequestContext, answer: Answer, meta: UpstreamAnswer) -> 
     usage = answer.usage or Usage()
     ctx.log.record_upstream(meta)
     ctx.log.record_finish(answer.finish_reason or "other")
+    ctx.log.record_response(answer.model_version, answer.response_id)
     ctx.log.record_usage(usage)
     ctx.log.record_answer_text(answer.text)
     ctx.record_usage(usage)
