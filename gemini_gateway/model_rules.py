@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from .errors import InvalidRequest
 
@@ -21,6 +22,7 @@ _VERSION = re.compile(r"^gemini-(\d+)(?:\.(\d+))?")
 _CURRENT_ALIASES = ("gemini-flash-latest", "gemini-pro-latest", "gemini-flash-lite-latest")
 
 
+@lru_cache(maxsize=64)  # a handful of model names per instance
 def ignores_sampling(model: str) -> bool:
     """Whether `model` ignores temperature, top_p and top_k (Gemini 3.6 and later, Gemini 4, the -latest aliases)."""
     if model in _CURRENT_ALIASES:
@@ -34,7 +36,10 @@ def ignores_sampling(model: str) -> bool:
 
 def sampling_warnings(model: str, fields: Iterable[str]) -> list[str]:
     """`["temperature is ignored by gemini-3.8-flash"]` for each sampling field the caller set and the model ignores."""
-    return [f"{field} is ignored by {model}" for field in fields] if ignores_sampling(model) else []
+    fields = list(fields)
+    if not fields or not ignores_sampling(model):
+        return []
+    return [f"{field} is ignored by {model}" for field in fields]
 
 
 def thinking_refusal(error: InvalidRequest, field: str) -> InvalidRequest:

@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 __all__ = ["metadata_header"]
 
 
@@ -15,4 +17,10 @@ def metadata_header(caller: str, metadata: Mapping[str, Any] | None = None) -> d
     A header value must be ASCII: non-ASCII text is escaped.
     """
     values = {**(metadata or {}), "caller": caller}
+    try:
+        raw: bytes | None = orjson.dumps(values)  # compact, and a few times faster than json.dumps
+    except TypeError:  # an integer past 64 bits: json.dumps writes it
+        raw = None
+    if raw is not None and raw.isascii():
+        return {"cf-aig-metadata": raw.decode()}
     return {"cf-aig-metadata": json.dumps(values, separators=(",", ":"), ensure_ascii=True)}
