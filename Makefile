@@ -4,23 +4,22 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # `make run` installs only what serving needs (requirements-run.txt: the runtime, python-dotenv, the emulator's aiohttp);
-# `make test` installs everything (requirements-dev.txt). The full install also stamps the light
-# one (and a full install from before the split counts), so `make run` after `make test` installs
-# nothing and `make test` after `make run` adds only the rest.
+# `make test` installs everything (requirements-dev.txt). Each is a hashed lock compiled from its
+# requirements*.in (`make lock`); dev/install.sh installs it with uv (bootstrapped from a hashed pin
+# when not on PATH), or pip when uv cannot be had. The full install also stamps the light one, so
+# `make run` after `make test` installs nothing and `make test` after `make run` adds only the rest.
 RUN_STAMP := $(VENV)/.installed-run
-PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
+INSTALL   := PYTHON=$(PYTHON) bash dev/install.sh $(VENV)
 
-.PHONY: install install-run run serve test lint unit integration bench infra-check plan deploy clean openapi
+.PHONY: install install-run run serve test lint unit integration bench infra-check plan deploy clean openapi lock
 
 $(RUN_STAMP): requirements.txt requirements-run.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if [ $(STAMP) -nt requirements.txt ] && [ $(STAMP) -nt requirements-run.txt ]; then :; \
-	else echo "$(PIP_INSTALL) -r requirements-run.txt"; $(PIP_INSTALL) -r requirements-run.txt; fi
+	else echo "dev/install.sh $(VENV) requirements-run.txt"; $(INSTALL) requirements-run.txt; fi
 	@touch $(RUN_STAMP)
 
 $(STAMP): requirements.txt requirements-run.txt requirements-dev.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -r requirements-dev.txt -r requirements-run.txt
+	$(INSTALL) requirements-dev.txt
 	@touch $(STAMP) $(RUN_STAMP)
 
 ## install: create .venv with runtime and development dependencies (idempotent)
@@ -47,6 +46,10 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check gemini_gateway main.py bench tests dev emulators
 	$(VENV)/bin/mypy gemini_gateway main.py bench
+
+## lock: compile requirements*.in into the hashed requirements*.txt (UPGRADE=1 to move every pin; needs PyPI)
+lock: install
+	UV="$$(command -v uv || echo $(VENV)/bin/uv)" bash dev/lock.sh
 
 ## openapi: regenerate openapi.json from the pydantic models and routes (a test checks it is current)
 openapi: install

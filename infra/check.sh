@@ -50,12 +50,14 @@ else
 fi
 
 # --- 2. checkov --------------------------------------------------------------
-want="$(grep -E '^checkov==' requirements-infra.txt)"
-if [ ! -x "$CHECKOV_VENV/bin/checkov" ] || ! "$CHECKOV_VENV/bin/pip" freeze 2>/dev/null | grep -qxF "$want"; then
-  echo "checkov: installing $want into ${CHECKOV_VENV#"$ROOT"/} ..."
-  { [ -x "$CHECKOV_VENV/bin/pip" ] || "$PYTHON" -m venv "$CHECKOV_VENV"; } &&
-    "$CHECKOV_VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements-infra.txt \
-      >"$LOG_DIR/pip.log" 2>&1 || { cat "$LOG_DIR/pip.log"; }
+stamp="$CHECKOV_VENV/.installed"
+if [ ! -x "$CHECKOV_VENV/bin/checkov" ] || [ ! "$stamp" -nt requirements-infra.txt ]; then
+  echo "checkov: installing requirements-infra.txt into ${CHECKOV_VENV#"$ROOT"/} ..."
+  if PYTHON="$PYTHON" bash dev/install.sh "$CHECKOV_VENV" requirements-infra.txt >"$LOG_DIR/pip.log" 2>&1; then
+    touch "$stamp"
+  else
+    cat "$LOG_DIR/pip.log"
+  fi
 fi
 if [ -x "$CHECKOV_VENV/bin/checkov" ]; then
   "$CHECKOV_VENV/bin/checkov" -d infra --framework terraform secrets \

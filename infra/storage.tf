@@ -54,6 +54,8 @@ data "archive_file" "source" {
     "Makefile",
     "NOTICE*",
     "requirements-*.txt",
+    # the hand-written inputs the requirements*.txt locks are compiled from (`make lock`)
+    "*.in",
   ]
 }
 

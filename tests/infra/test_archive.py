@@ -46,6 +46,8 @@ NOT_DEPLOYABLE = {
     "conftest.py",
     "requirements-dev.txt",
     "requirements-infra.txt",
+    "requirements.in",
+    "requirements-run.in",
     "main.pyc",
     "__pycache__/main.cpython-313.pyc",
     f"{PACKAGE}/__pycache__/app.cpython-313.pyc",
