@@ -14,16 +14,18 @@ over with `settles_when_streamed`), however it ended.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from .access_log import AccessLog
 from .answer import Usage
 from .callers import Caller
 from .callers.budgets import Ticket
 from .errors import ErrorRenderer, error_body
+from .jobs.records import JobRun
 from .policies import Effective
 from .runtime import Runtime, get_runtime
 
@@ -49,6 +51,9 @@ class RequestContext:
     ticket: Ticket | None = None  # the caller's daily token budget, when one applies
     body: bytes | None = None  # the raw body, once read (the intake reads it at most once)
     usage: Usage | None = None  # what the answer used so far (a stream's running total)
+    job: JobRun | None = None  # set when this request runs a job (jobs/runner.py): its caller was checked at submission
+    # Called with the response before the request is settled (an Idempotency-Key keeps the answer).
+    on_answer: list[Callable[[Response], Awaitable[None]]] = field(default_factory=list)
     _deferred: bool = False
     _settled: bool = False
 

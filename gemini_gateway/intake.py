@@ -29,10 +29,13 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
 from .callers import Caller
+from .callers.budgets import Ticket
 from .callers.budgets import admit as admit_budget
 from .callers.rate_limit import Limit
 from .context import ModelChoice, RequestContext
 from .errors import InvalidRequest, RequestTimeout
+from .jobs.admission import ServerCallerOptions, before_spend, submit
+from .jobs.answered import Answered
 from .json_body import check_content_type, check_declared_length, parse_json_body, read_limited, validate
 from .policies import Effective
 from .responses import ClientGone
@@ -87,11 +90,16 @@ class GenerationIntake(Generic[G, P]):
     # The route's upstream call, built before any limit is spent: a request it refuses there
     # (a tool-call id handed out elsewhere) costs no rate-limit or budget token.
     prepare: Callable[[RequestContext, G], P]
+    # Contract section 14, for a route that opts in: Idempotency-Key, and Prefer: respond-async (a job).
+    server_callers: ServerCallerOptions | None = None
 
 
 async def identify(ctx: RequestContext) -> Caller:
     """Who is calling (contract section 6); recorded on the context and its access line."""
-    caller = await ctx.runtime.callers.identify(ctx.request.headers, lambda: _read_body(ctx), ctx.log.note)
+    if ctx.job is not None:  # a job runs as the caller who submitted it, checked then (contract section 14)
+        caller = Caller(ctx.job.caller)
+    else:
+        caller = await ctx.runtime.callers.identify(ctx.request.headers, lambda: _read_body(ctx), ctx.log.note)
     ctx.caller = caller
     ctx.log.record_caller(caller.identity)
     return caller
@@ -116,6 +124,8 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
     runtime = ctx.runtime
     await identify(ctx)
     parsed = cast(G, await read_json(ctx, cast("type[BaseModel]", intake.schema)))
+    # A replayed Idempotency-Key answer, a 409 or a 422 ends the request here, before anything is spent.
+    submission = await before_spend(ctx, intake.server_callers, parsed) if intake.server_callers else None
     effective = await policy(ctx)
     limits = Limits(effective.allowed_models, effective.allowed_tools, effective.max_output_tokens)
     requested = intake.requested_model(parsed, ctx.params)
@@ -126,12 +136,19 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
     prepared = intake.prepare(ctx, parsed)
     await _spend(ctx, effective)
     ctx.log.record_prompt(intake.prompt(parsed))
+    if submission is not None:  # Prefer: respond-async: the answer is a job, run after the 202
+        raise Answered(await submit(ctx, submission))
     return parsed, prepared
 
 
 async def _spend(ctx: RequestContext, effective: Effective) -> None:
     """The caller's rate limit, then its daily token budget (a 429 from either spends nothing more)."""
     runtime, identity = ctx.runtime, ctx.caller.identity if ctx.caller else ""
+    if ctx.job is not None:  # admitted at submission: no second rate-limit token, no refusal, tokens still charged
+        if runtime.budgets is not None and effective.daily_token_budget > 0:
+            budget = effective.daily_token_budget
+            ctx.ticket = Ticket(runtime.budgets, identity, budget, await runtime.budgets.spent(identity))
+        return
     if runtime.limiter is not None and effective.rate_limit_per_minute > 0:
         rate = Limit(effective.rate_limit_per_minute, effective.rate_limit_burst or effective.rate_limit_per_minute)
         await runtime.limiter.check(identity, rate)

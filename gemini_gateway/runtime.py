@@ -21,6 +21,7 @@ from .callers.rate_limit import RateLimiter, make_limiter
 from .callers.registry import CHECKS
 from .callers.spec import CheckDeps
 from .errors import Unavailable
+from .jobs import service as server_callers
 from .logs import configure as configure_logs
 from .logs import log
 from .policies import PolicySource
@@ -41,6 +42,7 @@ class Runtime:
     callers: CallerGate
     tool_ids: ToolIds
     policies: PolicySource
+    jobs: server_callers.ServerCallers  # Idempotency-Key answers, jobs, their runs and deliveries (section 14)
     limiter: RateLimiter | None = None
     budgets: Budgets | None = None
 
@@ -101,7 +103,7 @@ def _load(environ: Mapping[str, str]) -> None:
         _config = exc
         return
     _config = loaded.settings
-    for warning in loaded.warnings:
+    for warning in [*loaded.warnings, *server_callers.start_warnings(loaded.settings)]:
         log.warning(f"configuration: {warning}")
     _import_configured_checks(loaded.settings)
     _fetch_key_when_a_worker_starts()
@@ -149,6 +151,7 @@ def _import_configured_checks(settings: Settings) -> None:
         settings.rate_limit_per_minute or settings.daily_token_budget or settings.secret("caller_policies")
     ):
         import redis.asyncio  # noqa: F401
+    server_callers.preload(settings)
 
 
 def current_settings() -> Settings | None:
@@ -184,6 +187,7 @@ def get_runtime() -> Runtime:
         callers=CallerGate(checks, settings.allow_unauthenticated),
         tool_ids=ToolIds(f"{settings.cloudflare_account_id}/{settings.ai_gateway_id}"),
         policies=policies,
+        jobs=server_callers.build(settings, secrets),
         limiter=make_limiter(
             settings.rate_limit_per_minute, settings.rate_limit_burst, redis_url, always=policies.configured
         ),

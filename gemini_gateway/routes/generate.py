@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from starlette.responses import Response
 
@@ -19,6 +19,8 @@ from ..chat.models import GenerateRequest, GenerateResponse, StreamDelta, ToolCa
 from ..context import RequestContext
 from ..errors import ApiError, ErrorBody, error_body
 from ..intake import GenerationIntake, admit
+from ..jobs.admission import ServerCallerOptions
+from ..jobs.models import openapi_extra
 from ..normalize import StreamTotals
 from ..responses import json_response
 from ..routing import Endpoint, OperationDoc
@@ -38,16 +40,26 @@ def _last_user_text(req: GenerateRequest) -> str:
     return ""
 
 
-INTAKE = GenerationIntake(GenerateRequest, lambda req, _: req.model, _last_user_text, prepare=Call.of)
-
-
 def wants_event_stream(accept: str | None) -> bool:
     return accept is not None and any(p.split(";")[0].strip().lower() == "text/event-stream" for p in accept.split(","))
 
 
+def _streamed(req: GenerateRequest, headers: Mapping[str, str]) -> bool:
+    return req.stream or wants_event_stream(headers.get("accept"))
+
+
+INTAKE = GenerationIntake(
+    GenerateRequest,
+    lambda req, _: req.model,
+    _last_user_text,
+    prepare=Call.of,
+    server_callers=ServerCallerOptions(idempotent=True, respond_async=True, streamed=_streamed),
+)
+
+
 async def generate(ctx: RequestContext) -> Response:
     _, call = await admit(ctx, INTAKE)
-    if call.req.stream or wants_event_stream(ctx.request.headers.get("accept")):
+    if _streamed(call.req, ctx.request.headers):
         meta, stream = await open_upstream_stream(ctx, call)
         return _event_stream(call, meta, stream, ctx)
     answer, meta = await complete_upstream(ctx, call)
@@ -95,5 +107,6 @@ ENDPOINT = Endpoint(
             "the stream started ends it with `event: error` (data: ErrorBody)."
         ),
         tags=("generate",),
+        extra=openapi_extra(respond_async=True),
     ),
 )

@@ -27,6 +27,8 @@ from ...chat.call import (
 from ...context import RequestContext
 from ...errors import ApiError, InvalidRequest
 from ...intake import GenerationIntake, admit
+from ...jobs.admission import ServerCallerOptions
+from ...jobs.models import openapi_extra
 from ...normalize import StreamTotals
 from ...responses import json_response
 from ...routing import Endpoint, OperationDoc
@@ -67,7 +69,13 @@ def _prepare(ctx: RequestContext, chat: ChatCompletionRequest) -> Call:
         raise in_openai_terms(exc) from None
 
 
-INTAKE = GenerationIntake(ChatCompletionRequest, lambda chat, _: bare_model(chat.model), _last_user_text, _prepare)
+INTAKE = GenerationIntake(
+    ChatCompletionRequest,
+    lambda chat, _: bare_model(chat.model),
+    _last_user_text,
+    _prepare,
+    server_callers=ServerCallerOptions(idempotent=True, streamed=lambda chat, _: bool(chat.stream)),
+)
 
 
 async def chat_completions(ctx: RequestContext) -> Response:
@@ -135,5 +143,6 @@ DOC = OperationDoc(
     stream_events={"message": ChatCompletionChunk},
     error=OpenAIErrorBody,
     tags=("openai",),
+    extra=openapi_extra(respond_async=False),
 )
 ENDPOINT = Endpoint(chat_completions, DOC)
