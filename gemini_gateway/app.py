@@ -20,8 +20,7 @@ from .access_log import AccessLog
 from .context import RequestContext
 from .cors import cors_headers, preflight_headers
 from .errors import ApiError, Internal, MethodNotAllowed, NotFound, Unavailable
-from .jobs.answered import Answered
-from .jobs.records import JobRun
+from .jobs.seams import Answered, JobRun
 from .logs import exception_place, log
 from .responses import ClientGone, error_response
 from .routes import ROUTES

@@ -25,7 +25,7 @@ from .answer import Usage
 from .callers import Caller
 from .callers.budgets import Ticket
 from .errors import ErrorRenderer, error_body
-from .jobs.records import JobRun
+from .jobs.seams import JobRun
 from .policies import Effective
 from .runtime import Runtime, get_runtime
 

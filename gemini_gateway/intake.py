@@ -35,7 +35,7 @@ from .callers.rate_limit import Limit
 from .context import ModelChoice, RequestContext
 from .errors import InvalidRequest, RequestTimeout
 from .jobs.admission import ServerCallerOptions, before_spend, submit
-from .jobs.answered import Answered
+from .jobs.seams import Answered
 from .json_body import check_content_type, check_declared_length, parse_json_body, read_limited, validate
 from .policies import Effective
 from .responses import ClientGone

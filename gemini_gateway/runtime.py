@@ -187,7 +187,7 @@ def get_runtime() -> Runtime:
         callers=CallerGate(checks, settings.allow_unauthenticated),
         tool_ids=ToolIds(f"{settings.cloudflare_account_id}/{settings.ai_gateway_id}"),
         policies=policies,
-        jobs=server_callers.build(settings, secrets),
+        jobs=server_callers.ServerCallers(settings, secrets),
         limiter=make_limiter(
             settings.rate_limit_per_minute, settings.rate_limit_burst, redis_url, always=policies.configured
         ),

@@ -27,8 +27,8 @@ from starlette.responses import Response
 from ..context import RequestContext
 from ..errors import Conflict, IdempotencyMismatch, InvalidRequest, Problem
 from ..logs import log
-from .answered import Answered
 from .idempotency_store import Claim, IdempotencyStore, Stored
+from .seams import Answered
 
 __all__ = ["HEADER", "REPLAYED", "enter", "fingerprint", "key_of"]
 

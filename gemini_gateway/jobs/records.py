@@ -19,7 +19,6 @@ __all__ = [
     "DELIVERY_STATES",
     "LEASE_SECONDS",
     "Job",
-    "JobRun",
     "new_job_id",
     "valid_job_id",
 ]
@@ -38,14 +37,6 @@ def new_job_id() -> str:
 
 def valid_job_id(value: str) -> bool:
     return len(value) == 4 + _ID_HEX and value.startswith("job_") and all(c in "0123456789abcdef" for c in value[4:])
-
-
-@dataclass(frozen=True, slots=True)
-class JobRun:
-    """What a request context knows when it runs a job rather than answering a caller."""
-
-    id: str
-    caller: str  # the identity that submitted it: checked then, not again
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ from ..errors import Unavailable
 from ..logs import write
 from .callback_urls import canonical, refusal
 from .delivery import Attempt, backoff, payload
-from .records import LEASE_SECONDS, Job, JobRun
+from .records import LEASE_SECONDS, Job
+from .seams import JobRun
 
 if TYPE_CHECKING:
     from .service import ServerCallers

@@ -1,78 +1,107 @@
-"""The server-caller parts that live as long as the process: built with the runtime, on the first request.
+"""The server-caller parts that live as long as the process, each built (and imported) on first use.
 
 Idempotency keys and jobs are kept in Redis when REDIS_URL is set (shared by
 every instance), else in memory. Jobs run on Cloud Tasks when JOBS_QUEUE is
-set, else in this process. Nothing here connects anywhere until it is used,
-and the heavy clients (google-cloud-tasks, PyJWT, standardwebhooks) are
-imported on first use, or at start (`preload`) when the configuration uses
-them.
+set, else in this process. Nothing here is imported, built or connected
+before a request needs it: a deployment whose callers never send an
+`Idempotency-Key` or `Prefer: respond-async` pays nothing at start. The
+heavy clients (google-cloud-tasks, PyJWT, standardwebhooks) are imported at
+start (`preload`, before the fork) only when the configuration uses them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
 from typing import TYPE_CHECKING
 
-from ..callers.redis_state import redis_client
-from ..secret_store import SecretStore
-from .delivery import Deliverer
-from .executors import CloudTasksExecutor, Executor, InProcess, preload_cloud_tasks
-from .idempotency_store import IdempotencyStore, MemoryIdempotency, RedisIdempotency
-from .oidc import TaskTokens
-from .settings import CALLBACK_SECRET
-from .store import JobStore, MemoryJobs, RedisJobs
-
 if TYPE_CHECKING:
+    from ..secret_store import SecretStore
     from ..settings import Settings
+    from .delivery import Deliverer
+    from .executors import Executor
+    from .idempotency_store import IdempotencyStore
+    from .oidc import TaskTokens
+    from .store import JobStore
 
-__all__ = ["ServerCallers", "build", "preload", "start_warnings"]
+__all__ = ["ServerCallers", "preload", "start_warnings"]
 
 
-@dataclass
 class ServerCallers:
-    settings: Settings
-    idempotency: IdempotencyStore
-    store: JobStore
-    deliverer: Deliverer
-    tokens: TaskTokens | None  # with JOBS_QUEUE: what opens the task route
-    executor: Executor = field(init=False)
+    def __init__(self, settings: Settings, secrets: SecretStore) -> None:
+        self.settings = settings
+        self._secrets = secrets
+
+    @property
+    def _redis_url(self) -> str | None:
+        return self.settings.redis_url.get_secret_value() if self.settings.redis_url else None
 
     @property
     def durable(self) -> bool:
-        return self.executor.durable
+        """Jobs run on Cloud Tasks (JOBS_QUEUE), not in this process."""
+        s = self.settings
+        return bool(s.jobs_queue and s.jobs_url and s.jobs_service_account)
 
+    @functools.cached_property
+    def idempotency(self) -> IdempotencyStore:
+        from ..callers.redis_state import redis_client
+        from .idempotency_store import MemoryIdempotency, RedisIdempotency
 
-def build(settings: Settings, secrets: SecretStore) -> ServerCallers:
-    from . import runner
+        memory = MemoryIdempotency()
+        url = self._redis_url
+        return RedisIdempotency(redis_client(url), memory) if url else memory
 
-    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
-    ttl = float(settings.idempotency_ttl_seconds)
-    memory = MemoryIdempotency()
-    idempotency: IdempotencyStore = RedisIdempotency(redis_client(redis_url), memory) if redis_url else memory
-    store: JobStore = RedisJobs(redis_client(redis_url), ttl) if redis_url else MemoryJobs(ttl)
-    tokens = None
-    if settings.jobs_queue and settings.jobs_url and settings.jobs_service_account:
-        tokens = TaskTokens(settings.google_oidc_certs_url, settings.jobs_url, settings.jobs_service_account)
-    service = ServerCallers(settings, idempotency, store, Deliverer(secrets, CALLBACK_SECRET.ref(settings)), tokens)
-    if settings.jobs_queue and settings.jobs_url and settings.jobs_service_account:
-        service.executor = CloudTasksExecutor(
-            settings.jobs_queue,
-            settings.jobs_service_account,
-            settings.jobs_url,
-            settings.cloud_tasks_emulator_host,
-            run_deadline=settings.upstream_timeout_seconds + 30,
+    @functools.cached_property
+    def store(self) -> JobStore:
+        from ..callers.redis_state import redis_client
+        from .store import MemoryJobs, RedisJobs
+
+        ttl, url = float(self.settings.idempotency_ttl_seconds), self._redis_url
+        return RedisJobs(redis_client(url), ttl) if url else MemoryJobs(ttl)
+
+    @functools.cached_property
+    def deliverer(self) -> Deliverer:
+        from .delivery import Deliverer
+        from .settings import CALLBACK_SECRET
+
+        return Deliverer(self._secrets, CALLBACK_SECRET.ref(self.settings))
+
+    @functools.cached_property
+    def tokens(self) -> TaskTokens | None:
+        """What opens the task route: with JOBS_QUEUE only."""
+        s = self.settings
+        if not (s.jobs_queue and s.jobs_url and s.jobs_service_account):
+            return None
+        from .oidc import TaskTokens
+
+        return TaskTokens(s.google_oidc_certs_url, s.jobs_url, s.jobs_service_account)
+
+    @functools.cached_property
+    def executor(self) -> Executor:
+        s = self.settings
+        if s.jobs_queue and s.jobs_url and s.jobs_service_account:
+            from .executors import CloudTasksExecutor
+
+            return CloudTasksExecutor(
+                s.jobs_queue,
+                s.jobs_service_account,
+                s.jobs_url,
+                s.cloud_tasks_emulator_host,
+                run_deadline=s.upstream_timeout_seconds + 30,
+            )
+        from . import runner
+        from .executors import InProcess
+
+        return InProcess(
+            lambda job_id: runner.run_job(self, job_id),
+            lambda job_id, attempt: runner.deliver_attempt(self, job_id, attempt),
         )
-    else:
-        service.executor = InProcess(
-            lambda job_id: runner.run_job(service, job_id),
-            lambda job_id, attempt: runner.deliver_attempt(service, job_id, attempt),
-        )
-    return service
 
 
 def preload(settings: Settings) -> None:
     """At start, before the fork: what this configuration will import on its first job anyway."""
     if settings.jobs_queue:
+        from .executors import preload_cloud_tasks
+
         preload_cloud_tasks()
         import jwt  # noqa: F401 - the task route's token check
     if settings.callback_url_prefixes:

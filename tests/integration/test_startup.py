@@ -81,3 +81,36 @@ def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
     assert routes == [], f"route modules are imported on their first request, not at start: {routes}"
     for unused in ("aiohttp", "google.cloud.secretmanager", "jwt", "redis", "rich", "gemini_gateway.openapi"):
         assert unused not in modules, f"{unused} is imported at start without being needed"
+    # Server callers (contract section 14): the Cloud Tasks client, google-auth's token code, Standard
+    # Webhooks and the jobs' own stores and runner load with the first job, or at start only when configured.
+    for unused in ("google.cloud.tasks_v2", "google.oauth2", "google.auth", "grpc", "standardwebhooks"):
+        assert not any(m == unused or m.startswith(unused + ".") for m in modules), f"{unused} is imported at start"
+    jobs = sorted(m for m in modules if m.startswith("gemini_gateway.jobs."))
+    assert jobs == [
+        "gemini_gateway.jobs.callback_urls",
+        "gemini_gateway.jobs.seams",
+        "gemini_gateway.jobs.service",
+        "gemini_gateway.jobs.settings",
+    ], jobs
+
+
+def test_start_up_with_a_jobs_queue_imports_its_clients_before_the_fork() -> None:
+    """With JOBS_QUEUE the Cloud Tasks client and PyJWT are paid at start, shared by every forked worker."""
+    probe = "import sys, json, main; print(json.dumps(sorted(sys.modules)))"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "CLOUDFLARE_ACCOUNT_ID": "acc",
+        "AI_GATEWAY_ID": "gw",
+        "GEMINI_API_KEY": "not-a-real-key",
+        "ALLOW_UNAUTHENTICATED": "true",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "JOBS_QUEUE": "projects/p/locations/l/queues/q",
+        "JOBS_SERVICE_ACCOUNT": "jobs@p.iam.gserviceaccount.com",
+        "JOBS_URL": "https://example.com/fn",
+    }
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert {"google.cloud.tasks_v2", "jwt", "redis.asyncio"} <= modules
+    assert "google.oauth2.id_token" not in modules, "task tokens are checked with PyJWT and the cached certificates"
+    assert not any("JOBS_QUEUE is not set" in line for line in out.stdout.splitlines())
