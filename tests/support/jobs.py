@@ -29,8 +29,10 @@ __all__ = [
     "QUEUE",
     "CloudTasks",
     "Receiver",
+    "RedisServer",
     "receiving",
     "start_cloud_tasks",
+    "start_redis",
     "verified",
 ]
 
@@ -192,3 +194,53 @@ def start_cloud_tasks(log_dir: Path, *, max_attempts: int = 60, max_backoff: flo
     server = start_server("cloud-tasks", args, port, log_dir)
     wait_for_port(http_port, proc=server.proc)
     return CloudTasks(server, f"127.0.0.1:{port}", f"http://127.0.0.1:{http_port}", httpx.Client(timeout=10))
+
+
+@dataclass
+class RedisServer:
+    """A throwaway redis-server on loopback (skips the test when none is installed)."""
+
+    proc: Any
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def start_redis(log_dir: Path) -> RedisServer:
+    import shutil
+    import subprocess
+
+    import pytest
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install -y redis-server; .ci/run installs it in CI)")
+    port = free_port()
+    with (log_dir / f"redis-{port}.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(log_dir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    wait_for_port(port, proc=proc)
+    return RedisServer(proc, port)
