@@ -11,8 +11,10 @@ real redis-server.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +33,7 @@ from tests.support.jobs import (
     start_cloud_tasks,
     verified,
 )
+from tests.support.node import NODE_DIR, node_with_packages
 from tests.support.processes import free_port, start_server
 
 from .conftest import CLIENT_KEYS, Function, Gateway, SecretManager, base_env
@@ -152,6 +155,25 @@ def test_a_callback_receives_the_signed_job(local: Function, receiver: Receiver)
     assert len(receiver.received) == 1
     lines = [e for e in local.logs() if e.get("job_id") == job_id and e.get("job") == "delivery"]
     assert [(e["attempt"], e["outcome"], e["callback_status"]) for e in lines] == [(1, "delivered", 200)]
+
+
+def test_the_delivery_verifies_with_the_node_standardwebhooks_package(local: Function, receiver: Receiver) -> None:
+    """The README's Node receiver: `new Webhook(secret).verify(rawBody, headers)` from npm's standardwebhooks."""
+    node = node_with_packages()
+    job_id = job_of(submit(local, {**PROMPT, "callback": {"url": f"{receiver.url}/hooks/node"}}))
+    (delivery,) = receiver.wait_for(1)
+    script = str(NODE_DIR / "verify_delivery.mjs")
+
+    def node_verify(secret: str, body: bytes) -> subprocess.CompletedProcess[str]:
+        given = {"secret": secret, "body": body.decode(), "headers": delivery["headers"]}
+        return subprocess.run([node, script], input=json.dumps(given), capture_output=True, text=True, timeout=30)
+
+    ok = node_verify(CALLBACK_SECRET, delivery["body"])
+    assert ok.returncode == 0, ok.stderr
+    event = json.loads(ok.stdout)
+    assert event["type"] == "job.succeeded" and event["data"]["id"] == job_id
+    tampered = node_verify(CALLBACK_SECRET, delivery["body"].replace(b"Echo", b"Ecko"))
+    assert tampered.returncode == 1 and "No matching signature" in tampered.stderr
 
 
 def test_a_failed_job_is_delivered_as_failed(local: Function, receiver: Receiver, gateway: Gateway) -> None:
