@@ -38,6 +38,7 @@ _FIRST_WAIT = 1.0
 _FACTOR = 4.0
 _MAX_WAIT = 3600.0
 _USER_AGENT = "gemini-gateway-callback/1"
+_MAX_ANSWER_BYTES = 64 * 1024  # of a receiver's answer body: only its status matters
 
 Outcome = Literal["delivered", "gone", "retry"]
 
@@ -103,7 +104,7 @@ class Deliverer:
         try:
             async with asyncio.timeout(self._timeout):
                 response = await self._transport.handle_async_request(request)
-                await response.aclose()  # the receiver's body is not read: only its status matters
+                await _drain(response)
         except TimeoutError:
             return Attempt("retry", error="no answer in time", ms=_ms(started))
         except httpx.HTTPError as exc:
@@ -115,6 +116,18 @@ class Deliverer:
     async def aclose(self) -> None:
         if self._transport is not None:
             await self._transport.aclose()
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read (and drop) up to 64 KiB of the receiver's answer, so its connection can be used again; then close."""
+    seen = 0
+    try:
+        async for chunk in response.aiter_raw():
+            seen += len(chunk)
+            if seen > _MAX_ANSWER_BYTES:
+                break
+    finally:
+        await response.aclose()
 
 
 def _ms(started: float) -> float:
