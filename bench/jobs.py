@@ -9,8 +9,8 @@ functions-framework's production server (one worker), three ways:
 - cloud tasks: REDIS_URL + JOBS_QUEUE on the emulator (real google-cloud-tasks client, OIDC-checked callbacks).
 
 (1) Added latency of an idempotent request, instant upstream, one request at a
-    time, in interleaved rounds: a plain `POST /`, the same with a new
-    `Idempotency-Key` (claim, run, keep), and a replay of a kept key (no upstream).
+    time, interleaved request by request: a plain `POST /`, the same with a new
+    `Idempotency-Key` (claim, run, keep), and a replay of that key (no upstream).
 (2) Enqueue latency: `POST /` with `Prefer: respond-async` until its `202`
     (the job then runs: in-process, or dispatched back by the emulator).
 (3) Jobs completed per second on one instance with a 1 s upstream: N jobs with
@@ -96,6 +96,7 @@ def _function(name: str, env: dict[str, str], port: int | None = None) -> Server
 
 
 def _sequential(client: httpx.Client, send: Any, n: int) -> list[float]:
+    """`send(client, i)` n times, one at a time: the seconds each took."""
     samples = []
     for i in range(n):
         start = time.perf_counter()
@@ -105,22 +106,28 @@ def _sequential(client: httpx.Client, send: Any, n: int) -> list[float]:
     return samples
 
 
-def idempotency_latency(url: str, n: int, rounds: int = 3) -> dict[str, Any]:
-    """(1): plain, first use of a key, replay of a kept key; interleaved rounds, pooled."""
+def idempotency_latency(url: str, n: int) -> dict[str, Any]:
+    """(1): a plain request, a first use of a new key, a replay of that key; interleaved request by request."""
     paths: dict[str, list[float]] = {"plain": [], "new key": [], "replay": []}
     run = os.urandom(4).hex()
+
+    def timed(client: httpx.Client, path: str, headers: dict[str, str]) -> None:
+        start = time.perf_counter()
+        response = client.post("/", json=PROMPT, headers=headers)
+        paths[path].append(time.perf_counter() - start)
+        assert response.status_code == 200, response.text
+        assert (response.headers.get("idempotent-replayed") == "true") == (path == "replay")
+
     with httpx.Client(base_url=url, timeout=30) as client:
-        for _ in range(20):  # warm-up: the route, the pool, the key
-            client.post("/", json=PROMPT, headers={"Idempotency-Key": f"warm-{run}-{_}"})
-        for r in range(rounds):
-            paths["plain"] += _sequential(client, lambda c, i: c.post("/", json=PROMPT), n)
-            paths["new key"] += _sequential(
-                client, lambda c, i, r=r: c.post("/", json=PROMPT, headers={"Idempotency-Key": f"k-{run}-{r}-{i}"}), n
-            )
-            replayed = _sequential(
-                client, lambda c, i, r=r: c.post("/", json=PROMPT, headers={"Idempotency-Key": f"k-{run}-{r}-{i}"}), n
-            )
-            paths["replay"] += replayed
+        for i in range(20):  # warm-up: the route, the pool, the store
+            client.post("/", json=PROMPT, headers={"Idempotency-Key": f"warm-{run}-{i}"})
+        for path in paths.values():
+            path.clear()
+        for i in range(n):
+            key = {"Idempotency-Key": f"k-{run}-{i}"}
+            timed(client, "plain", {})
+            timed(client, "new key", key)
+            timed(client, "replay", key)
     return {name: _pct(samples) for name, samples in paths.items()}
 
 
@@ -171,7 +178,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller counts (~40 s)")
     args = parser.parse_args()
-    n_latency, n_enqueue, n_jobs = (100, 100, 100) if args.quick else (300, 300, 300)
+    n_latency, n_enqueue, n_jobs = (200, 100, 100) if args.quick else (1000, 300, 300)
     LOGS.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
     started: list[Any] = []
@@ -218,7 +225,7 @@ def main() -> int:
         }
         started += [f.proc for f in functions.values()]
 
-        log(f"(1) Idempotency-Key, instant upstream, c=1, 3 x {n_latency} requests per path")
+        log(f"(1) Idempotency-Key, instant upstream, c=1, {n_latency} requests per path, interleaved")
         results["idempotency"] = {
             name: idempotency_latency(functions[name].url, n_latency) for name in ("memory", "redis")
         }
