@@ -43,11 +43,13 @@ async def run_task(ctx: RequestContext) -> Response:
     jobs = ctx.runtime.jobs
     job_id = ctx.params["id"]
     if jobs.tokens is None or not valid_job_id(job_id):
-        raise NotFound(f"no route for {ctx.request.scope['path'][:100]}")
+        raise NotFound("no route for this path")
     claims = await jobs.tokens.verify(ctx.request.headers)
     ctx.log.record_caller(f"tasks:{claims.get('email')}")
     task = await read_json(ctx, TaskStep)
-    ctx.log.note(job_id=job_id, job=task.step, attempt=task.attempt if task.step == "deliver" else None)
+    ctx.log.note(job_id=job_id, job=task.step)
+    if task.step == "deliver":
+        ctx.log.note(attempt=task.attempt)
     step = await (run_job(jobs, job_id) if task.step == "run" else deliver_attempt(jobs, job_id, task.attempt))
     if step.done:
         return json_response({"job": job_id, "state": step.state})

@@ -18,10 +18,12 @@ __all__ = ["ENDPOINT", "get_job"]
 async def get_job(ctx: RequestContext) -> Response:
     caller = await identify(ctx)
     job_id = ctx.params["id"]
-    ctx.log.note(job_id=job_id)
-    job = await ctx.runtime.jobs.store.get(job_id) if valid_job_id(job_id) else None
+    job = None
+    if valid_job_id(job_id):
+        ctx.log.note(job_id=job_id)
+        job = await ctx.runtime.jobs.store.get(job_id)
     if job is None or job.caller != caller.identity:  # another caller's job is not there for this one
-        raise NotFound(f"no job {job_id[:40]} for this caller")
+        raise NotFound("no such job for this caller")
     return json_response(job.public())
 
 
