@@ -1,11 +1,20 @@
-"""Added latency of each caller check on a warm instance, and the Redis limiter's round trip.
+"""Added latency of each caller layer on a warm instance, of replay protection, and the Redis round trips.
 
-Measured in-process, one `identify` (or `take`) at a time, each timed on its
-own with perf_counter_ns, after a warm-up that primes every cache (client keys
-parsed, webhook secrets parsed, Firebase certificates and the App Check JWKS
-fetched and parsed). That is what a request pays on a warm instance: nothing
-is fetched. Targets (issue 5): <= 0.3 ms p50 for a client API key and for an
-HMAC webhook, <= 1 ms p50 for a JWT with cached keys.
+Measured in-process, one `verify` (or gate `identify`, or `take`) at a time,
+each timed on its own with perf_counter_ns, after a warm-up that primes every
+cache (client keys parsed, webhook secrets parsed, Firebase certificates and
+the App Check JWKS fetched and parsed). That is what a request pays on a warm
+instance: nothing is fetched. Targets (issue 5): <= 0.3 ms p50 for a client
+API key and for an HMAC webhook, <= 1 ms p50 for a JWT with cached keys.
+
+Layers (contract section 11): the gate with every check configured, for the
+"genuine app and signed-in user" request (Firebase ID token + App Check
+token, and a caller policy that requires both); Standard Webhooks through the
+standardwebhooks package; the replay guard of webhook ids (memory); and App
+Check consumption (verifyAppCheckToken) against the local stand-in
+(emulators/app_check.py, on loopback: a network round trip and the stand-in's
+own verification, so an upper bound of what the function itself adds; against
+Firebase add Google's latency).
 
 The Redis limiter is timed against a local redis-server on loopback (started
 here on a free port, skipped with a message when the binary is missing):
@@ -29,6 +38,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import itertools
 import json
 import platform
 import shutil
@@ -48,14 +59,15 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 
 from gemini_gateway.callers import ApiKeyCheck, CallerCheck, CallerGate  # noqa: E402
-from gemini_gateway.callers.app_check import AppCheckCheck  # noqa: E402
+from gemini_gateway.callers.app_check import AppCheckCheck, AppCheckConsumer  # noqa: E402
 from gemini_gateway.callers.budgets import Budgets, MemoryBudgets, RedisBudgets, admit  # noqa: E402
 from gemini_gateway.callers.firebase_auth import FirebaseAuthCheck  # noqa: E402
 from gemini_gateway.callers.jwt_keys import KeySet, parse_jwks, parse_x509_certs  # noqa: E402
 from gemini_gateway.callers.rate_limit import MemoryLimiter, RedisLimiter, make_limiter  # noqa: E402
 from gemini_gateway.callers.redis_state import redis_client  # noqa: E402
+from gemini_gateway.callers.seen import MemorySeen  # noqa: E402
 from gemini_gateway.callers.webhooks import WebhookCheck, sign  # noqa: E402
-from gemini_gateway.policies import parse_policies  # noqa: E402
+from gemini_gateway.policies import PolicySource, parse_policies  # noqa: E402
 from gemini_gateway.secret_store import SecretRef, SecretStore  # noqa: E402
 from gemini_gateway.settings import load_settings  # noqa: E402
 from tests.support.firebase_tokens import app_check_claims, firebase_claims, signing_key  # noqa: E402
@@ -64,7 +76,9 @@ from tests.support.processes import free_port, wait_for_port  # noqa: E402
 PROJECT, NUMBER = "bench-firebase-app", "123456789012"
 APP_ID = f"1:{NUMBER}:ios:0a1b2c3d"
 CLIENT_KEYS = ",".join(f"app{n}:bench-client-key-{n:02d}-{'x' * 40}" for n in range(5))  # 5 keys, like a real list
-WEBHOOK_SECRETS = "bench-webhook-secret-old-0123456789abcdef,bench-webhook-secret-new-0123456789abcdef"
+WHSEC = "whsec_" + base64.b64encode(b"bench-standard-webhooks-secret-0123").decode()
+WEBHOOK_SECRETS = f"bench-webhook-secret-old-0123456789abcdef,bench-webhook-secret-new-0123456789abcdef,{WHSEC}"
+LAYER_POLICIES = json.dumps({"*": {"require": ["app_check", "user"]}})
 BODY = json.dumps({"prompt": "Summarise this order: " + "x" * 2000}).encode()  # ~2 KB, HMAC covers it all
 POLICY_DOCUMENT = json.dumps(
     {
@@ -141,7 +155,18 @@ def _policies(n: int) -> dict[str, dict[str, float]]:
     }
 
 
+class _Always:
+    """A replay guard that never refuses: times the signature check alone (the guard is timed on its own)."""
+
+    async def first_time(self, key: str, window: float) -> bool:
+        return True
+
+
 async def _checks(n: int) -> dict[str, dict[str, float]]:
+    from datetime import UTC, datetime
+
+    from standardwebhooks import Webhook
+
     secrets = SecretStore(_no_fetch, 300)
     fb_key, ac_key = signing_key("bench-firebase"), signing_key("bench-app-check")
     fb_keys = KeySet(
@@ -153,32 +178,41 @@ async def _checks(n: int) -> dict[str, dict[str, float]]:
     ac_keys = KeySet("https://jwks.bench/v1/jwks", parse_jwks, label="jwks", http=_served({"keys": [ac_key.jwk()]}))
 
     api_key = ApiKeyCheck(secrets, SecretRef("client API keys", literal=CLIENT_KEYS))
-    webhook = WebhookCheck(secrets, SecretRef("webhook secret", literal=WEBHOOK_SECRETS))
+    webhook = WebhookCheck(secrets, SecretRef("webhook secret", literal=WEBHOOK_SECRETS), _Always())
     firebase = FirebaseAuthCheck(PROJECT, fb_keys)
     app_check = AppCheckCheck(NUMBER, ac_keys, (APP_ID,))
 
     fb_token = fb_key.sign(firebase_claims(PROJECT, uid="bench-user"))
     ac_token = ac_key.sign(app_check_claims(NUMBER, APP_ID))
     key_headers = {"authorization": "Bearer bench-client-key-04-" + "x" * 40}
-
-    def webhook_headers() -> dict[str, str]:
-        t = int(time.time())
-        return {"x-signature": f"t={t},v1={sign('bench-webhook-secret-new-0123456789abcdef', t, BODY)}"}
-
-    signed = webhook_headers()  # signed once (the sender's cost is not ours); valid for 300 s
-    all_four: list[CallerCheck] = [api_key, webhook, firebase, app_check]
-    gate = CallerGate(all_four, allow_unauthenticated=False)
+    t = int(time.time())
+    signed = {"x-signature": f"t={t},v1={sign('bench-webhook-secret-new-0123456789abcdef', t, BODY)}"}
+    now = datetime.now(tz=UTC)
+    standard = {
+        "webhook-id": "msg_bench",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(WHSEC).sign("msg_bench", now, BODY),
+    }
+    all_four: list[CallerCheck] = [api_key, firebase, app_check, webhook]
+    policies = PolicySource(
+        SecretRef("caller policies", literal=LAYER_POLICIES, scrub=False),
+        secrets,
+        load_settings({**POLICY_ENV, "ALLOW_UNAUTHENTICATED": "true"}).settings,
+    )
+    gate = CallerGate(all_four, allow_unauthenticated=False, policies=policies)
+    both = {"authorization": f"Bearer {fb_token}", "x-firebase-appcheck": ac_token}
+    seen, ids = MemorySeen(), (f"msg_{i}" for i in itertools.count())
     memory = MemoryLimiter(make_limiter(600_000, None, None).limit)  # type: ignore[union-attr]
     budgets = MemoryBudgets()
 
     cases: dict[str, Callable[[], Awaitable[Any]]] = {
-        "client API key": lambda: api_key.identify(key_headers, BODY),
-        "HMAC webhook": lambda: webhook.identify(signed, BODY),
-        "Firebase Auth JWT": lambda: firebase.identify({"authorization": f"Bearer {fb_token}"}, BODY),
-        "App Check JWT": lambda: app_check.identify({"x-firebase-appcheck": ac_token}, BODY),
-        "gate, all four configured, App Check caller (worst order)": lambda: gate.identify(
-            {"x-firebase-appcheck": ac_token}, BODY
-        ),
+        "client API key": lambda: api_key.verify(key_headers, BODY),
+        "HMAC webhook": lambda: webhook.verify(signed, BODY),
+        "Standard Webhooks (standardwebhooks package)": lambda: webhook.verify(standard, BODY),
+        "webhook replay guard (memory)": lambda: seen.first_time(next(ids), 600.0),
+        "Firebase Auth JWT": lambda: firebase.verify({"authorization": f"Bearer {fb_token}"}, BODY),
+        "App Check JWT": lambda: app_check.verify({"x-firebase-appcheck": ac_token}, BODY),
+        "gate: ID token + App Check, policy requires both (all four configured)": lambda: gate.identify(both, BODY),
         "in-memory rate limit (take)": lambda: memory.check("bench-user"),
         f"in-memory daily budget (admit + charge({CHARGED}))": lambda: _admit_and_charge(budgets, "bench-user"),
     }
@@ -189,6 +223,50 @@ async def _checks(n: int) -> dict[str, dict[str, float]]:
     assert fb_keys.fetches == 1 and ac_keys.fetches == 1, "the key caches were not warm"
     assert budgets.spent_now("bench-user") == (n + 201) * CHARGED, "the memory budget was not charged"
     return results
+
+
+def _consume(n: int) -> dict[str, Any]:
+    """App Check consumption against the stand-in on loopback: one verifyAppCheckToken per request."""
+    ac_key = signing_key("bench-app-check-consume")
+    with tempfile.TemporaryDirectory() as tmp:
+        jwks = Path(tmp) / "jwks.json"
+        jwks.write_text(json.dumps({"keys": [ac_key.jwk()]}))
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "emulators.app_check",
+                "--port",
+                str(port),
+                "--project",
+                f"{NUMBER}:bench",
+                *("--jwks-file", str(jwks)),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_for_port(port, proc=proc)
+            tokens = [  # one limited-use token per request, as apps send them
+                ac_key.sign(app_check_claims(NUMBER, APP_ID, aud=[f"projects/{NUMBER}"], jti=f"bench-{i}"))
+                for i in range(n + 50)
+            ]
+
+            async def run() -> dict[str, float]:
+                from gemini_gateway.callers.gate import Layer
+
+                async with httpx.AsyncClient() as http:
+                    consumer = AppCheckConsumer(NUMBER, f"http://127.0.0.1:{port}/v1beta", http)
+                    fresh = iter(tokens)
+                    return await _time(lambda: consumer.consume(Layer("app_check", "a", token=next(fresh))), n, 50)
+
+            return dict(_run(run()))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 async def _redis_budget(url: str, n: int) -> dict[str, float]:
@@ -256,6 +334,7 @@ def main() -> int:
     args = parser.parse_args()
 
     checks = _run(_checks(args.n))
+    checks["App Check consumption (verifyAppCheckToken, stand-in on loopback)"] = _consume(min(args.n, 1000))
     policies = _policies(args.n)
     redis = _redis(args.n)
     missed = []

@@ -1,11 +1,14 @@
-"""The Gemini-native route's overhead: direct to the AI Gateway emulator vs through the function.
+"""The Gemini-native and Interactions routes' overhead: direct to the AI Gateway emulator vs through the function.
 
 The same c=16 comparison as `bench/run.py` section (a), on
-`POST /v1beta/models/{model}:generateContent` (and `:streamGenerateContent?alt=sse`):
-the caller sends Gemini's own body to the function, which checks it, swaps
-the key and relays the answer. Rounds are interleaved (direct, function,
-direct, ...) so that noise from the rest of the machine hits both alike;
-latencies are pooled over the rounds. Target (issue 6): added p50 <= 2 ms at c=16.
+`POST /v1beta/models/{model}:generateContent` (and `:streamGenerateContent?alt=sse`)
+and `POST /v1beta/interactions`: the caller sends Google's own body to the
+function, which checks it, swaps the key and relays the answer (sealing the
+interaction ids). Rounds are interleaved (direct, function, direct, ...) so
+that noise from the rest of the machine hits both alike; latencies are pooled
+over the rounds. Then the time to the first `step.delta` of a streamed
+interaction, one at a time, direct and through the function, medians.
+Target (issue 6): added p50 <= 2 ms at c=16.
 
     python bench/gemini_native.py            # 3 rounds x 1,000 requests per path and concurrency
     python bench/gemini_native.py --quick    # 3 rounds x 300
@@ -45,6 +48,13 @@ from bench.run import (  # noqa: E402
 
 UPSTREAM = f"/{ACCOUNT}/{GATEWAY}/google-ai-studio/v1beta/models/{MODEL}"
 NATIVE = f"/v1beta/models/{MODEL}"
+INTERACTIONS_UPSTREAM = f"/{ACCOUNT}/{GATEWAY}/google-ai-studio/v1beta/interactions"
+INTERACTIONS = "/v1beta/interactions"
+INTERACTION_BODY = {
+    "model": MODEL,
+    "input": "Say hello in five words please",
+    "generation_config": {"max_output_tokens": 8192},
+}
 TARGET_ADDED_P50_MS = 2.0
 # The function runs with ALLOW_UNAUTHENTICATED=true: any key is accepted, none is forwarded.
 CALLER_KEY = "bench-client-key"
@@ -79,6 +89,13 @@ def compare(emulator_url: str, function_url: str, method: str, conc: int, count:
         ("direct", f"{emulator_url}{UPSTREAM}:{method}{query}", KEY),
         ("function", f"{function_url}{NATIVE}:{method}{query}", CALLER_KEY),
     )
+    body: Any = DIRECT_BODY
+    if method == "interactions":
+        paths = (
+            ("direct", f"{emulator_url}{INTERACTIONS_UPSTREAM}", KEY),
+            ("function", f"{function_url}{INTERACTIONS}", CALLER_KEY),
+        )
+        body = INTERACTION_BODY
     parts: dict[str, list[LoadResult]] = {name: [] for name, _, _ in paths}
     per_round = max(1, count // rounds)
     for r in range(rounds):
@@ -86,7 +103,7 @@ def compare(emulator_url: str, function_url: str, method: str, conc: int, count:
             http_json("POST", emulator_url + "/__emulator/reset")
             res = run_load_sync(
                 url,
-                DIRECT_BODY,
+                body,
                 count=per_round,
                 concurrency=conc,
                 headers={"x-goog-api-key": key},
@@ -101,6 +118,33 @@ def compare(emulator_url: str, function_url: str, method: str, conc: int, count:
         "added_p99_ms": runs["function"].p99_ms - runs["direct"].p99_ms,
         "rps_ratio_function_over_direct": runs["function"].rps / runs["direct"].rps if runs["direct"].rps else None,
     }
+
+
+def first_delta(emulator_url: str, function_url: str, n: int) -> dict[str, float]:
+    """Median time to the first `step.delta` of a streamed interaction, one at a time, direct and through the function."""
+    import statistics
+
+    import httpx
+
+    body = {**INTERACTION_BODY, "stream": True}
+    medians: dict[str, float] = {}
+    with httpx.Client(timeout=30) as http:
+        for name, url, key in (
+            ("direct", f"{emulator_url}{INTERACTIONS_UPSTREAM}", KEY),
+            ("function", f"{function_url}{INTERACTIONS}", CALLER_KEY),
+        ):
+            samples = []
+            for i in range(n + 10):
+                started = time.perf_counter()
+                headers = {"x-goog-api-key": key, "accept": "text/event-stream"}
+                with http.stream("POST", url, json=body, headers=headers) as response:
+                    for line in response.iter_lines():
+                        if line.startswith("data:") and '"step.delta"' in line:
+                            if i >= 10:  # warm-up
+                                samples.append((time.perf_counter() - started) * 1000)
+                            break
+            medians[name] = statistics.median(samples)
+    return {**medians, "added_ms": medians["function"] - medians["direct"]}
 
 
 def table(results: dict[str, Any]) -> str:
@@ -132,18 +176,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check(emulator.url, function.url)
         results: dict[str, Any] = {}
-        for method in ("generateContent", "streamGenerateContent"):
+        for method in ("generateContent", "streamGenerateContent", "interactions"):
             for conc, n in ((16, count), (1, count // 10)):
                 results[f"{method}@c{conc}"] = compare(emulator.url, function.url, method, conc, n, rounds=3)
+        delta = first_delta(emulator.url, function.url, 50 if args.quick else 200)
     finally:
         stop_tree(function)
         stop_tree(emulator)
     added = results["generateContent@c16"]["added_p50_ms"]
     passed = added <= TARGET_ADDED_P50_MS
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"machine": machine_info(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "results": results}
+    report = {
+        "machine": machine_info(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "results": results,
+        "interaction_first_step_delta_ms": delta,
+    }
     args.out.write_text(json.dumps(report, indent=2))
     print(table(results))
+    print(
+        f"\nstreamed interaction, time to the first step.delta (median, c=1): direct {delta['direct']:.2f} ms, "
+        f"function {delta['function']:.2f} ms, added {delta['added_ms']:.2f} ms"
+    )
     print(
         f"\nadded p50 at c=16 (generateContent): {added:.2f} ms, target <= {TARGET_ADDED_P50_MS} ms: "
         f"{'PASS' if passed else 'FAIL'}"

@@ -49,7 +49,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_SECRET = "projects/demo-project/secrets/gemini-api-key"
-DEMO_KEY = "demo-gemini-key-not-secret"
+DEMO_KEY = "AQ.Ab8RN6LdemoEmulatorKey-not-a-secret_example"  # auth-key format, as AI Studio issues today
 LOOPBACK = "127.0.0.1"
 PROMPT = "What is Cloudflare?"
 ANY_ADDRESS = ("0.0.0.0", "::", "")

@@ -89,6 +89,11 @@ class AccessLog:
         self._fields["error_type"] = error.type
         if mid_stream:
             self._fields["stream_error"] = True
+        if error.log_fields:
+            upstream_ms = error.log_fields.get("upstream_ms")
+            if isinstance(upstream_ms, float | int) and self.upstream_ms is None:
+                self.upstream_ms = float(upstream_ms)
+            self._fields.update((k, v) for k, v in error.log_fields.items() if k != "upstream_ms")
 
     def record_gone(self) -> None:
         self._fields["error_type"] = "client_disconnected"

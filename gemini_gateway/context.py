@@ -28,6 +28,7 @@ from .errors import ErrorRenderer, error_body
 from .jobs.seams import JobRun
 from .policies import Effective
 from .runtime import Runtime, get_runtime
+from .tool_ids import ToolIds
 
 __all__ = ["ModelChoice", "RequestContext"]
 
@@ -48,12 +49,14 @@ class RequestContext:
     policy: Effective | None = None  # what this caller may do
     choice: ModelChoice | None = None
     output_ceiling: int | None = None  # max output tokens sent upstream
+    safety_settings: list[dict[str, str]] | None = None  # sent upstream: the caller's and the safety floor
     ticket: Ticket | None = None  # the caller's daily token budget, when one applies
     body: bytes | None = None  # the raw body, once read (the intake reads it at most once)
     usage: Usage | None = None  # what the answer used so far (a stream's running total)
     job: JobRun | None = None  # set when this request runs a job (jobs/runner.py): its caller was checked at submission
     # Called with the response before the request is settled (an Idempotency-Key keeps the answer).
     on_answer: list[Callable[[Response], Awaitable[None]]] = field(default_factory=list)
+    id_keys: tuple[bytes, ...] = ()  # what the ids handed out to this caller are sealed with (tool_ids.py)
     _deferred: bool = False
     _settled: bool = False
 
@@ -69,6 +72,12 @@ class RequestContext:
     def runtime(self) -> Runtime:
         """The process-wide parts; 503 while the configuration cannot serve."""
         return get_runtime()
+
+    @property
+    def tool_ids(self) -> ToolIds:
+        """Tool-call ids for this caller: one handed out to another caller does not open."""
+        assert self.caller is not None and self.id_keys, "the intake identifies the caller and fetches the keys first"
+        return ToolIds(self.id_keys, self.caller.identity)
 
     @property
     def model(self) -> str:

@@ -89,6 +89,7 @@ class ApiError(Exception):
         headers: Mapping[str, str] | None = None,
         retryable: bool | None = None,
         facts: Iterable[Mapping[str, Any]] = (),
+        log_fields: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -96,6 +97,8 @@ class ApiError(Exception):
         self.facts = tuple(dict(f) for f in facts)  # details that are not about a field: {"limit": ..., ...}
         self.headers = dict(headers or {})
         self.retryable = self.default_retryable if retryable is None else retryable
+        # For the operator's access line only, never the caller (the upstream's reason, attempts, timing).
+        self.log_fields = dict(log_fields or {})
 
 
 class InvalidJson(ApiError):

@@ -2,14 +2,18 @@
 
 What protects the instance and the bill lives here, once, in this order:
 
-1. `identify`: caller checks that need only headers (a caller without
+1. `identify`: every credential presented is checked (caller layers: one bad
+   credential refuses the request), header-only ones first, then what the
+   caller's policy requires (before any body is read: a caller without
    credentials costs no body read); a signed webhook's body is read, bounded,
    then checked;
 2. `read_json`: the body, bounded by MAX_REQUEST_BYTES and
    BODY_READ_TIMEOUT_SECONDS; content type; strict JSON within the
    structural limits; the route's own model;
 3. `admit` (generating routes): the model through MODEL_ALIASES and the
-   caller's allow-list, built-in tools allowed, the output ceiling kept; the
+   caller's allow-list, built-in tools allowed, the output ceiling kept; a
+   free-form request's safety settings, modalities, media types and system
+   instruction as the operator allows (`freeform/controls.py`); the
    route's upstream body built (a request refused there spends nothing); then
    the caller's rate limit and daily token budget, spent only by a request
    that got this far.
@@ -31,9 +35,11 @@ from starlette.requests import ClientDisconnect
 from .callers import Caller
 from .callers.budgets import Ticket
 from .callers.budgets import admit as admit_budget
+from .callers.gate import Layer
 from .callers.rate_limit import Limit
 from .context import ModelChoice, RequestContext
 from .errors import InvalidRequest, RequestTimeout
+from .freeform.controls import Ask, apply_controls
 from .jobs.admission import ServerCallerOptions, before_spend, submit
 from .jobs.seams import Answered
 from .json_body import check_content_type, check_declared_length, parse_json_body, read_limited, validate
@@ -90,6 +96,11 @@ class GenerationIntake(Generic[G, P]):
     # The route's upstream call, built before any limit is spent: a request it refuses there
     # (a tool-call id handed out elsewhere) costs no rate-limit or budget token.
     prepare: Callable[[RequestContext, G], P]
+    # What a free-form request asks (safety, modalities, media, system instruction): the operator's controls
+    # apply to it. None for a route whose prompt is the operator's own (a server template).
+    freeform: Callable[[G], Ask] | None = None
+    # False for a request that names no model of its own to resolve (an Interactions API agent).
+    uses_model: Callable[[G], bool] = lambda _: True
     # Contract section 14, for a route that opts in: Idempotency-Key, and Prefer: respond-async (a job).
     server_callers: ServerCallerOptions | None = None
 
@@ -97,11 +108,12 @@ class GenerationIntake(Generic[G, P]):
 async def identify(ctx: RequestContext) -> Caller:
     """Who is calling (contract section 6); recorded on the context and its access line."""
     if ctx.job is not None:  # a job runs as the caller who submitted it, checked then (contract section 14)
-        caller = Caller(ctx.job.caller)
+        caller = Caller(ctx.job.caller, tuple(Layer(kind, name, anonymous) for kind, name, anonymous in ctx.job.layers))
     else:
         caller = await ctx.runtime.callers.identify(ctx.request.headers, lambda: _read_body(ctx), ctx.log.note)
     ctx.caller = caller
     ctx.log.record_caller(caller.identity)
+    ctx.log.note(**caller.log_fields())
     return caller
 
 
@@ -128,11 +140,15 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
     submission = await before_spend(ctx, intake.server_callers, parsed) if intake.server_callers else None
     effective = await policy(ctx)
     limits = Limits(effective.allowed_models, effective.allowed_tools, effective.max_output_tokens)
-    requested = intake.requested_model(parsed, ctx.params)
-    model = resolve_model(requested, runtime.settings, limits.allowed_models)
-    ctx.choice = ModelChoice(model, requested if requested is not None and requested != model else None)
-    ctx.log.record_model(model, ctx.choice.alias)
+    if intake.uses_model(parsed):
+        requested = intake.requested_model(parsed, ctx.params)
+        model = resolve_model(requested, runtime.settings, limits.allowed_models)
+        ctx.choice = ModelChoice(model, requested if requested is not None and requested != model else None)
+        ctx.log.record_model(model, ctx.choice.alias)
     ctx.output_ceiling = check_limits(parsed, limits)
+    if intake.freeform is not None:  # a caller's own prompt: what the operator allows of it (freeform/controls.py)
+        ctx.safety_settings = apply_controls(intake.freeform(parsed), effective, runtime.settings)
+    ctx.id_keys = await runtime.id_keys.keys()
     prepared = intake.prepare(ctx, parsed)
     await _spend(ctx, effective)
     ctx.log.record_prompt(intake.prompt(parsed))
@@ -172,8 +188,8 @@ def resolve_model(
         return settings.default_model if settings.default_model in allowed or not allowed else allowed[0]
     model = settings.model_aliases.get(requested, requested)
     if model not in allowed:
-        names = [*allowed, *(a for a, target in settings.model_aliases.items() if target in allowed)]
-        raise InvalidRequest.for_field("model", f"must be one of: {', '.join(names)}")
+        # What this caller may use, and nothing else: alias names are the operator's, not listed.
+        raise InvalidRequest.for_field("model", f"must be one of: {', '.join(allowed)}")
     return model
 
 

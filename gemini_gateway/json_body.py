@@ -213,8 +213,12 @@ def problems_from(errors: Iterable[Any]) -> list[Problem]:
 
 
 def _path(loc: list[Any]) -> str:
+    """`["messages", 0, "content"]` → `messages[0].content`; union tags (`~text`, a model's own names for the
+    branches of a union) are not fields and are left out."""
     out = ""
     for item in loc:
+        if isinstance(item, str) and item.startswith("~"):
+            continue
         if isinstance(item, int):
             out += f"[{item}]"
         else:

@@ -19,6 +19,7 @@ from .callers import CallerGate
 from .callers.budgets import Budgets, make_budgets
 from .callers.rate_limit import RateLimiter, make_limiter
 from .callers.registry import CHECKS
+from .callers.seen import Seen, make_seen
 from .callers.spec import CheckDeps
 from .errors import Unavailable
 from .jobs import service as server_callers
@@ -28,7 +29,7 @@ from .policies import PolicySource
 from .secret_store import SecretManagerFetcher, SecretStore
 from .settings import ConfigError, Settings, load_settings
 from .shutdown import draining
-from .tool_ids import ToolIds
+from .tool_ids import IdKeys
 from .upstream import GatewayClient, make_transport
 
 __all__ = ["Runtime", "configuration_problems", "current_settings", "get_runtime", "preload", "refuse_to_start"]
@@ -40,9 +41,10 @@ class Runtime:
     secrets: SecretStore
     gateway: GatewayClient
     callers: CallerGate
-    tool_ids: ToolIds
+    id_keys: IdKeys
     policies: PolicySource
     jobs: server_callers.ServerCallers  # Idempotency-Key answers, jobs, their runs and deliveries (section 14)
+    once: Seen  # things done once across instances (an interaction's usage charged)
     limiter: RateLimiter | None = None
     budgets: Budgets | None = None
 
@@ -176,18 +178,25 @@ def get_runtime() -> Runtime:
     transport = make_transport()
     # Key-set fetches (Firebase, App Check) share the upstream connection pool.
     http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0), follow_redirects=False)
-    deps = CheckDeps(secrets, http)
-    checks = [check.build(settings, deps) for check in CHECKS if check.enabled(settings)]
-    policies = PolicySource(settings.secret("caller_policies"), secrets, settings)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    deps = CheckDeps(secrets, http, redis_url)
+    enabled = [check for check in CHECKS if check.enabled(settings)]
+    policies = PolicySource(settings.secret("caller_policies"), secrets, settings)
+    consumers = [check.consumer(settings, deps) for check in enabled if check.consumer is not None]
     _runtime = Runtime(
         settings=settings,
         secrets=secrets,
         gateway=GatewayClient(settings, secrets, transport),
-        callers=CallerGate(checks, settings.allow_unauthenticated),
-        tool_ids=ToolIds(f"{settings.cloudflare_account_id}/{settings.ai_gateway_id}"),
+        callers=CallerGate(
+            [check.build(settings, deps) for check in enabled],
+            settings.allow_unauthenticated,
+            policies,
+            consumers[0] if consumers else None,
+        ),
+        id_keys=IdKeys(secrets, settings.secret("tool_id_key"), settings.required_secret("gemini_api_key")),
         policies=policies,
         jobs=server_callers.ServerCallers(settings, secrets),
+        once=make_seen(redis_url),
         limiter=make_limiter(
             settings.rate_limit_per_minute, settings.rate_limit_burst, redis_url, always=policies.configured
         ),

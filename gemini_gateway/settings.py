@@ -193,6 +193,10 @@ class Settings(CallerSettings, TemplateSettings, FreeformSettings, JobSettings):
         """Where the secret `name` (a SECRETS entry) comes from, or None when it is not configured."""
         return _SECRET_BY_NAME[name].ref(self)
 
+    def required_secret(self, name: str) -> SecretRef:
+        """`secret` for one the settings' rules make sure of (the Gemini key)."""
+        return _SECRET_BY_NAME[name].required(self)
+
     @property
     def caller_checks(self) -> tuple[str, ...]:
         """The caller checks that are on (`callers/registry.py`): the one place that decides it."""

@@ -1,6 +1,9 @@
 """Client API keys (CLIENT_API_KEYS_SECRET, or CLIENT_API_KEYS locally) → the key's name.
 
-Only SHA-256 digests are kept; every configured key is compared, constant-time,
+A key travels in `X-API-Key`, `x-goog-api-key` (the Gemini SDKs) or
+`Authorization: Bearer` (unless that holds a JWT: a Firebase ID token). Every
+key presented must be a configured key, and all of them the same one. Only
+SHA-256 digests are kept; every configured key is compared, constant-time,
 whichever matches, so timing tells nothing about which key was close.
 """
 
@@ -15,10 +18,10 @@ from typing import Annotated, ClassVar
 from pydantic import BaseModel, Field, SecretStr
 
 from ..config_types import Optional, SecretName
-from ..errors import Unavailable
+from ..errors import Unauthenticated, Unavailable
 from ..logs import log
 from ..secret_store import SecretRef, SecretSetting, SecretStore
-from .gate import Caller, bearer_token
+from .gate import Layer, bearer_token, note
 from .spec import CheckSpec
 
 __all__ = ["SPEC", "ApiKeyCheck", "ApiKeySettings", "parse_client_keys", "presented_keys"]
@@ -31,19 +34,18 @@ class ApiKeySettings(BaseModel):
     client_api_keys: Annotated[SecretStr | None, Field(alias="CLIENT_API_KEYS"), Optional] = None
 
 
-def presented_keys(headers: Mapping[str, str]) -> list[str]:
-    """Client key candidates from `X-API-Key`, `x-goog-api-key` and `Authorization: Bearer`.
+_JWT = re.compile(r"^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 
-    Both are tried: a Bearer header may carry another check's token (a
-    Firebase ID token) while the client key travels in X-API-Key.
-    """
+
+def presented_keys(headers: Mapping[str, str]) -> list[str]:
+    """Client key candidates from `X-API-Key`, `x-goog-api-key` and `Authorization: Bearer` (not a JWT)."""
     keys = []
     for name in ("x-api-key", "x-goog-api-key"):  # the Gemini SDKs send the client key as x-goog-api-key
         key = headers.get(name, "").strip()
         if key:
             keys.append(key)
     token = bearer_token(headers)
-    if token:
+    if token and not _JWT.match(token):
         keys.append(token)
     return keys
 
@@ -71,6 +73,7 @@ def parse_client_keys(text: str) -> dict[str, bytes]:
 class ApiKeyCheck:
     """Client API keys from CLIENT_API_KEYS_SECRET (or CLIENT_API_KEYS locally)."""
 
+    kind: ClassVar[str] = "api_key"
     needs_body: ClassVar[bool] = False
 
     def __init__(self, secrets: SecretStore, ref: SecretRef) -> None:
@@ -91,18 +94,21 @@ class ApiKeyCheck:
     def presented(self, headers: Mapping[str, str]) -> bool:
         return bool(presented_keys(headers))
 
-    async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller | None:
-        candidates = presented_keys(headers)
-        if not candidates:
-            return None
+    async def verify(self, headers: Mapping[str, str], body: bytes) -> Layer:
         keys = await self._keys()
-        found: str | None = None
-        for key in candidates:
+        names: set[str | None] = set()
+        for key in presented_keys(headers):
             digest = hashlib.sha256(key.encode()).digest()
+            found: str | None = None
             for name, expected in keys.items():  # no early exit: same work for any key
                 if hmac.compare_digest(digest, expected):
                     found = name
-        return Caller(found) if found is not None else None
+            names.add(found)
+        if len(names) != 1 or None in names:
+            note(refused="client key" if len(names) <= 1 else "two different client keys")
+            raise Unauthenticated()
+        (matched,) = names
+        return Layer("api_key", str(matched))
 
 
 SPEC = CheckSpec(

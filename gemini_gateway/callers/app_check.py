@@ -12,6 +12,7 @@ the app just is not allowed here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, ClassVar
 
@@ -19,16 +20,27 @@ import httpx
 from pydantic import BaseModel, Field, field_validator
 
 from ..config_types import CsvList, HttpUrl, Optional
-from ..errors import Forbidden
-from .gate import Caller
+from ..errors import Forbidden, Unauthenticated, Unavailable
+from ..logs import log
+from .gate import Layer, note
+from .google_credentials import GoogleAccessToken
 from .jwt_keys import KeySet, decode_rs256, parse_jwks, preload_pyjwt, rs256_kid
 from .spec import CheckDeps, CheckSpec
 
-__all__ = ["APP_CHECK_JWKS_URL", "SPEC", "AppCheckCheck", "AppCheckSettings", "app_check_key_set"]
+__all__ = [
+    "APP_CHECK_JWKS_URL",
+    "SPEC",
+    "AppCheckCheck",
+    "AppCheckConsumer",
+    "AppCheckSettings",
+    "app_check_key_set",
+]
 
 APP_CHECK_JWKS_URL = "https://firebaseappcheck.googleapis.com/v1/jwks"
 APP_CHECK_VERIFY_URL = "https://firebaseappcheck.googleapis.com/v1beta"
 HEADER = "x-firebase-appcheck"
+_LOCAL = re.compile(r"^http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/|$)")
+_CONSUME_TIMEOUT = 5.0
 
 
 class AppCheckSettings(BaseModel):
@@ -52,6 +64,7 @@ def app_check_key_set(url: str = APP_CHECK_JWKS_URL, http: httpx.AsyncClient | N
 
 
 class AppCheckCheck:
+    kind: ClassVar[str] = "app_check"
     needs_body: ClassVar[bool] = False
 
     def __init__(self, project_number: str, keys: KeySet, app_ids: Iterable[str] = ()) -> None:
@@ -63,23 +76,69 @@ class AppCheckCheck:
     def presented(self, headers: Mapping[str, str]) -> bool:
         return bool(headers.get(HEADER, "").strip())
 
-    async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller | None:
+    async def verify(self, headers: Mapping[str, str], body: bytes) -> Layer:
         token = headers.get(HEADER, "").strip()
-        kid = rs256_kid(token) if token else None
+        kid = rs256_kid(token)
         if kid is None:
-            return None
+            raise _refused("not an RS256 token with a key id")
         key = await self._keys.key(kid)
         if key is None:
-            return None
+            raise _refused("signed by an unknown key")
         claims = decode_rs256(token, key, audience=self._audience, issuer=self._issuer)
         if claims is None:
-            return None
+            raise _refused("signature, audience, issuer or time")
         app_id = claims.get("sub")
         if not isinstance(app_id, str) or not app_id.strip():
-            return None
+            raise _refused("no app id")
         if self._app_ids and app_id not in self._app_ids:
             raise Forbidden("this app is not allowed to call this function")
-        return Caller(f"app:{app_id}")
+        return Layer("app_check", f"app:{app_id}", token=token)
+
+
+def _refused(why: str) -> Unauthenticated:
+    note(refused=f"App Check token: {why}")
+    return Unauthenticated()
+
+
+class AppCheckConsumer:
+    """Replay protection: each App Check token verified *and consumed* with Firebase, once.
+
+    `POST {APP_CHECK_VERIFY_URL}/projects/{number}:verifyAppCheckToken` with the
+    function's own Google credentials (the runtime identity needs the App Check
+    token verifier role); Firebase answers `{}` the first time and
+    `{"alreadyConsumed": true}` after. A token Firebase refuses or reports
+    consumed is 401; Firebase unreachable or failing is 503, retryable: never a
+    silent pass. A loopback URL is a local stand-in: no credentials are fetched
+    or sent to it.
+    """
+
+    def __init__(self, project_number: str, verify_url: str, http: httpx.AsyncClient) -> None:
+        self._url = f"{verify_url}/projects/{project_number}:verifyAppCheckToken"
+        self._http = http
+        self._credentials = None if _LOCAL.match(verify_url) else GoogleAccessToken()
+
+    async def consume(self, layer: Layer) -> None:
+        headers = {"Content-Type": "application/json"}
+        if self._credentials is not None:
+            headers["Authorization"] = f"Bearer {await self._credentials.token()}"
+        try:
+            response = await self._http.post(
+                self._url, json={"appCheckToken": layer.token}, headers=headers, timeout=_CONSUME_TIMEOUT
+            )
+            answer = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("App Check: Firebase could not be asked", extra={"fields": {"error": type(exc).__name__}})
+            raise Unavailable("the App Check token could not be verified right now; retry") from None
+        if response.status_code in (400, 403):
+            # Firebase refused the token (or, with 403, the runtime identity lacks the verifier role).
+            note(refused=f"App Check consume: HTTP {response.status_code}")
+            raise Unauthenticated()
+        if not isinstance(answer, dict):
+            log.warning("App Check: Firebase failed", extra={"fields": {"status": response.status_code}})
+            raise Unavailable("the App Check token could not be verified right now; retry")
+        if answer.get("alreadyConsumed") is True:
+            note(refused="App Check token already consumed (a replay)")
+            raise Unauthenticated("this App Check token was already used: send a fresh limited-use token")
 
 
 def _build(settings: AppCheckSettings, deps: CheckDeps) -> AppCheckCheck:
@@ -109,5 +168,8 @@ SPEC = CheckSpec(
         }
     },
     preload=preload_pyjwt,
+    consumer=lambda settings, deps: AppCheckConsumer(
+        settings.app_check_project_number, settings.app_check_verify_url, deps.http
+    ),
     rules=_rules,
 )

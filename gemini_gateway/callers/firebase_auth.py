@@ -1,12 +1,13 @@
-"""Firebase Auth ID tokens (`Authorization: Bearer <ID token>`) → `uid:<sub>`.
+"""Firebase Auth ID tokens (`Authorization: Bearer <ID token>`) → the `user` layer, `uid:<sub>`.
 
 Checked as Firebase documents for verifying ID tokens without the Admin SDK:
 RS256 signed by one of the keys at Google's securetoken x509 endpoint
 (`FIREBASE_CERTS_URL` overrides it), `aud` = the project id, `iss` =
 `https://securetoken.google.com/<project id>`, `exp` in the future, `iat`
 and `auth_time` not in the future (60 s of clock skew either way), and a
-non-empty `sub` (the user's uid). Anything else is "no credential here"
-(None): the gate then tries the other checks and answers 401.
+non-empty `sub` (the user's uid). A token that fails any of these is 401
+(why, in the access line only). An anonymous sign-in
+(`firebase.sign_in_provider: anonymous`) is marked, for policies that refuse it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, Field, field_validator
 
 from ..config_types import HttpUrl, Optional
-from .gate import Caller
+from ..errors import Unauthenticated
+from .gate import Layer, note
 from .jwt_keys import CLOCK_SKEW_SECONDS, KeySet, bearer_token, decode_rs256, parse_x509_certs, preload_pyjwt, rs256_kid
 from .spec import CheckDeps, CheckSpec
 
@@ -28,6 +30,7 @@ __all__ = ["FIREBASE_CERTS_URL", "SPEC", "FirebaseAuthCheck", "FirebaseAuthSetti
 
 FIREBASE_CERTS_URL = "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
 _MAX_UID_CHARS = 128  # Firebase uids are at most 128 characters
+_JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 _FIREBASE_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 
 
@@ -49,6 +52,7 @@ def firebase_key_set(url: str = FIREBASE_CERTS_URL, http: httpx.AsyncClient | No
 
 
 class FirebaseAuthCheck:
+    kind: ClassVar[str] = "user"
     needs_body: ClassVar[bool] = False
 
     def __init__(self, project_id: str, keys: KeySet, clock: Callable[[], float] = time.time) -> None:
@@ -58,16 +62,24 @@ class FirebaseAuthCheck:
         self._clock = clock
 
     def presented(self, headers: Mapping[str, str]) -> bool:
-        return bearer_token(headers) is not None
-
-    async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller | None:
+        """A Bearer token shaped like a JWT (a client key in Bearer is the API key check's)."""
         token = bearer_token(headers)
-        kid = rs256_kid(token) if token else None
-        if token is None or kid is None:
-            return None  # no Bearer token, or one that is not an RS256 JWT (a client API key, say)
+        return token is not None and _JWT.match(token) is not None
+
+    async def verify(self, headers: Mapping[str, str], body: bytes) -> Layer:
+        claims = await self._claims(bearer_token(headers) or "")
+        provider = (
+            claims.get("firebase", {}).get("sign_in_provider") if isinstance(claims.get("firebase"), dict) else None
+        )
+        return Layer("user", f"uid:{claims['sub']}", anonymous=provider == "anonymous")
+
+    async def _claims(self, token: str) -> dict[str, Any]:
+        kid = rs256_kid(token)
+        if kid is None:
+            raise _refused("not an RS256 token with a key id")
         key = await self._keys.key(kid)
         if key is None:
-            return None
+            raise _refused("signed by an unknown key")
         claims = decode_rs256(
             token,
             key,
@@ -76,15 +88,20 @@ class FirebaseAuthCheck:
             require=("exp", "iat", "aud", "iss", "sub", "auth_time"),
         )
         if claims is None:
-            return None
+            raise _refused("signature, audience, issuer or time")
         sub, auth_time = claims.get("sub"), claims.get("auth_time")
         if not isinstance(sub, str) or not sub.strip() or len(sub) > _MAX_UID_CHARS:
-            return None
+            raise _refused("no usable uid")
         if isinstance(auth_time, bool) or not isinstance(auth_time, int | float):
-            return None
+            raise _refused("no auth_time")
         if auth_time > self._clock() + CLOCK_SKEW_SECONDS:
-            return None
-        return Caller(f"uid:{sub}")
+            raise _refused("auth_time in the future")
+        return claims
+
+
+def _refused(why: str) -> Unauthenticated:
+    note(refused=f"Firebase ID token: {why}")
+    return Unauthenticated()
 
 
 def _build(settings: FirebaseAuthSettings, deps: CheckDeps) -> FirebaseAuthCheck:

@@ -17,17 +17,18 @@ from typing import Any
 import httpx
 
 from ..secret_store import SecretSetting, SecretStore
-from .gate import CallerCheck
+from .gate import CallerCheck, Consumer
 
 __all__ = ["CheckDeps", "CheckSpec", "no_rules"]
 
 
 @dataclass(frozen=True, slots=True)
 class CheckDeps:
-    """What a check may use at run time: the secret cache and an HTTP client (key-set fetches)."""
+    """What a check may use at run time: the secret cache, an HTTP client (key-set fetches) and Redis, if any."""
 
     secrets: SecretStore
     http: httpx.AsyncClient
+    redis_url: str | None = None
 
 
 def no_rules(environ: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -44,4 +45,6 @@ class CheckSpec:
     security: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # OpenAPI security schemes
     secrets: tuple[SecretSetting, ...] = ()
     preload: Callable[[], None] | None = None  # imports worth paying at start, before the fork, when it is on
+    # Spends a one-time credential after the caller's policy is known (App Check replay protection).
+    consumer: Callable[[Any, CheckDeps], Consumer] | None = None
     rules: Callable[[Mapping[str, str]], list[tuple[str, str]]] = no_rules  # (variable, problem) across variables

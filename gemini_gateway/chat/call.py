@@ -14,7 +14,8 @@ import orjson
 
 from ..answer import Answer, FunctionCall, Usage
 from ..context import RequestContext
-from ..errors import UpstreamError
+from ..errors import InvalidRequest, UpstreamError
+from ..model_rules import sampling_warnings, thinking_refusal
 from ..normalize import MalformedAnswer, parse_json_text, read_answer
 from ..responses import cancel_if_gone
 from ..tool_ids import ToolCallRef, ToolIds
@@ -44,13 +45,14 @@ class Call:
     ids: ToolIds
     body: bytes
     headers: dict[str, str]
+    thinking_field: str = "thinking_level"  # the route's name for it, in a refused thinking level's 400
 
     @classmethod
     def of(cls, ctx: RequestContext, req: GenerateRequest) -> Call:
         """The call for `req` as the intake admitted it (model, output ceiling, caller)."""
         assert ctx.choice is not None and ctx.caller is not None
-        ids = ctx.runtime.tool_ids
-        gemini = to_gemini_body(req, ids=ids, max_output_tokens=ctx.output_ceiling)
+        ids = ctx.tool_ids
+        gemini = to_gemini_body(req, ids=ids, max_output_tokens=ctx.output_ceiling, safety_settings=ctx.safety_settings)
         body = orjson.dumps(gemini)  # validated: finite numbers only
         headers = gateway_headers(req, caller=ctx.caller.identity)
         return cls(req, ctx.choice.model, ctx.choice.alias, ids, body, headers)
@@ -60,7 +62,10 @@ async def complete_upstream(ctx: RequestContext, call: Call) -> tuple[Answer, Up
     """One whole answer for `call` (cancelled if the caller leaves), read into our terms."""
     path = model_path(call.model, "generateContent")
     work = ctx.runtime.gateway.request("POST", path, call.body, call.headers, ctx.started)
-    meta = await cancel_if_gone(ctx.request, work)
+    try:
+        meta = await cancel_if_gone(ctx.request, work)
+    except InvalidRequest as exc:
+        raise thinking_refusal(exc, call.thinking_field) from None
     if meta.blocked is not None:
         return guardrail_answer(meta), meta
     try:
@@ -74,7 +79,10 @@ async def open_upstream_stream(ctx: RequestContext, call: Call) -> tuple[Upstrea
     ctx.log.record_stream()
     path = model_path(call.model, "streamGenerateContent") + "?alt=sse"
     opening = ctx.runtime.gateway.open_stream("POST", path, call.body, call.headers, ctx.started)
-    return await cancel_if_gone(ctx.request, opening)
+    try:
+        return await cancel_if_gone(ctx.request, opening)
+    except InvalidRequest as exc:
+        raise thinking_refusal(exc, call.thinking_field) from None
 
 
 def record_answer(ctx: RequestContext, answer: Answer, meta: UpstreamAnswer) -> None:
@@ -111,6 +119,11 @@ def result_body(call: Call, answer: Answer, meta: UpstreamAnswer, request_id: st
         ok, value = parse_json_text(answer.text)
         if ok:
             result["json"] = value
+    warnings = sampling_warnings(
+        call.model, [f for f in ("temperature", "top_p", "top_k") if getattr(call.req, f) is not None]
+    )
+    if warnings:
+        result["warnings"] = warnings
     result.update(
         finish_reason=answer.finish_reason or "other",
         blocked_reason=answer.blocked_reason,

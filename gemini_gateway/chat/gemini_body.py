@@ -20,7 +20,7 @@ from .tools import Tool, ToolChoice, tool_result
 __all__ = ["gateway_headers", "to_gemini_body"]
 
 _BUILTIN = {"google_search": "googleSearch", "url_context": "urlContext", "code_execution": "codeExecution"}
-_LOCAL_IDS = ToolIds("")  # for callers (tests, tools) that give no deployment's ids
+_LOCAL_IDS = ToolIds((b"no deployment: tests and tools",), "")  # for callers that give no ids of their own
 
 
 def _contents(request: GenerateRequest, ids: ToolIds) -> list[dict[str, Any]]:
@@ -121,10 +121,19 @@ def _generation_config(request: GenerateRequest) -> dict[str, Any]:
 
 
 def to_gemini_body(
-    request: GenerateRequest, *, ids: ToolIds = _LOCAL_IDS, max_output_tokens: int | None = None
+    request: GenerateRequest,
+    *,
+    ids: ToolIds = _LOCAL_IDS,
+    max_output_tokens: int | None = None,
+    safety_settings: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The Gemini body; `max_output_tokens` (the caller's ceiling) is sent when the request names none."""
+    """The Gemini body; `max_output_tokens` (the caller's ceiling) is sent when the request names none.
+
+    `safety_settings` is the operator's safety floor (our request has no safety field of its own).
+    """
     body: dict[str, Any] = {"contents": _contents(request, ids)}
+    if safety_settings:
+        body["safetySettings"] = safety_settings
     if request.system is not None:
         body["systemInstruction"] = {"parts": [{"text": request.system}]}
     if request.tools:

@@ -8,12 +8,14 @@ number), unknown fields are refused by name.
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, JsonValue, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..answer import Usage
+from ..freeform.controls import Ask
 from ..jobs.models import Callback
 from ..model_base import (
     INT32_MAX,
@@ -43,19 +45,36 @@ __all__ = [
     "Usage",
 ]
 
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif")
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif")  # ALLOWED_MEDIA_TYPES' default
+# A media type in lower case; which ones a caller may send is ALLOWED_MEDIA_TYPES' (freeform/controls.py).
+MEDIA_TYPE = r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$"
+_MEDIA_TYPE = re.compile(MEDIA_TYPE)
 _INT64_MAX = 2**63 - 1
 _METADATA_STR_MAX = 256
 _METADATA_KEY_MAX = 64
 
 
 class ContentPart(Strict):
-    """A text piece or an inline base64 image inside a message."""
+    """A text piece or an inline base64 image (or other media ALLOWED_MEDIA_TYPES lets in) inside a message."""
 
     type: Literal["text", "image"]
     text: Annotated[str | None, Field(max_length=4_000_000)] = None
-    mime_type: Literal["image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"] | None = None
+    mime_type: Annotated[
+        str | None,
+        Field(
+            max_length=255,
+            description="one of ALLOWED_MEDIA_TYPES (by default the image types: " + ", ".join(IMAGE_TYPES) + ")",
+            json_schema_extra={"pattern": MEDIA_TYPE},
+        ),
+    ] = None
     data: str | None = None
+
+    @field_validator("mime_type")
+    @classmethod
+    def _media_type(cls, value: str | None) -> str | None:
+        if value is not None and not _MEDIA_TYPE.match(value):
+            raise PydanticCustomError("media_type", "must be a media type in lower case, such as image/png")
+        return value
 
     @model_validator(mode="after")
     def _fields_match_type(self) -> ContentPart:
@@ -66,7 +85,7 @@ class ContentPart(Strict):
                 raise field_error("data", "only image parts carry mime_type and data")
         else:
             if self.mime_type is None:
-                raise field_error("mime_type", f"required for an image part, one of {', '.join(IMAGE_TYPES)}")
+                raise field_error("mime_type", "required for an image part, e.g. image/png")
             if not self.data:
                 raise field_error("data", "required for an image part (base64)")
             if self.text is not None:
@@ -175,8 +194,8 @@ class GenerateRequest(Strict):
     @classmethod
     def _flat_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         for key, item in (value or {}).items():
-            if key == "caller":
-                raise field_error("caller", "reserved: the function sets it")
+            if key.strip().casefold() == "caller":  # `Caller`, `caller `: AI Gateway would see two callers
+                raise field_error(key, "reserved: the function sets it")
             if not 1 <= len(key) <= _METADATA_KEY_MAX:
                 raise field_error(key[:_METADATA_KEY_MAX], f"keys must be 1 to {_METADATA_KEY_MAX} characters")
             if isinstance(item, str):
@@ -209,6 +228,16 @@ class GenerateRequest(Strict):
 
     def output_tokens(self) -> tuple[str, int | None]:
         return "max_output_tokens", self.max_output_tokens
+
+    def freeform(self) -> Ask:
+        """Its system instruction and inline media, for the operator's controls (freeform/controls.py)."""
+        media = [
+            (f"messages[{i}].content[{j}].mime_type", part.mime_type)
+            for i, message in enumerate(self.messages or ())
+            for j, part in enumerate(message.content or ())
+            if part.mime_type is not None
+        ]
+        return Ask(media_types=media, system_instruction="system" if self.system is not None else None)
 
     @property
     def wants_json(self) -> bool:
@@ -256,3 +285,6 @@ class GenerateResponse(Doc):
     usage: Usage
     gateway: GatewayInfo
     timing_ms: Timing
+    warnings: list[str] | None = Field(
+        default=None, description='sampling fields the model ignores ("temperature is ignored by gemini-3.8-flash")'
+    )

@@ -23,11 +23,11 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from ..callback_urls import callback_url_problem
 from ..context import RequestContext
 from ..errors import InvalidRequest
 from ..responses import json_response
 from . import idempotency
-from .callback_urls import refusal
 from .models import Callback
 from .records import Job, new_job_id
 
@@ -79,7 +79,7 @@ async def before_spend(ctx: RequestContext, options: ServerCallerOptions, parsed
         if not asked:
             problem = "needs `Prefer: respond-async`" + (" and a JSON answer, not a stream" if streamed else "")
             raise InvalidRequest.for_field("callback", problem)
-        refused = refusal(callback, ctx.runtime.settings.callback_url_prefixes)
+        refused = callback_url_problem(callback, ctx.runtime.settings.callback_url_prefixes)
         if refused is not None:
             raise InvalidRequest.for_field("callback.url", refused)
     if options.idempotent:
@@ -98,6 +98,7 @@ async def submit(ctx: RequestContext, submission: Submission) -> Response:
         path=ctx.request.scope["path"],
         content_type=ctx.request.headers.get("content-type", "application/json"),
         submitted_by=ctx.request_id,
+        layers=[{"kind": layer.kind, "name": layer.name, "anonymous": layer.anonymous} for layer in ctx.caller.layers],
         callback=submission.callback,
     )
     ctx.log.note(job_id=job.id, job="submitted")

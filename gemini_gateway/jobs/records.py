@@ -10,7 +10,7 @@ same task cannot both run it while its lease holds.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -47,6 +47,7 @@ class Job:
     path: str  # the route it runs ("/")
     content_type: str
     submitted_by: str  # the submission's request id
+    layers: list[dict[str, Any]] = field(default_factory=list)  # the caller's credentials: kind, name, anonymous
     status: str = "queued"  # queued | running | succeeded | failed
     callback: str | None = None
     lease_until: float = 0.0  # while running: when another runner may take it over

@@ -31,9 +31,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message
 
+from ..callback_urls import callback_url_problem, canonical
 from ..errors import Unavailable
 from ..logs import write
-from .callback_urls import canonical, refusal
 from .delivery import Attempt, backoff, payload
 from .records import LEASE_SECONDS, Job
 from .seams import JobRun
@@ -105,7 +105,8 @@ async def _deliver_soon(jobs: ServerCallers, job: Job) -> None:
 async def _through_the_route(job: Job, body: bytes) -> Response:
     from ..app import handle  # the one request path; imported here: app → runtime → jobs
 
-    return await handle(_request(job, body), job=JobRun(job.id, job.caller))
+    layers = tuple((str(x.get("kind")), str(x.get("name")), bool(x.get("anonymous"))) for x in job.layers)
+    return await handle(_request(job, body), job=JobRun(job.id, job.caller, layers))
 
 
 def _request(job: Job, body: bytes) -> Request:
@@ -173,7 +174,7 @@ async def deliver_attempt(jobs: ServerCallers, job_id: str, attempt: int) -> Ste
         await jobs.executor.deliver(job_id, job.delivery_attempts + 1, backoff(job.delivery_attempts + 1))
         return Step("pending")
     settings = jobs.settings
-    refused = refusal(job.callback, settings.callback_url_prefixes)
+    refused = callback_url_problem(job.callback, settings.callback_url_prefixes)
     if refused is not None:  # the operator has withdrawn the prefix since the job was submitted
         outcome = Attempt("retry", error=f"callback.url {refused}")
         kind = "refused"

@@ -28,3 +28,4 @@ class Answered(Exception):
 class JobRun:
     id: str
     caller: str  # the identity that submitted the job: checked then, not again
+    layers: tuple[tuple[str, str, bool], ...] = ()  # its credentials' (kind, name, anonymous), for the access line

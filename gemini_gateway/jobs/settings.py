@@ -10,9 +10,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from ..callback_urls import parse_prefix
 from ..config_types import CsvList, HttpUrl, Optional, SecretName
 from ..secret_store import SecretSetting
-from .callback_urls import parse_prefix
 
 __all__ = ["CALLBACK_SECRET", "GOOGLE_OIDC_CERTS_URL", "JobSettings", "rules", "signing_secret_ok"]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..routing import Endpoint, Route
 from .gemini.errors import google_error_body
+from .interactions.errors import interactions_error_body
 from .openai.errors import openai_error_body
 
 __all__ = ["ROUTES"]
@@ -70,8 +71,33 @@ def _job_task() -> Endpoint:
     return ENDPOINT
 
 
+def _create_interaction() -> Endpoint:
+    from .interactions.handler import CREATE
+
+    return CREATE
+
+
+def _get_interaction() -> Endpoint:
+    from .interactions.handler import GET
+
+    return GET
+
+
+def _delete_interaction() -> Endpoint:
+    from .interactions.handler import DELETE
+
+    return DELETE
+
+
+def _cancel_interaction() -> Endpoint:
+    from .interactions.handler import CANCEL
+
+    return CANCEL
+
+
 _GEMINI_MODEL = "/{version}/models/{model}"
 _GEMINI_PATTERNS = {"version": "v1|v1beta", "model": "[^/:]+"}
+_INTERACTION = {"version": "v1|v1beta", "id": "[A-Za-z0-9_-]{1,16384}"}
 
 ROUTES: tuple[Route, ...] = (
     Route("/", {"POST": _generate}, name="generate"),
@@ -99,5 +125,26 @@ ROUTES: tuple[Route, ...] = (
         name="gemini",
         render_error=google_error_body,
         patterns=_GEMINI_PATTERNS,
+    ),
+    Route(
+        "/{version}/interactions",
+        {"POST": _create_interaction},
+        name="interactions",
+        render_error=interactions_error_body,
+        patterns={"version": "v1|v1beta"},
+    ),
+    Route(
+        "/{version}/interactions/{id}",
+        {"GET": _get_interaction, "DELETE": _delete_interaction},
+        name="interactions",
+        render_error=interactions_error_body,
+        patterns=_INTERACTION,
+    ),
+    Route(
+        "/{version}/interactions/{id}/cancel",
+        {"POST": _cancel_interaction},
+        name="interactions",
+        render_error=interactions_error_body,
+        patterns=_INTERACTION,
     ),
 )

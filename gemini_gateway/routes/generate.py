@@ -53,6 +53,7 @@ INTAKE = GenerationIntake(
     lambda req, _: req.model,
     _last_user_text,
     prepare=Call.of,
+    freeform=GenerateRequest.freeform,
     server_callers=ServerCallerOptions(idempotent=True, respond_async=True, streamed=_streamed),
 )
 

@@ -26,6 +26,7 @@ from .. import __version__
 from ..errors import (
     ApiError,
     InvalidRequest,
+    NotFound,
     PayloadTooLarge,
     RateLimited,
     UpstreamError,
@@ -100,21 +101,33 @@ class GatewayClient:
         self._credentials = credentials or UpstreamCredentials(settings, secrets)
         self._urls: dict[str, httpx.URL] = {}
 
-    def url(self, path: str) -> httpx.URL:
+    def url(self, path: str, version: str | None = None) -> httpx.URL:
         """The gateway URL of a Google AI Studio path (after `.../google-ai-studio/{version}/`).
+
+        `version` is GEMINI_API_VERSION unless the route forwards the caller's own (Interactions).
 
         Parsed once per path: parsing is ~30-45 µs, near a tenth of a request's own CPU, and the paths of
         generating calls are few (one per model and action); interaction ids make many, hence the bound.
         """
-        url = self._urls.get(path)
+        key = f"{version}/{path}" if version else path
+        url = self._urls.get(key)
         if url is None:
             if len(self._urls) >= _MAX_CACHED_URLS:
                 self._urls.clear()
-            url = self._urls[path] = httpx.URL(f"{self._settings.upstream_base}/{path}")
+            base = self._settings.upstream_base
+            if version:
+                base = base.rsplit("/", 1)[0] + f"/{version}"
+            url = self._urls[key] = httpx.URL(f"{base}/{path}")
         return url
 
     async def request(
-        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str], started: float
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        started: float,
+        version: str | None = None,
     ) -> UpstreamAnswer:
         """`method path` with retries, the JSON answer read whole, inside UPSTREAM_TIMEOUT_SECONDS from `started`."""
 
@@ -128,10 +141,16 @@ class GatewayClient:
             except ValueError:
                 raise UpstreamError("the upstream answer was not valid JSON") from None
 
-        return await self._call(method, self.url(path), body, headers, started, whole_body)
+        return await self._call(method, self.url(path, version), body, headers, started, whole_body)
 
     async def open_stream(
-        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str], started: float
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        started: float,
+        version: str | None = None,
     ) -> tuple[UpstreamAnswer, UpstreamStream | None]:
         """Open a server-sent-events answer and read up to its first record, with retries.
 
@@ -148,7 +167,7 @@ class GatewayClient:
                 raise
             return stream
 
-        answer = await self._call(method, self.url(path), body, headers, started, first_record)
+        answer = await self._call(method, self.url(path, version), body, headers, started, first_record)
         stream = answer.body if isinstance(answer.body, UpstreamStream) else None
         return answer, stream
 
@@ -196,7 +215,11 @@ class GatewayClient:
                         finally:
                             await response.aclose()
             except TimeoutError:
-                raise UpstreamTimeout(settings.upstream_timeout_seconds) from None
+                timeout = UpstreamTimeout(settings.upstream_timeout_seconds)
+                timeout.log_fields.update(
+                    attempts=calls, upstream_ms=(time.perf_counter() - sent + upstream_time) * 1000
+                )
+                raise timeout from None
             except httpx.HTTPError as exc:
                 failure = Failure(Kind.RETRYABLE, 0, f"could not reach the AI Gateway ({type(exc).__name__})")
             finally:
@@ -218,7 +241,33 @@ class GatewayClient:
                 if loop.time() + wait < loop_deadline:
                     await asyncio.sleep(wait)
                     continue
-            raise _final_error(failure, calls)
+            error = _final_error(failure, calls)
+            error.log_fields.update(_facts(failure), attempts=calls, upstream_ms=upstream_time * 1000)
+            raise error
+
+
+# What an operator should do about a key the upstream refused (Google's ErrorInfo reasons).
+KEY_FIXES = {
+    "API_KEY_INVALID": "the Gemini key is wrong or deleted: add a valid key as a new version of its secret",
+    "ACCESS_TOKEN_TYPE_UNSUPPORTED": (
+        "Google could not validate the AQ. auth key (mistyped, truncated, deleted, or its service account "
+        "disabled): create a new auth key in AI Studio and add it as a new secret version"
+    ),
+    "API_KEY_SERVICE_BLOCKED": (
+        "the key is restricted to other APIs: allow the Generative Language API for it, or create an AI Studio "
+        "auth key (AQ.), which is restricted to it"
+    ),
+}
+
+
+def _facts(failure: Failure) -> dict[str, Any]:
+    """The upstream's own words for the access line: status, reason and, for a refused key, the likely fix."""
+    facts: dict[str, Any] = {"upstream_status": failure.status}
+    if failure.reason:
+        facts["upstream_reason"] = failure.reason
+        if failure.reason in KEY_FIXES:
+            facts["upstream_fix"] = KEY_FIXES[failure.reason]
+    return facts
 
 
 def _final_error(failure: Failure, calls: int) -> ApiError:
@@ -228,6 +277,8 @@ def _final_error(failure: Failure, calls: int) -> ApiError:
         return RateLimited(f"the upstream is rate limiting: {failure.message}", retry_after=failure.retry_after or 1.0)
     if failure.kind is Kind.INVALID_REQUEST:
         return InvalidRequest(f"the model refused the request: {failure.message}")
+    if failure.kind is Kind.NOT_FOUND:
+        return NotFound(f"the upstream has no such resource: {failure.message}")
     if failure.kind is Kind.TOO_LARGE:
         return PayloadTooLarge.with_message("the upstream refused the request as too large")
     if failure.kind is Kind.KEY_REJECTED:

@@ -33,6 +33,7 @@ class Kind(Enum):
     INVALID_REQUEST = "invalid_request"  # the content was refused: the caller's to fix
     BLOCKED = "blocked"  # gateway guardrails refused the prompt or the answer
     TOO_LARGE = "too_large"
+    NOT_FOUND = "not_found"  # an interaction Google no longer has
     FATAL = "fatal"  # anything else: our configuration or the upstream is broken
 
 
@@ -134,6 +135,16 @@ def _parse(body: bytes) -> tuple[dict[str, Any] | None, str, str | None]:
     return None, "", None
 
 
+def _about_the_request(error: Mapping[str, Any]) -> bool:
+    """Google's INVALID_ARGUMENT, or the Interactions API's string codes for the same (`invalid_request`, ...)."""
+    code = error.get("code")
+    return error.get("status") == "INVALID_ARGUMENT" or code in (
+        "invalid_request",
+        "parameter_unknown",
+        "failed_precondition",
+    )
+
+
 def classify(status: int, headers: Mapping[str, str], body: bytes, secrets: Iterable[str] = ()) -> Failure:
     """What a non-2xx upstream answer means for us."""
     error, message, reason = _parse(body)
@@ -149,6 +160,8 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, secrets: Iter
         return Failure(Kind.BLOCKED, status, message, reason=reason)
     if status == 413:
         return Failure(Kind.TOO_LARGE, status, message, reason=reason)
-    if status == 400 and error is not None and error.get("status") == "INVALID_ARGUMENT":
+    if status == 400 and error is not None and _about_the_request(error):
         return Failure(Kind.INVALID_REQUEST, status, message, reason=reason)
+    if status == 404 and error is not None:
+        return Failure(Kind.NOT_FOUND, status, message, reason=reason)
     return Failure(Kind.FATAL, status, message, reason=reason)

@@ -55,6 +55,9 @@ class UpstreamStream:
         while True:
             while self._ready:
                 kind, text = self._ready.pop(0)
+                if kind == "data" and text.strip() == "[DONE]":  # the Interactions API's end of stream
+                    self._ended, self._ready = True, []
+                    return
                 try:
                     data = orjson.loads(text)
                 except ValueError:

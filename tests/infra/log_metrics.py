@@ -29,6 +29,9 @@ ACCESS_LINE_FIELDS = frozenset(
         "status",
         "latency_ms",
         "upstream_ms",
+        "upstream_reason",
+        "upstream_status",
+        "upstream_fix",
         "route",
         "caller",
         "model",
@@ -52,7 +55,6 @@ ACCESS_LINE_FIELDS = frozenset(
 # once the function writes it (test_access_fields.py then passes for it).
 PENDING_ACCESS_LINE_FIELDS = {
     "limit": '"daily_tokens" or "rate" on a 429 the function decides itself',
-    "upstream_reason": "Google's ErrorInfo reason when the upstream refuses the function's key",
 }
 # Cloud Logging lifts these out of jsonPayload (structured logging's special
 # fields): a filter naming jsonPayload.<one of them> would never match.

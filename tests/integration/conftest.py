@@ -23,7 +23,7 @@ from google.cloud.secretmanager_v1.services.secret_manager_service.transports im
 from tests.support.processes import Server, free_port, start_server
 
 PROJECT = "projects/test-project"
-GEMINI_KEY = "test-gemini-key-v1"
+GEMINI_KEY = "AQ.Ab8RN6LtestEmulatorGeminiKey-v1_not-a-real-auth-key"  # an AI Studio auth key, as issued today
 GEMINI_SECRET = f"{PROJECT}/secrets/gemini-api-key"
 CLIENT_KEYS_SECRET = f"{PROJECT}/secrets/client-api-keys"
 CLIENT_KEYS = {"ios-app": "test-client-key-ios", "web": "test-client-key-web"}

@@ -120,6 +120,7 @@ def test_respond_async_answers_202_and_the_job_can_be_polled(local: Function, ga
     assert submission["status"] == 202 and "total_tokens" not in submission
     assert run is not None and run["job_id"] == job_id and run["job"] == "run" and run["status"] == 200
     assert run["caller"] == submission["caller"] == "ios-app" and run["total_tokens"] > 0
+    assert run["layers"] == submission["layers"] == ["api_key"] and run["key"] == submission["key"] == "ios-app"
 
 
 def test_a_job_is_its_callers_only(local: Function) -> None:

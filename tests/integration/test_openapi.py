@@ -71,7 +71,7 @@ def test_security_schemes_and_public_healthz() -> None:
     schemes = doc["components"]["securitySchemes"]
     assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
     headers = {s["name"] for s in schemes.values() if s["type"] == "apiKey"}
-    assert headers == {"X-API-Key", "x-goog-api-key", "X-Firebase-AppCheck", "X-Signature"}
+    assert headers == {"X-API-Key", "x-goog-api-key", "X-Firebase-AppCheck", "X-Signature", "webhook-signature"}
     assert doc["paths"]["/healthz"]["get"]["security"] == []
     assert doc["servers"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import PROJECT, Gateway, SecretManager, base_env
+from tests.integration.conftest import GEMINI_KEY, PROJECT, Gateway, SecretManager, base_env
 from tests.support.processes import ROOT, free_port
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,7 @@ def _refused(env: dict[str, str]) -> tuple[int, list[dict[str, Any]], str]:
         ({"MAX_REQUEST_BYTES": "lots"}, ["MAX_REQUEST_BYTES"]),
         ({"CLIENT_API_KEYS_SECRET": None}, ["ALLOW_UNAUTHENTICATED"]),
         ({"GEMINI_API_KEY_SECRET": "projects/p/secrets/s"}, ["GEMINI_API_KEY_SECRET"]),
-        ({"CALLER_POLICIES": '{"ios": {"daily_token_budget": -1}}'}, ["CALLER_POLICIES"]),
+        ({"CALLER_POLICIES": '{"uid:*": {"daily_budget": 5}}'}, ["CALLER_POLICIES"]),
         ({"JOBS_QUEUE": "projects/p/locations/l/queues/q"}, ["JOBS_QUEUE", "JOBS_SERVICE_ACCOUNT", "JOBS_URL"]),
         ({"AI_GATEWAY_ID": "", "ALLOWED_ORIGINS": "app.example.com"}, ["AI_GATEWAY_ID", "ALLOWED_ORIGINS"]),
     ],
@@ -81,6 +81,8 @@ def test_a_static_problem_stops_the_start_naming_every_variable(
     (refusal,) = [line for line in lines if line.get("severity") == "CRITICAL"]
     assert refusal["variables"] == variables, refusal
     assert all(name in refusal["message"] for name in variables)
+    if "CALLER_POLICIES" in change:
+        assert "uid:*.daily_budget" in refusal["message"], "the policy entry and field are named"
     assert "Traceback" not in output, output
 
 
@@ -94,7 +96,7 @@ def test_a_missing_secret_version_is_not_static_it_serves_503_until_it_exists(
     secret_manager.client.create_secret(
         parent=PROJECT, secret_id="gemini-later", secret={"replication": {"automatic": {}}}
     )
-    secret_manager.add_version(secret, "test-gemini-key-v1")
+    secret_manager.add_version(secret, GEMINI_KEY)
     deadline = time.monotonic() + 30  # a failed fetch is retried after 10 s at most
     while (status := fn.post({"prompt": "x"}).status_code) != 200 and time.monotonic() < deadline:
         time.sleep(0.5)

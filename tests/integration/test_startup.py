@@ -87,7 +87,6 @@ def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
         assert not any(m == unused or m.startswith(unused + ".") for m in modules), f"{unused} is imported at start"
     jobs = sorted(m for m in modules if m.startswith("gemini_gateway.jobs."))
     assert jobs == [
-        "gemini_gateway.jobs.callback_urls",
         "gemini_gateway.jobs.seams",
         "gemini_gateway.jobs.service",
         "gemini_gateway.jobs.settings",

@@ -1,6 +1,7 @@
 // One call with the official @google/genai SDK against the function; prints what the SDK handed back as JSON.
 // usage: BASE_URL=http://127.0.0.1:8080 API_KEY=<client key> MODEL=gemini-2.5-flash \
-//          node sdk_check.mjs plain|stream|tools|legacy-plain|legacy-stream [prompt]
+//          node sdk_check.mjs plain|stream|tools|legacy-plain|legacy-stream|interaction|interaction-stream|
+//                             interaction-tools|interaction-get OTHER_ID [prompt]
 // "tools": a function call, its result sent back with the model's content as the SDK returned it (thought
 // signature included), then countTokens.
 // "legacy-*" use @google/generative-ai, the SDK Cloudflare's AI Gateway page shows (deprecated, still in apps).
@@ -55,6 +56,43 @@ async function run(kind) {
       text: second.text,
       totalTokens: counted.totalTokens,
     };
+  }
+  if (kind === "interaction") {
+    const interaction = await ai.interactions.create({ model: MODEL, input: request.contents });
+    const text = interaction.steps?.at(-1)?.content?.[0]?.text;
+    return { id: interaction.id, status: interaction.status, text, totalTokens: interaction.usage?.total_tokens };
+  }
+  if (kind === "interaction-stream") {
+    const stream = await ai.interactions.create({ model: MODEL, input: request.contents, stream: true });
+    const events = [];
+    let text = "";
+    let id;
+    for await (const event of stream) {
+      events.push(event.event_type);
+      if (event.event_type === "step.delta" && event.delta?.type === "text") text += event.delta.text;
+      id = event.interaction?.id ?? id;
+    }
+    return { events, text, id };
+  }
+  if (kind === "interaction-tools") {
+    const weather = {
+      type: "function",
+      name: "get_weather",
+      description: "Weather for a city",
+      parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+    };
+    const asked = await ai.interactions.create({ model: MODEL, input: request.contents, tools: [weather] });
+    const call = asked.steps?.find((step) => step.type === "function_call");
+    const signed = Boolean(asked.steps?.find((step) => step.type === "thought")?.signature);
+    const result = { type: "function_result", call_id: call?.id, name: call?.name, result: { temp_c: 21 } };
+    const answered = await ai.interactions.create({
+      model: MODEL, previous_interaction_id: asked.id, tools: [weather], input: [result],
+    });
+    return { call: call?.name, signed, status: answered.status, text: answered.steps?.at(-1)?.content?.[0]?.text };
+  }
+  if (kind === "interaction-get") {
+    const interaction = await ai.interactions.get(process.argv[3]);
+    return { id: interaction.id, status: interaction.status };
   }
   if (kind.startsWith("legacy-")) {
     const model = new GoogleGenerativeAI(API_KEY).getGenerativeModel(

@@ -14,8 +14,10 @@ import pytest
 
 from gemini_gateway.callers import Caller, CallerGate
 from gemini_gateway.callers.app_check import AppCheckCheck, app_check_key_set
+from gemini_gateway.callers.gate import Layer
 from gemini_gateway.callers.jwt_keys import KeySet, decode_rs256, parse_jwks
 from gemini_gateway.errors import Forbidden, Unauthenticated
+from tests.support.callers import verified
 from tests.support.firebase_tokens import app_check_claims, b64url, signing_key, unsigned_token
 
 NUMBER = "123456789012"
@@ -40,7 +42,7 @@ def key_set(*keys: Any) -> tuple[KeySet, list[int]]:
 def identify(token: str, app_ids: tuple[str, ...] = ()) -> Caller | None:
     keys, _ = key_set()
     check = AppCheckCheck(NUMBER, keys, app_ids)
-    return asyncio.run(check.identify({"x-firebase-appcheck": token}, b"{}"))
+    return asyncio.run(verified(check, {"x-firebase-appcheck": token}, b"{}"))
 
 
 def test_valid_token_is_the_app_id() -> None:
@@ -49,7 +51,7 @@ def test_valid_token_is_the_app_id() -> None:
 
 def test_no_header_no_fetch() -> None:
     keys, fetches = key_set()
-    assert asyncio.run(AppCheckCheck(NUMBER, keys).identify({"authorization": "Bearer x"}, b"")) is None
+    assert asyncio.run(verified(AppCheckCheck(NUMBER, keys), {"authorization": "Bearer x"}, b"")) is None
     assert fetches == [0]
 
 
@@ -60,7 +62,7 @@ def test_keys_fetched_once() -> None:
 
     async def scenario() -> None:
         for _ in range(5):
-            assert await check.identify({"x-firebase-appcheck": token}, b"") is not None
+            assert await verified(check, {"x-firebase-appcheck": token}, b"") is not None
 
     asyncio.run(scenario())
     assert fetches == [1]
@@ -140,21 +142,34 @@ def test_invalid_token_of_another_app_is_still_unauthenticated() -> None:
 
 
 class Admits:
-    async def identify(self, headers: Any, body: bytes) -> Caller | None:
-        return Caller("ios-app") if headers.get("x-api-key") == "k" else None
+    kind = "api_key"
+    needs_body = False
+
+    def presented(self, headers: Any) -> bool:
+        return "x-api-key" in headers
+
+    async def verify(self, headers: Any, body: bytes) -> Layer:
+        if headers.get("x-api-key") != "k":
+            raise Unauthenticated()
+        return Layer("api_key", "ios-app")
 
 
-def test_gate_answers_forbidden_only_when_nothing_else_admits() -> None:
+def test_another_apps_token_is_forbidden_even_beside_a_good_key() -> None:
+    """Contract section 11: every credential presented is checked; a key cannot cover for an app not allowed."""
     keys, _ = key_set()
     gate = CallerGate([AppCheckCheck(NUMBER, keys, (IOS_APP,)), Admits()], allow_unauthenticated=False)
     token = KEY.sign(app_check_claims(NUMBER, WEB_APP))
+    allowed = KEY.sign(app_check_claims(NUMBER, IOS_APP))
 
     async def scenario() -> None:
         with pytest.raises(Forbidden):
             await gate.identify({"x-firebase-appcheck": token}, b"")
-        assert await gate.identify({"x-firebase-appcheck": token, "x-api-key": "k"}, b"") == Caller("ios-app")
+        with pytest.raises(Forbidden):
+            await gate.identify({"x-firebase-appcheck": token, "x-api-key": "k"}, b"")
         with pytest.raises(Unauthenticated):
-            await gate.identify({"x-firebase-appcheck": token + "x"}, b"")
+            await gate.identify({"x-firebase-appcheck": token + "x", "x-api-key": "k"}, b"")
+        both = await gate.identify({"x-firebase-appcheck": allowed, "x-api-key": "k"}, b"")
+        assert both.identity == "ios-app" and [layer.kind for layer in both.layers] == ["api_key", "app_check"]
 
     asyncio.run(scenario())
 

@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from gemini_gateway.callers import ApiKeyCheck, Caller, CallerGate, parse_client_keys, presented_keys
+from gemini_gateway.callers.gate import Layer
 from gemini_gateway.errors import Unauthenticated, Unavailable
 from gemini_gateway.secret_store import SecretRef, SecretStore
+from tests.support.callers import verified
 
 KEYS = "ios:test-client-key-ios,web:test-client-key-web"
 
@@ -122,13 +124,13 @@ def test_both_credentials_are_candidates() -> None:
     ],
 )
 def test_api_key_check(given: Mapping[str, str], caller: Caller | None) -> None:
-    assert asyncio.run(key_check().identify(given, b"{}")) == caller
+    assert asyncio.run(verified(key_check(), given, b"{}")) == caller
 
 
 def test_api_key_check_malformed_keys_are_unavailable() -> None:
     """A malformed CLIENT_API_KEYS value is a configuration problem: 503, not a 500."""
     with pytest.raises(Unavailable):
-        asyncio.run(key_check("not-an-entry").identify(headers(x_api_key="x"), b""))
+        asyncio.run(key_check("not-an-entry").verify(headers(x_api_key="x"), b""))
 
 
 def test_api_key_check_rereads_rotated_keys() -> None:
@@ -142,10 +144,10 @@ def test_api_key_check_rereads_rotated_keys() -> None:
     check = ApiKeyCheck(store, SecretRef("client API keys", name="projects/p/secrets/clients/versions/latest"))
 
     async def scenario() -> tuple[Caller | None, Caller | None, Caller | None]:
-        before = await check.identify(headers(x_api_key="test-client-key-1"), b"")
+        before = await verified(check, headers(x_api_key="test-client-key-1"))
         clock[0] = 61
-        old = await check.identify(headers(x_api_key="test-client-key-1"), b"")
-        new = await check.identify(headers(x_api_key="test-client-key-2"), b"")
+        old = await verified(check, headers(x_api_key="test-client-key-1"))
+        new = await verified(check, headers(x_api_key="test-client-key-2"))
         return before, old, new
 
     assert asyncio.run(scenario()) == (Caller("ios"), None, Caller("ios"))
@@ -157,20 +159,29 @@ def test_api_key_check_unavailable_secret() -> None:
 
     check = ApiKeyCheck(SecretStore(fail, 60), SecretRef("client API keys", name="projects/p/secrets/c/versions/1"))
     with pytest.raises(Unavailable):
-        asyncio.run(check.identify(headers(x_api_key="test-client-key-1"), b""))
+        asyncio.run(check.verify(headers(x_api_key="test-client-key-1"), b""))
 
 
 # --- CallerGate ---------------------------------------------------------------------------------------------
 
 
 class FixedCheck:
-    def __init__(self, caller: Caller | None) -> None:
-        self.caller = caller
+    """A header check that admits as `name` (a layer of `kind`) or refuses with 401."""
+
+    needs_body = False
+
+    def __init__(self, kind: str, name: str | None, header: str) -> None:
+        self.kind, self.name, self.header = kind, name, header
         self.calls = 0
 
-    async def identify(self, headers: Mapping[str, str], body: bytes) -> Caller | None:
+    def presented(self, headers: Mapping[str, str]) -> bool:
+        return self.header in headers
+
+    async def verify(self, headers: Mapping[str, str], body: bytes) -> Layer:
         self.calls += 1
-        return self.caller
+        if self.name is None:
+            raise Unauthenticated()
+        return Layer(self.kind, self.name)
 
 
 def test_anonymous_when_allowed_and_no_checks() -> None:
@@ -200,11 +211,33 @@ def test_wrong_key_is_unauthenticated() -> None:
 
 def test_right_key_passes() -> None:
     gate = CallerGate([key_check()], allow_unauthenticated=False)
-    assert asyncio.run(gate.identify(headers(x_api_key="test-client-key-web"), b"")) == Caller("web")
+    caller = asyncio.run(gate.identify(headers(x_api_key="test-client-key-web"), b""))
+    assert caller.identity == "web" and caller.log_fields() == {"layers": ["api_key"], "key": "web"}
 
 
-def test_first_passing_check_wins() -> None:
-    none, first, second = FixedCheck(None), FixedCheck(Caller("a")), FixedCheck(Caller("b"))
-    gate = CallerGate([none, first, second], allow_unauthenticated=False)
-    assert asyncio.run(gate.identify(headers(), b"")) == Caller("a")
-    assert (none.calls, first.calls, second.calls) == (1, 1, 0)
+def test_two_different_client_keys_are_refused() -> None:
+    both = headers(authorization="Bearer test-client-key-ios", x_api_key="test-client-key-web")
+    with pytest.raises(Unauthenticated):
+        asyncio.run(CallerGate([key_check()], allow_unauthenticated=False).identify(both, b""))
+
+
+def test_every_presented_credential_is_checked_and_the_most_specific_names_the_caller() -> None:
+    app = FixedCheck("app_check", "app:ios", "x-app")
+    key = FixedCheck("api_key", "ios", "x-key")
+    user = FixedCheck("user", "uid:u1", "x-user")
+    bad = FixedCheck("user", None, "x-bad-user")
+    gate = CallerGate([app, key, user, bad], allow_unauthenticated=False)
+
+    async def scenario() -> None:
+        caller = await gate.identify(headers(x_app="1", x_key="1", x_user="1"), b"")
+        assert caller.identity == "uid:u1"
+        assert caller.log_fields() == {"layers": ["user", "api_key", "app_check"], "key": "ios", "app_id": "ios"}
+        assert (await gate.identify(headers(x_app="1", x_key="1"), b"")).identity == "ios"
+        assert (await gate.identify(headers(x_app="1"), b"")).identity == "app:ios"
+        with pytest.raises(Unauthenticated):  # one bad credential refuses, whatever else is good
+            await gate.identify(headers(x_app="1", x_key="1", x_user="1", x_bad_user="1"), b"")
+        with pytest.raises(Unauthenticated):  # nothing presented
+            await gate.identify(headers(), b"")
+
+    asyncio.run(scenario())
+    assert (app.calls, key.calls, user.calls, bad.calls) == (4, 3, 2, 1)

@@ -20,8 +20,10 @@ import pytest
 
 from gemini_gateway.callers import Caller, CallerGate
 from gemini_gateway.callers.firebase_auth import FirebaseAuthCheck, firebase_key_set
+from gemini_gateway.callers.gate import Layer
 from gemini_gateway.callers.jwt_keys import KeySet, bearer_token, parse_x509_certs, rs256_kid
 from gemini_gateway.errors import Unauthenticated, Unavailable
+from tests.support.callers import verified
 from tests.support.firebase_tokens import b64url, firebase_claims, signing_key, unsigned_token
 
 PROJECT = "test-firebase-app"
@@ -68,7 +70,7 @@ def bearer(token: str) -> dict[str, str]:
 
 def identify(token: str, server: CertServer | None = None) -> Caller | None:
     check = FirebaseAuthCheck(PROJECT, (server or CertServer(KEY)).key_set())
-    return asyncio.run(check.identify(bearer(token), b"{}"))
+    return asyncio.run(verified(check, bearer(token), b"{}"))
 
 
 def test_valid_token_is_the_uid() -> None:
@@ -180,7 +182,7 @@ def test_not_a_jwt_is_not_looked_up(token: str) -> None:
 def test_no_bearer_no_fetch() -> None:
     server = CertServer(KEY)
     check = FirebaseAuthCheck(PROJECT, server.key_set())
-    assert asyncio.run(check.identify({"x-api-key": "k"}, b"")) is None
+    assert asyncio.run(verified(check, {"x-api-key": "k"}, b"")) is None
     assert server.fetches == 0
 
 
@@ -204,7 +206,7 @@ def test_certs_cached_per_max_age() -> None:
         seen = []
         for advance in (0, 100, 499, 2, 1):  # t = 0, 100, 599, 601 (expired → refetch), 602
             clock.now += advance
-            assert await check.identify(bearer(token), b"") == Caller("uid:user-123")
+            assert await verified(check, bearer(token), b"") == Caller("uid:user-123")
             seen.append(server.fetches)
         return seen
 
@@ -218,7 +220,7 @@ def test_concurrent_callers_share_one_fetch() -> None:
     token = KEY.sign(firebase_claims(PROJECT))
 
     async def scenario() -> list[Caller | None]:
-        return await asyncio.gather(*(check.identify(bearer(token), b"") for _ in range(20)))
+        return await asyncio.gather(*(verified(check, bearer(token), b"") for _ in range(20)))
 
     assert asyncio.run(scenario()) == [Caller("uid:user-123")] * 20
     assert server.fetches == 1
@@ -230,15 +232,15 @@ def test_unknown_kid_refetches_at_most_once_a_minute() -> None:
     check = FirebaseAuthCheck(PROJECT, server.key_set(clock))
 
     async def scenario() -> None:
-        assert await check.identify(bearer(KEY.sign(firebase_claims(PROJECT))), b"") is not None
+        assert await verified(check, bearer(KEY.sign(firebase_claims(PROJECT))), b"") is not None
         clock.now += 61
         for n in range(5):  # made-up kids: one refetch, not five
-            assert await check.identify(bearer(KEY.sign(firebase_claims(PROJECT), kid=f"made-up-{n}")), b"") is None
+            assert await verified(check, bearer(KEY.sign(firebase_claims(PROJECT), kid=f"made-up-{n}")), b"") is None
         assert server.fetches == 2
         # Google rotates: the new key appears; a minute later its first token triggers the fetch
         server.document[OTHER.kid] = OTHER.certificate_pem()
         clock.now += 61
-        assert await check.identify(bearer(OTHER.sign(firebase_claims(PROJECT, uid="u2"))), b"") == Caller("uid:u2")
+        assert await verified(check, bearer(OTHER.sign(firebase_claims(PROJECT, uid="u2"))), b"") == Caller("uid:u2")
         assert server.fetches == 3
 
     asyncio.run(scenario())
@@ -248,7 +250,7 @@ def test_fetch_failure_without_keys_is_unavailable() -> None:
     server = CertServer(KEY, status=500)
     check = FirebaseAuthCheck(PROJECT, server.key_set())
     with pytest.raises(Unavailable):
-        asyncio.run(check.identify(bearer(KEY.sign(firebase_claims(PROJECT))), b""))
+        asyncio.run(verified(check, bearer(KEY.sign(firebase_claims(PROJECT))), b""))
 
 
 def test_fetch_failure_keeps_serving_the_old_keys() -> None:
@@ -258,15 +260,15 @@ def test_fetch_failure_keeps_serving_the_old_keys() -> None:
     token = KEY.sign(firebase_claims(PROJECT))
 
     async def scenario() -> None:
-        assert await check.identify(bearer(token), b"") is not None
+        assert await verified(check, bearer(token), b"") is not None
         server.status = 503
         clock.now += 120
-        assert await check.identify(bearer(token), b"") == Caller("uid:user-123")
-        assert await check.identify(bearer(token), b"") == Caller("uid:user-123")
+        assert await verified(check, bearer(token), b"") == Caller("uid:user-123")
+        assert await verified(check, bearer(token), b"") == Caller("uid:user-123")
         assert server.fetches == 2  # the failed refetch is not retried on every request
         server.status = 200
         clock.now += 11
-        assert await check.identify(bearer(token), b"") is not None
+        assert await verified(check, bearer(token), b"") is not None
         assert server.fetches == 3
 
     asyncio.run(scenario())
@@ -279,12 +281,12 @@ def test_missing_cache_control_uses_the_default() -> None:
     token = KEY.sign(firebase_claims(PROJECT))
 
     async def scenario() -> None:
-        await check.identify(bearer(token), b"")
+        await verified(check, bearer(token), b"")
         clock.now += 3599
-        await check.identify(bearer(token), b"")
+        await verified(check, bearer(token), b"")
         assert server.fetches == 1
         clock.now += 2
-        await check.identify(bearer(token), b"")
+        await verified(check, bearer(token), b"")
         assert server.fetches == 2
 
     asyncio.run(scenario())
@@ -298,7 +300,7 @@ def test_max_age_zero_is_not_a_fetch_per_request() -> None:
 
     async def scenario() -> None:
         for _ in range(10):
-            await check.identify(bearer(token), b"")
+            await verified(check, bearer(token), b"")
         assert server.fetches == 1
 
     asyncio.run(scenario())
@@ -317,16 +319,26 @@ def test_default_url_is_googles() -> None:
     )
 
 
-def test_keys_unreachable_does_not_block_another_credential() -> None:
+def test_keys_unreachable_is_503_even_beside_another_credential() -> None:
+    """Contract section 11: a presented token that cannot be judged is never skipped for another credential."""
+
     class Admits:
-        async def identify(self, headers: Any, body: bytes) -> Caller | None:
-            return Caller("app:ios") if "x-firebase-appcheck" in headers else None
+        kind = "app_check"
+        needs_body = False
+
+        def presented(self, headers: Any) -> bool:
+            return "x-firebase-appcheck" in headers
+
+        async def verify(self, headers: Any, body: bytes) -> Layer:
+            return Layer("app_check", "app:ios")
 
     gate = CallerGate([FirebaseAuthCheck(PROJECT, CertServer(KEY, status=503).key_set()), Admits()], False)
     token = KEY.sign(firebase_claims(PROJECT))
 
     async def scenario() -> None:
-        assert await gate.identify({**bearer(token), "x-firebase-appcheck": "t"}, b"") == Caller("app:ios")
+        with pytest.raises(Unavailable):
+            await gate.identify({**bearer(token), "x-firebase-appcheck": "t"}, b"")
+        assert (await gate.identify({"x-firebase-appcheck": "t"}, b"")).identity == "app:ios"
         with pytest.raises(Unavailable):
             await gate.identify(bearer(token), b"")
 

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from starlette.datastructures import Headers
 
+from gemini_gateway.callback_urls import callback_url_problem, canonical
 from gemini_gateway.errors import Unavailable
 from gemini_gateway.jobs.admission import wants_async
-from gemini_gateway.jobs.callback_urls import canonical, refusal
 from gemini_gateway.jobs.delivery import backoff, payload
 from gemini_gateway.jobs.records import LEASE_SECONDS, Job, new_job_id, valid_job_id
 from gemini_gateway.jobs.store import MemoryJobs, RedisJobs
@@ -145,6 +145,7 @@ PREFIXES = ("https://hooks.example.com/gemini/", "https://api.example.org", "htt
     [
         "https://hooks.example.com/gemini/done",
         "https://hooks.example.com/gemini/",
+        "https://hooks.example.com/gemini",  # the prefix's own path, without its slash
         "https://hooks.example.com:443/gemini/x?order=1&sig=abc",
         "https://HOOKS.example.com/gemini/x",
         "https://api.example.org/",
@@ -154,7 +155,7 @@ PREFIXES = ("https://hooks.example.com/gemini/", "https://api.example.org", "htt
     ],
 )
 def test_allowed_callback_urls(url: str) -> None:
-    assert refusal(url, PREFIXES) is None
+    assert callback_url_problem(url, PREFIXES) is None
 
 
 @pytest.mark.parametrize(
@@ -165,7 +166,8 @@ def test_allowed_callback_urls(url: str) -> None:
         "http://10.0.0.5/",
         "http://hooks.example.com/gemini/x",  # http where the prefix says https
         "https://hooks.example.com/other/",
-        "https://hooks.example.com/gemini",  # shorter than the prefix
+        "https://hooks.example.com/gemini-evil/x",  # below the prefix segment by segment, not by characters
+        "https://hooks.example.com/",
         "https://hooks.example.com:8443/gemini/x",
         "https://hooks.example.com@evil.example/gemini/x",
         "https://user:pass@hooks.example.com/gemini/x",
@@ -184,17 +186,18 @@ def test_allowed_callback_urls(url: str) -> None:
         "http://127.1:9000/cb/",
         "http://2130706433:9000/cb/",
         "http://localhost:9000/cb/",
+        "http://hooks.example.com:9000/cb/",  # plain http only to this machine
         "ftp://hooks.example.com/gemini/",
         "//hooks.example.com/gemini/",
         "",
     ],
 )
 def test_refused_callback_urls(url: str) -> None:
-    assert refusal(url, PREFIXES) is not None
+    assert callback_url_problem(url, PREFIXES) is not None
 
 
 def test_no_prefixes_no_callbacks() -> None:
-    why = refusal("https://hooks.example.com/gemini/", ())
+    why = callback_url_problem("https://hooks.example.com/gemini/", ())
     assert why is not None and "CALLBACK_URL_PREFIXES" in why
 
 

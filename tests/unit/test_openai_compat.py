@@ -238,12 +238,12 @@ def test_user_and_metadata_go_to_gateway_metadata_and_cache_to_gateway_headers()
                 "messages": [
                     {
                         "role": "user",
-                        "content": [{"type": "image_url", "image_url": {"url": "data:image/gif;base64,R0lG"}}],
+                        "content": [{"type": "image_url", "image_url": {"url": "data:image/_gif;base64,R0lG"}}],
                     }
                 ]
             },
             "messages[0].content[0].image_url.url",
-            "image/png",
+            "media type",
         ),
         (
             {

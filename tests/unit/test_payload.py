@@ -223,7 +223,7 @@ def test_every_image_type_accepted(mime: str) -> None:
         (
             {"messages": [{"role": "user", "content": [{"type": "image", "data": PNG}]}]},
             "messages[0].content[0].mime_type",
-            "required for an image part, one of image/png, image/jpeg, image/webp, image/heic, image/heif",
+            "required for an image part, e.g. image/png",
         ),
         (
             {"messages": [{"role": "user", "content": [{"type": "image", "mime_type": "image/png"}]}]},
@@ -276,8 +276,10 @@ def test_valid_base64_accepted(data: str) -> None:
     ok({"messages": [{"role": "user", "content": [image(data=data)]}]})
 
 
-@pytest.mark.parametrize("mime", ["image/gif", "image/PNG", "image/svg+xml", "application/pdf", "", "png"])
-def test_unsupported_image_type_refused(mime: str) -> None:
+# Well-formed types outside ALLOWED_MEDIA_TYPES (image/gif, application/pdf) are the free-form controls' to
+# refuse, after the caller's policy is known: tests/unit/test_freeform_models.py, tests/integration/test_freeform.py.
+@pytest.mark.parametrize("mime", ["image/PNG", "", "png", "image/", "image/png; x=1"])
+def test_malformed_media_type_refused(mime: str) -> None:
     assert fields({"messages": [{"role": "user", "content": [image(mime)]}]}) == ["messages[0].content[0].mime_type"]
 
 

@@ -12,6 +12,7 @@ from gemini_gateway.callers import Caller, CallerGate
 from gemini_gateway.callers.webhooks import WebhookCheck, parse_secrets, parse_signature, sign
 from gemini_gateway.errors import Unauthenticated, Unavailable
 from gemini_gateway.secret_store import SecretRef, SecretStore
+from tests.support.callers import verified
 
 SECRET = "test-webhook-secret-1"
 NEW_SECRET = "test-webhook-secret-2"
@@ -29,7 +30,7 @@ def check(secrets: str = SECRET, now: float = NOW) -> WebhookCheck:
 
 def identify(header: str | None, body: bytes = BODY, secrets: str = SECRET, now: float = NOW) -> Caller | None:
     headers = {} if header is None else {"x-signature": header}
-    return asyncio.run(check(secrets, now).identify(headers, body))
+    return asyncio.run(verified(check(secrets, now), headers, body))
 
 
 def test_valid_signature_is_the_webhook_caller() -> None:
@@ -120,7 +121,11 @@ def test_parse_signature() -> None:
 
 
 def test_parse_secrets() -> None:
-    assert parse_secrets("a\nb,c\r\n") == [b"a", b"b", b"c"]
+    assert parse_secrets("a\nb,c\r\n") == ([b"a", b"b", b"c"], [])
+    assert parse_secrets("a,whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") == (
+        [b"a"],
+        ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
     with pytest.raises(ValueError):
         parse_secrets(" ,\n ")
 
@@ -140,10 +145,13 @@ def test_secret_comes_through_the_secret_store() -> None:
 
     name = "projects/p/secrets/webhook/versions/latest"
     webhook = WebhookCheck(SecretStore(fetch, 300), SecretRef("webhook secret", name), clock=lambda: NOW)
-    header = {"x-signature": f"t={NOW},v1={sign(SECRET, NOW, BODY)}"}
 
     async def scenario() -> list[Caller | None]:
-        return [await webhook.identify(header, BODY) for _ in range(3)]
+        # three different deliveries (a second of each would be a replay): each signed afresh
+        return [
+            await verified(webhook, {"x-signature": f"t={NOW - i},v1={sign(SECRET, NOW - i, BODY)}"}, BODY)
+            for i in range(3)
+        ]
 
     assert asyncio.run(scenario()) == [Caller("webhook")] * 3
     assert fetched == [name]

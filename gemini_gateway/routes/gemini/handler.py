@@ -23,6 +23,7 @@ from ...answer import Usage
 from ...context import RequestContext
 from ...errors import ApiError, InvalidRequest, UpstreamError
 from ...intake import GenerationIntake, admit
+from ...model_rules import thinking_refusal
 from ...normalize import MalformedAnswer, StreamTotals, read_answer
 from ...responses import cancel_if_gone, json_response
 from ...routing import Endpoint, OperationDoc
@@ -56,9 +57,12 @@ def _path_model(_: object, params: Mapping[str, str]) -> str:
     return params["model"]
 
 
+_THINKING_FIELD = "generationConfig.thinkingConfig.thinkingLevel"
+
+
 def _upstream_body(ctx: RequestContext, req: GeminiRequest) -> bytes:
     """What travels upstream: the validated request re-serialised, with the output ceiling when none was set."""
-    return req.upstream_body(ctx.output_ceiling)
+    return req.upstream_body(ctx.output_ceiling, ctx.safety_settings)
 
 
 def _counted_body(ctx: RequestContext, req: CountTokensRequest) -> bytes:
@@ -74,9 +78,15 @@ def _counted_body(ctx: RequestContext, req: CountTokensRequest) -> bytes:
     return req.upstream_body(ctx.model)
 
 
-INTAKE = GenerationIntake(GeminiRequest, _path_model, lambda req: _last_user_text(req.contents), _upstream_body)
+INTAKE = GenerationIntake(
+    GeminiRequest, _path_model, lambda req: _last_user_text(req.contents), _upstream_body, GeminiRequest.freeform
+)
 COUNT_INTAKE = GenerationIntake(
-    CountTokensRequest, _path_model, lambda req: _last_user_text(req.all_contents), _counted_body
+    CountTokensRequest,
+    _path_model,
+    lambda req: _last_user_text(req.all_contents),
+    _counted_body,
+    CountTokensRequest.freeform,
 )
 
 
@@ -88,9 +98,11 @@ def _headers(ctx: RequestContext) -> dict[str, str]:
 async def generate_content(ctx: RequestContext) -> Response:
     _, body = await admit(ctx, INTAKE)
     path = model_path(ctx.model, "generateContent")
-    meta = await cancel_if_gone(
-        ctx.request, ctx.runtime.gateway.request("POST", path, body, _headers(ctx), ctx.started)
-    )
+    work = ctx.runtime.gateway.request("POST", path, body, _headers(ctx), ctx.started)
+    try:
+        meta = await cancel_if_gone(ctx.request, work)
+    except InvalidRequest as exc:
+        raise thinking_refusal(exc, _THINKING_FIELD) from None
     answer_body = _guardrail_body(meta, ctx.model) if meta.blocked is not None else meta.body
     try:
         answer = read_answer(answer_body)
@@ -105,7 +117,10 @@ async def stream_generate_content(ctx: RequestContext) -> Response:
     ctx.log.record_stream()
     path = model_path(ctx.model, "streamGenerateContent") + "?alt=sse"
     opening = ctx.runtime.gateway.open_stream("POST", path, body, _headers(ctx), ctx.started)
-    meta, stream = await cancel_if_gone(ctx.request, opening)
+    try:
+        meta, stream = await cancel_if_gone(ctx.request, opening)
+    except InvalidRequest as exc:
+        raise thinking_refusal(exc, _THINKING_FIELD) from None
     return _relay_stream(ctx.model, meta, stream, ctx.request.query_params.get("alt") == "sse", ctx)
 
 

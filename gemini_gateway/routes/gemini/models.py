@@ -13,6 +13,8 @@ import orjson
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from ...freeform.controls import Ask
+from ...freeform.safety import HARM_CATEGORIES
 from ...model_base import (
     INT32_MAX,
     INT32_MIN,
@@ -23,6 +25,7 @@ from ...model_base import (
     field_error,
     finite,
 )
+from .output_config import ImageConfig, SpeechConfig
 from .tools import (
     GeminiCodeExecutionResult,
     GeminiExecutableCode,
@@ -136,9 +139,9 @@ class GenerationConfig(Wire):
     logprobs: Annotated[int | None, Field(ge=0, le=20)] = None
     enable_enhanced_civic_answers: bool | None = None
     response_modalities: Annotated[list[Modality] | None, Field(max_length=4)] = None
-    speech_config: dict[str, Any] | None = None
+    speech_config: SpeechConfig | None = None
     thinking_config: ThinkingConfig | None = None
-    image_config: dict[str, Any] | None = None
+    image_config: ImageConfig | None = None
     media_resolution: (
         Literal[
             "MEDIA_RESOLUTION_UNSPECIFIED", "MEDIA_RESOLUTION_LOW", "MEDIA_RESOLUTION_MEDIUM", "MEDIA_RESOLUTION_HIGH"
@@ -195,8 +198,20 @@ Threshold = Literal[
 class SafetySetting(Wire):
     unsupported = ("method",)  # Vertex AI only
 
-    category: Annotated[str, Field(pattern=r"^HARM_CATEGORY_[A-Z_]{1,64}$")]
+    category: Annotated[str, Field(max_length=64, json_schema_extra={"enum": list(HARM_CATEGORIES)})]
     threshold: Threshold
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, value: str) -> str:
+        if value not in HARM_CATEGORIES:
+            raise PydanticCustomError(
+                "harm_category", "not a harm category of the Gemini API (one of {names})", {"names": _CATEGORIES}
+            )
+        return value
+
+
+_CATEGORIES = ", ".join(HARM_CATEGORIES)
 
 
 class GeminiRequest(Wire):
@@ -231,21 +246,62 @@ class GeminiRequest(Wire):
         config = self.generation_config
         return _MAX_OUTPUT_FIELD, config.max_output_tokens if config is not None else None
 
-    def upstream_json(self, max_output_tokens: int | None = None) -> dict[str, Any]:
+    def freeform(self, prefix: str = "") -> Ask:
+        """What it asks beyond text in, text out, each with its field, for the operator's controls (freeform/)."""
+        modalities: list[tuple[str, str]] = []
+        options: list[tuple[str, str]] = []
+        config = self.generation_config
+        if config is not None:
+            at = f"{prefix}generationConfig"
+            for i, modality in enumerate(config.response_modalities or ()):
+                if modality in ("IMAGE", "AUDIO"):
+                    modalities.append((f"{at}.responseModalities[{i}]", modality.lower()))
+            if config.image_config is not None:
+                modalities.append((f"{at}.imageConfig", "image"))
+            if config.speech_config is not None:
+                modalities.append((f"{at}.speechConfig", "audio"))
+            if config.response_logprobs:
+                options.append((f"{at}.responseLogprobs", "logprobs"))
+            if config.media_resolution == "MEDIA_RESOLUTION_HIGH":
+                options.append((f"{at}.mediaResolution", "media_resolution_high"))
+        for i, tool in enumerate(self.tools or ()):
+            search = tool.google_search.search_types if tool.google_search is not None else None
+            if search is not None and search.image_search is not None:
+                modalities.append((f"{prefix}tools[{i}].googleSearch.searchTypes.imageSearch", "image"))
+        return Ask(
+            safety=[
+                (f"{prefix}safetySettings[{i}]", s.category, s.threshold)
+                for i, s in enumerate(self.safety_settings or ())
+            ],
+            modalities=modalities,
+            media_types=inline_media(self.contents, f"{prefix}contents"),
+            system_instruction=f"{prefix}systemInstruction" if self.system_instruction is not None else None,
+            options=options,
+        )
+
+    def upstream_json(
+        self, max_output_tokens: int | None = None, safety_settings: list[dict[str, str]] | None = None
+    ) -> dict[str, Any]:
         """The validated request, camelCase, exactly the fields the caller set, plus the output ceiling.
 
         `max_output_tokens` (the spend ceiling) is sent when the caller set no
-        `maxOutputTokens`; the function adds no other field.
+        `maxOutputTokens`; `safety_settings` (the caller's own and the
+        operator's floor, freeform/safety.py) replace the caller's when given;
+        the function adds no other field.
         """
         body: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
         if max_output_tokens is not None:
             config = body.get("generationConfig") or {}
             if config.get("maxOutputTokens") is None:
                 body["generationConfig"] = {**config, "maxOutputTokens": max_output_tokens}
+        if safety_settings:
+            body["safetySettings"] = safety_settings
         return body
 
-    def upstream_body(self, max_output_tokens: int | None = None) -> bytes:
-        return _dumps(self.upstream_json(max_output_tokens))
+    def upstream_body(
+        self, max_output_tokens: int | None = None, safety_settings: list[dict[str, str]] | None = None
+    ) -> bytes:
+        return _dumps(self.upstream_json(max_output_tokens, safety_settings))
 
 
 class CountedRequest(GeminiRequest):
@@ -283,12 +339,33 @@ class CountTokensRequest(Wire):
         field, value = counted.output_tokens() if counted else (_MAX_OUTPUT_FIELD, None)
         return f"generateContentRequest.{field}", value
 
+    def freeform(self) -> Ask:
+        """As `generateContent` would be asked (counting is free, but it takes only what generating may)."""
+        counted = self.generate_content_request
+        if counted is not None:
+            return counted.freeform("generateContentRequest.")
+        return Ask(media_types=inline_media(self.contents or [], "contents"))
+
     def upstream_body(self, model: str) -> bytes:
         """The validated body; a `generateContentRequest` names `models/<model>` (the resolved model)."""
         counted = self.generate_content_request
         if counted is None:
             return _dumps(self.model_dump(mode="json", by_alias=True, exclude_unset=True))
         return _dumps({"generateContentRequest": {**counted.upstream_json(), "model": f"models/{model}"}})
+
+
+def inline_media(contents: list[Content], at: str) -> list[tuple[str, str]]:
+    """(field, MIME type) of every inline part, those inside a function's response included."""
+    found: list[tuple[str, str]] = []
+    for i, content in enumerate(contents):
+        for j, part in enumerate(content.parts):
+            if part.inline_data is not None:
+                found.append((f"{at}[{i}].parts[{j}].inlineData.mimeType", part.inline_data.mime_type))
+            elif part.function_response is not None:
+                for k, inner in enumerate(part.function_response.parts or ()):
+                    where = f"{at}[{i}].parts[{j}].functionResponse.parts[{k}].inlineData.mimeType"
+                    found.append((where, inner.inline_data.mime_type))
+    return found
 
 
 def _dumps(body: dict[str, Any]) -> bytes:

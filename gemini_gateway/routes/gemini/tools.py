@@ -74,11 +74,42 @@ class GeminiFunctionDeclaration(Wire):
         return self
 
 
+_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+
+
+class GeminiInterval(Wire):
+    """`googleSearch.timeRangeFilter`: RFC 3339 times, both or neither (Gemini's rule)."""
+
+    start_time: Annotated[str | None, Field(pattern=_TIMESTAMP)] = None
+    end_time: Annotated[str | None, Field(pattern=_TIMESTAMP)] = None
+
+    @model_validator(mode="after")
+    def _both(self) -> GeminiInterval:
+        if (self.start_time is None) != (self.end_time is None):
+            raise field_error(
+                "endTime" if self.end_time is None else "startTime", "give startTime and endTime together"
+            )
+        return self
+
+
+class GeminiWebSearch(Wire):
+    pass
+
+
+class GeminiImageSearch(Wire):
+    pass
+
+
+class GeminiSearchTypes(Wire):
+    web_search: GeminiWebSearch | None = None
+    image_search: GeminiImageSearch | None = None  # answers with image bytes: an image output (freeform controls)
+
+
 class GeminiGoogleSearch(Wire):
     unsupported = ("excludeDomains", "blockingConfidence")  # Vertex AI only
 
-    time_range_filter: dict[str, Any] | None = None
-    search_types: dict[str, Any] | None = None
+    time_range_filter: GeminiInterval | None = None
+    search_types: GeminiSearchTypes | None = None
 
 
 class GeminiUrlContext(Wire):
@@ -130,6 +161,8 @@ FunctionCallingMode = Literal["MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDA
 
 
 class GeminiFunctionCallingConfig(Wire):
+    unsupported = ("streamFunctionCallArguments",)  # Vertex AI only
+
     mode: FunctionCallingMode | None = None
     allowed_function_names: (
         Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=MAX_FUNCTION_DECLARATIONS)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from starlette.responses import Response
 
@@ -64,7 +65,7 @@ def _prepare(ctx: RequestContext, chat: ChatCompletionRequest) -> Call:
     """The request in `POST /` terms, and its upstream body (a tool-call id handed out elsewhere fails here)."""
     req, in_openai_terms = convert(chat, ctx.model)
     try:
-        return Call.of(ctx, req)
+        return replace(Call.of(ctx, req), thinking_field="reasoning_effort")
     except InvalidRequest as exc:
         raise in_openai_terms(exc) from None
 
@@ -74,6 +75,7 @@ INTAKE = GenerationIntake(
     lambda chat, _: bare_model(chat.model),
     _last_user_text,
     _prepare,
+    ChatCompletionRequest.freeform,
     server_callers=ServerCallerOptions(idempotent=True, streamed=lambda chat, _: bool(chat.stream)),
 )
 

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, JsonValue, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ...chat.models import IMAGE_TYPES, CacheOptions
+from ...chat.models import MEDIA_TYPE, CacheOptions
+from ...freeform.controls import Ask
 from ...model_base import (
     INT32_MAX,
     MAX_CONTENTS,
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)((?:;[^;,]*)*);base64,", re.IGNORECASE)
+_MEDIA_TYPE = re.compile(MEDIA_TYPE)
 
 # OpenAI request fields this function cannot honour, and why. `null` (and an
 # empty list/object) counts as absent; any other value is refused by name.
@@ -53,6 +55,7 @@ _UNSUPPORTED_IN_MESSAGE = {
     "audio": "audio is not supported; only text and images",
 }
 _IGNORED_IN_MESSAGE = ("refusal", "annotations")  # echoes of our own answers; dropped
+_SYSTEM = ("system", "developer")  # the roles that become Gemini's systemInstruction
 
 
 def _is_empty(value: Any) -> bool:
@@ -85,8 +88,8 @@ class ImageUrl(Strict):
                     "remote_url", "only base64 data: URLs are accepted; this function does not fetch remote images"
                 )
             raise PydanticCustomError("data_url", "must be a data: URL like data:image/png;base64,<data>")
-        if match.group(1).lower() not in IMAGE_TYPES:
-            raise PydanticCustomError("image_type", f"image type must be one of {', '.join(IMAGE_TYPES)}")
+        if not _MEDIA_TYPE.match(match.group(1).lower()):  # which types: ALLOWED_MEDIA_TYPES (freeform/controls.py)
+            raise PydanticCustomError("media_type", "the data: URL must name a media type such as image/png")
         try:
             check_base64(value[match.end() :])
         except PydanticCustomError:
@@ -294,7 +297,7 @@ class ChatCompletionRequest(Strict):
     @classmethod
     def _metadata_entries(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         for key, item in (value or {}).items():
-            if key in ("caller", "user"):
+            if key.strip().casefold() in ("caller", "user"):  # `Caller`, `user `: AI Gateway would see two
                 raise field_error(key, "reserved: the function sets it")
             if not 1 <= len(key) <= 64:
                 raise field_error(key[:64], "keys must be 1 to 64 characters")
@@ -329,6 +332,17 @@ class ChatCompletionRequest(Strict):
         if self.max_completion_tokens is not None:
             return "max_completion_tokens", self.max_completion_tokens
         return "max_tokens", self.max_tokens
+
+    def freeform(self) -> Ask:
+        """Its system/developer messages and inline media, for the operator's controls (freeform/controls.py)."""
+        system = next((f"messages[{i}].role" for i, m in enumerate(self.messages) if m.role in _SYSTEM), None)
+        media = [
+            (f"messages[{i}].content[{j}].image_url.url", part.image_url.inline()[0])
+            for i, message in enumerate(self.messages)
+            for j, part in enumerate(message.content or ())
+            if part.image_url is not None
+        ]
+        return Ask(media_types=media, system_instruction=system)
 
     @property
     def include_usage(self) -> bool:

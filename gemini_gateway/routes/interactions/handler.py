@@ -1,0 +1,274 @@
+"""The Interactions API through the function (contract section 13), for `client.interactions` in both SDKs.
+
+`POST /{version}/interactions` creates (JSON, or the SSE stream with
+`stream: true`), `GET /{version}/interactions/{id}` reads (or resumes the
+stream with `?stream=true&last_event_id=`), `DELETE` deletes, `POST
+.../{id}/cancel` cancels a background interaction. Each is forwarded to the
+same path under `google-ai-studio/` with the caller's API version; the
+caller's `x-goog-api-key` is its client key and the real key is swapped in,
+as on the Gemini-native route.
+
+Create is a generating route (the intake: caller, strict body, model through
+MODEL_ALIASES and ALLOWED_MODELS or an agent in ALLOWED_AGENTS, built-in tools
+per ALLOWED_TOOLS, the output ceiling, the free-form controls, spend). Ids are
+sealed for their caller (answers.py). Usage is charged when the interaction
+completes: at once for a plain or streamed one, and for a background one when
+a GET first sees it completed (remembered, so it is charged once).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from ...answer import Usage
+from ...callback_urls import callback_url_problem
+from ...context import RequestContext
+from ...errors import ApiError, InvalidRequest, UpstreamError
+from ...intake import GenerationIntake, admit, identify, policy
+from ...model_rules import thinking_refusal
+from ...responses import cancel_if_gone, json_response
+from ...routing import Endpoint, OperationDoc
+from ...streaming import stream_response
+from ...upstream import UpstreamAnswer, UpstreamStream
+from ...upstream.metadata import metadata_header
+from .answers import Interaction, InteractionIds, InteractionsErrorBody, seal_event, seal_interaction, usage_of
+from .errors import interactions_error_body
+from .models import InteractionRequest
+
+__all__ = ["CANCEL", "CREATE", "DELETE", "GET"]
+
+_CHARGED_FOR = 56 * 86400.0  # Google keeps a stored interaction 55 days
+_EVENT_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,256}$")
+_THINKING_FIELD = "generation_config.thinking_level"
+
+
+def _prepare(ctx: RequestContext, req: InteractionRequest) -> bytes:
+    """The body Google gets: the validated request, the resolved model, ids opened, ceiling and floor added."""
+    settings = ctx.runtime.settings
+    body = req.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    if req.agent is not None:
+        if req.agent not in settings.allowed_agents:
+            allowed = ", ".join(settings.allowed_agents) or "none"
+            raise InvalidRequest.for_field("agent", f"this agent is not allowed here (allowed: {allowed})")
+    else:
+        body["model"] = ctx.model
+        config = body.setdefault("generation_config", {})
+        config.setdefault("max_output_tokens", ctx.output_ceiling)
+    if req.previous_interaction_id is not None:
+        body["previous_interaction_id"] = _ids(ctx).open(req.previous_interaction_id)
+    for i, uri in enumerate(req.webhook_config.uris if req.webhook_config else ()):
+        problem = callback_url_problem(uri, settings.callback_url_prefixes)
+        if problem is not None:
+            raise InvalidRequest.for_field(f"webhook_config.uris[{i}]", problem)
+    if ctx.safety_settings is not None:  # the caller's own, then the operator's floor
+        body["safety_settings"] = [
+            {"type": s["category"].removeprefix("HARM_CATEGORY_").lower(), "threshold": s["threshold"].lower()}
+            for s in ctx.safety_settings
+        ]
+    return orjson.dumps(body)
+
+
+CREATE_INTAKE = GenerationIntake(
+    InteractionRequest,
+    lambda req, _: req.model,
+    InteractionRequest.last_user_text,
+    _prepare,
+    InteractionRequest.freeform,
+    uses_model=lambda req: req.agent is None,
+)
+
+
+def _ids(ctx: RequestContext) -> InteractionIds:
+    assert ctx.caller is not None and ctx.id_keys
+    return InteractionIds(ctx.id_keys, ctx.caller.identity)
+
+
+def _headers(ctx: RequestContext, stream: bool = False) -> dict[str, str]:
+    assert ctx.caller is not None
+    headers = metadata_header(ctx.caller.identity)
+    if stream:
+        headers["accept"] = "text/event-stream"
+    return headers
+
+
+async def create(ctx: RequestContext) -> Response:
+    req, body = await admit(ctx, CREATE_INTAKE)
+    if req.agent is not None:
+        ctx.log.note(agent=req.agent)
+    gateway, version = ctx.runtime.gateway, ctx.params["version"]
+    if req.stream:
+        ctx.log.record_stream()
+        opening = gateway.open_stream("POST", "interactions", body, _headers(ctx, True), ctx.started, version)
+        meta, stream = await _refusing_thinking(ctx, opening)
+        return _relay(ctx, meta, stream)
+    call = gateway.request("POST", "interactions", body, _headers(ctx), ctx.started, version)
+    meta = await _refusing_thinking(ctx, call)
+    return await _answer(ctx, meta, charge_now=True)
+
+
+async def get(ctx: RequestContext) -> Response:
+    """Read an interaction (or stream it again); a background one is charged when first seen completed."""
+    await identify(ctx)
+    google_id = await _opened(ctx)
+    query = ctx.request.query_params
+    stream = query.get("stream", "false") == "true"
+    path = f"interactions/{google_id}?stream={'true' if stream else 'false'}"
+    last_event_id = query.get("last_event_id")
+    if last_event_id is not None:
+        if not _EVENT_ID.match(last_event_id):
+            raise InvalidRequest.for_field("last_event_id", "is not an event id this API handed out")
+        path += f"&last_event_id={last_event_id}"
+    if query.get("include_input") == "true":
+        path += "&include_input=true"
+    gateway, version = ctx.runtime.gateway, ctx.params["version"]
+    if stream:
+        ctx.log.record_stream()
+        opening = gateway.open_stream("GET", path, None, _headers(ctx, True), ctx.started, version)
+        meta, upstream = await cancel_if_gone(ctx.request, opening)
+        return _relay(ctx, meta, upstream, charge_once=True)
+    meta = await cancel_if_gone(ctx.request, gateway.request("GET", path, None, _headers(ctx), ctx.started, version))
+    return await _answer(ctx, meta, charge_now=False)
+
+
+async def delete(ctx: RequestContext) -> Response:
+    await identify(ctx)
+    google_id = await _opened(ctx)
+    call = ctx.runtime.gateway.request(
+        "DELETE", f"interactions/{google_id}", None, _headers(ctx), ctx.started, ctx.params["version"]
+    )
+    meta = await cancel_if_gone(ctx.request, call)
+    ctx.log.record_upstream(meta)
+    return json_response(meta.body if isinstance(meta.body, dict) else {})
+
+
+async def cancel(ctx: RequestContext) -> Response:
+    await identify(ctx)
+    google_id = await _opened(ctx)
+    call = ctx.runtime.gateway.request(
+        "POST", f"interactions/{google_id}/cancel", None, _headers(ctx), ctx.started, ctx.params["version"]
+    )
+    meta = await cancel_if_gone(ctx.request, call)
+    return await _answer(ctx, meta, charge_now=False)
+
+
+async def _opened(ctx: RequestContext) -> str:
+    """Google's id of the interaction the path names, if it is this caller's (404 otherwise)."""
+    ctx.id_keys = await ctx.runtime.id_keys.keys()
+    return _ids(ctx).open(ctx.params["id"])
+
+
+async def _refusing_thinking(ctx: RequestContext, work: Any) -> Any:
+    """The upstream call, with a thinking level the model does not take named as the field it came in."""
+    try:
+        return await cancel_if_gone(ctx.request, work)
+    except InvalidRequest as exc:
+        raise thinking_refusal(exc, _THINKING_FIELD) from None
+
+
+async def _answer(ctx: RequestContext, meta: UpstreamAnswer, *, charge_now: bool) -> Response:
+    """The interaction as Google answered it, ids sealed; its usage recorded (and charged) once completed."""
+    ctx.log.record_upstream(meta)
+    interaction = meta.body
+    if not isinstance(interaction, dict):
+        raise UpstreamError("the upstream answer was not a usable interaction")
+    status, google_id = interaction.get("status"), interaction.get("id")
+    ctx.log.note(interaction_status=status)
+    usage = usage_of(interaction)
+    if status == "completed" and usage is not None and isinstance(google_id, str):
+        await _charge_once(ctx, google_id, usage, settle=charge_now)
+    return json_response(seal_interaction(interaction, _ids(ctx)))
+
+
+async def _charge_once(ctx: RequestContext, google_id: str, usage: Usage, *, settle: bool) -> None:
+    """Charge a completed interaction's usage to its caller, once, whichever request sees it first."""
+    ctx.log.record_usage(usage)
+    if not await ctx.runtime.once.first_time(f"interaction-charged:{google_id}", _CHARGED_FOR):
+        return
+    if settle:
+        ctx.record_usage(usage)  # charged as this request settles, against its reservation
+        return
+    runtime, effective = ctx.runtime, await policy(ctx)
+    if runtime.budgets is not None and effective.daily_token_budget > 0 and ctx.caller is not None:
+        spent = await runtime.budgets.charge(ctx.caller.identity, usage.total_tokens)
+        ctx.log.note(budget_spent=spent)
+
+
+def _relay(
+    ctx: RequestContext, meta: UpstreamAnswer, stream: UpstreamStream | None, *, charge_once: bool = False
+) -> Response:
+    """Each event as it arrives, ids sealed, then `[DONE]`; the completed interaction's usage is charged."""
+    ids = _ids(ctx)
+
+    async def events() -> AsyncIterator[bytes]:
+        if stream is not None:
+            async for event in stream:
+                kind = event.get("event_type") if isinstance(event, dict) else None
+                if kind in ("interaction.completed", "interaction.status_update"):
+                    interaction = event.get("interaction", event)
+                    usage, google_id = usage_of(interaction), interaction.get("id") or event.get("interaction_id")
+                    if kind == "interaction.completed" and usage is not None and isinstance(google_id, str):
+                        await _charge_once(ctx, google_id, usage, settle=not charge_once)
+                yield _frame(str(kind or "message"), seal_event(event, ids))
+        ctx.log.record_upstream(meta)
+        yield b"event: done\r\ndata: [DONE]\r\n\r\n"
+
+    def error_event(err: ApiError) -> bytes:
+        body = interactions_error_body(err, ctx.request_id)
+        return _frame("error", {"event_type": "error", **body})
+
+    return stream_response(events(), ctx, meta, stream, error_event)
+
+
+def _frame(event: str, data: Any) -> bytes:
+    return b"event: " + event.encode() + b"\r\ndata: " + orjson.dumps(data) + b"\r\n\r\n"
+
+
+_DESCRIPTION = (
+    "The Interactions API (Google's own body and answer) for `client.interactions` in the official SDKs; the "
+    "caller's client key in `x-goog-api-key` (docs/API.md, Interactions API). Interaction ids are sealed for the "
+    "caller they were handed to."
+)
+CREATE = Endpoint(
+    create,
+    OperationDoc(
+        summary="Create an interaction (JSON, or server-sent events with `stream: true`)",
+        description=_DESCRIPTION,
+        request=InteractionRequest,
+        response=Interaction,
+        stream_description="`event: <event_type>` / `data: <event JSON>` as the upstream sends them, then `[DONE]`.",
+        error=InteractionsErrorBody,
+        tags=("interactions",),
+    ),
+)
+GET = Endpoint(
+    get,
+    OperationDoc(
+        summary="Read an interaction (or stream it again with `?stream=true`)",
+        description=_DESCRIPTION,
+        response=Interaction,
+        stream_description="With `?stream=true` (and `last_event_id`): the interaction's events again.",
+        error=InteractionsErrorBody,
+        tags=("interactions",),
+    ),
+)
+DELETE = Endpoint(
+    delete,
+    OperationDoc(
+        summary="Delete an interaction", description=_DESCRIPTION, error=InteractionsErrorBody, tags=("interactions",)
+    ),
+)
+CANCEL = Endpoint(
+    cancel,
+    OperationDoc(
+        summary="Cancel a background interaction",
+        description=_DESCRIPTION,
+        response=Interaction,
+        error=InteractionsErrorBody,
+        tags=("interactions",),
+    ),
+)
