@@ -64,6 +64,7 @@ bench: install
 	$(PY) bench/gemini_native.py
 	$(PY) bench/callers.py
 	$(PY) bench/jobs.py
+	$(PY) bench/budgets.py
 	$(PY) bench/streaming.py
 	$(PY) bench/instance.py
 	$(PY) bench/hostile.py

@@ -21,9 +21,10 @@ here on a free port, skipped with a message when the binary is missing):
 one EVALSHA of the token-bucket script per request.
 
 Spend control (issue "Spend control per caller"): the daily token budget's
-admission plus its charge (`admit`, then `ticket.charge(40)`) in memory and
-through RedisBudgets on the same redis-server (a GET at admission, an EVALSHA
-of INCRBY + EXPIRE at the charge: two round trips), and caller-policy
+reservation plus its settlement (`reserve`, then `ticket.settle(40)`) in memory
+and through RedisBudgets on the same redis-server (an EVALSHA of the reserve
+script at admission, one of INCRBY + EXPIRE at the settlement: two round
+trips; bench/budgets.py has the whole admission), and caller-policy
 resolution (`Policies.for_caller`, a document with "*", "uid:*" and an exact
 entry): the first call for a caller (a fresh Policies each time, so nothing is
 cached) and the cached call every later request makes.
@@ -60,11 +61,11 @@ import httpx  # noqa: E402
 
 from gemini_gateway.callers import ApiKeyCheck, CallerCheck, CallerGate  # noqa: E402
 from gemini_gateway.callers.app_check import AppCheckCheck, AppCheckConsumer  # noqa: E402
-from gemini_gateway.callers.budgets import Budgets, MemoryBudgets, RedisBudgets, admit  # noqa: E402
+from gemini_gateway.callers.budgets import Budgets, MemoryBudgets, RedisBudgets, reserve, utc_day  # noqa: E402
 from gemini_gateway.callers.firebase_auth import FirebaseAuthCheck  # noqa: E402
 from gemini_gateway.callers.jwt_keys import KeySet, parse_jwks, parse_x509_certs  # noqa: E402
 from gemini_gateway.callers.rate_limit import MemoryLimiter, RedisLimiter, make_limiter  # noqa: E402
-from gemini_gateway.callers.redis_state import redis_client  # noqa: E402
+from gemini_gateway.callers.redis_state import redis_state  # noqa: E402
 from gemini_gateway.callers.seen import MemorySeen  # noqa: E402
 from gemini_gateway.callers.webhooks import WebhookCheck, sign  # noqa: E402
 from gemini_gateway.policies import PolicySource, parse_policies  # noqa: E402
@@ -136,8 +137,8 @@ def _time_sync(call: Callable[[], Any], n: int, warmup: int = 200) -> dict[str, 
 
 
 async def _admit_and_charge(budgets: Budgets, identity: str) -> int:
-    ticket = await admit(budgets, identity, DAY_BUDGET)
-    await ticket.charge(CHARGED)
+    ticket = await reserve(budgets, identity, DAY_BUDGET, 10, 8192)
+    await ticket.settle(CHARGED)
     return ticket.spent
 
 
@@ -214,7 +215,7 @@ async def _checks(n: int) -> dict[str, dict[str, float]]:
         "App Check JWT": lambda: app_check.verify({"x-firebase-appcheck": ac_token}, BODY),
         "gate: ID token + App Check, policy requires both (all four configured)": lambda: gate.identify(both, BODY),
         "in-memory rate limit (take)": lambda: memory.check("bench-user"),
-        f"in-memory daily budget (admit + charge({CHARGED}))": lambda: _admit_and_charge(budgets, "bench-user"),
+        f"in-memory daily budget (reserve + settle({CHARGED}))": lambda: _admit_and_charge(budgets, "bench-user"),
     }
     results = {}
     for name, call in cases.items():
@@ -270,13 +271,14 @@ def _consume(n: int) -> dict[str, Any]:
 
 
 async def _redis_budget(url: str, n: int) -> dict[str, float]:
-    fallback = MemoryBudgets()
-    budgets = RedisBudgets(redis_client(url), fallback)  # as make_budgets builds it with REDIS_URL
+    state = redis_state(url)
+    budgets = RedisBudgets(state, MemoryBudgets())  # as make_budgets builds it with REDIS_URL
     try:
         assert await _admit_and_charge(budgets, "bench-user") == CHARGED
         timed = await _time(lambda: _admit_and_charge(budgets, "bench-user"), n)
-        assert await budgets.spent("bench-user") == (n + 201) * CHARGED, "Redis did not hold the spending"
-        assert fallback.spent_now("bench-user") == 0, "RedisBudgets fell back to memory"
+        held = await state.client.get(f"gemini-gateway:budget:{utc_day(time.time())}:bench-user")
+        assert int(held) == (n + 201) * CHARGED, "Redis did not hold the spending"
+        assert state.healthy, "RedisBudgets fell back to memory"
         return timed
     finally:
         await budgets.aclose()
@@ -362,7 +364,7 @@ def main() -> int:
         )
         b = redis["budget"]
         print(
-            f"| Redis daily budget (admit GET + charge({CHARGED}) EVALSHA, loopback) | {b['p50_ms']:.4f} "
+            f"| Redis daily budget (reserve EVALSHA + settle({CHARGED}) EVALSHA, loopback) | {b['p50_ms']:.4f} "
             f"| {b['p90_ms']:.4f} | {b['p99_ms']:.4f} | | |"
         )
     out = ROOT / "bench" / "results" / "callers.json"

@@ -924,16 +924,29 @@ def _make_answer(
         text = str(fault["text"]) if isinstance(fault.get("text"), str) else ""
     else:
         text = _answer_text(body, fault)
+    thoughts = _tokens(THOUGHT_TEXT) if thinking or show_thought else 0
+    finish = str(fault.get("finish_reason") or "STOP")
+    limit = _max_output_tokens(body)
+    if limit is not None and not calls and thoughts + _tokens(text) > limit:
+        # Gemini stops at maxOutputTokens, thinking included: the answer is cut, finishReason MAX_TOKENS.
+        thoughts = min(thoughts, limit)
+        text, finish = text[: max(0, limit - thoughts - 1) * 4], "MAX_TOKENS"
     return _Answer(
         model=model,
         response_id=_response_id(),
         prompt_tokens=_prompt_tokens(body),
         thought=THOUGHT_TEXT if show_thought else None,
-        thoughts_tokens=_tokens(THOUGHT_TEXT) if thinking or show_thought else 0,
+        thoughts_tokens=thoughts,
         text=text,
-        finish_reason=str(fault.get("finish_reason") or "STOP"),
+        finish_reason=finish,
         calls=calls,
     )
+
+
+def _max_output_tokens(body: dict[str, Any]) -> int | None:
+    config = body.get("generationConfig")
+    limit = config.get("maxOutputTokens") if isinstance(config, dict) else None
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
 
 
 def _count_tokens(body: Any) -> web.Response:

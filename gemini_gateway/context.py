@@ -6,10 +6,11 @@ policy), the model it was given, its place in the caller's daily budget, and
 its access-log line. Handlers get it and pass it on; nothing about a request
 lives anywhere else.
 
-Settling is one method, `settle`: charge what the answer used, then write the
-access line, once. `app.handle` settles a JSON answer before returning it; a
-stream settles itself when it ends (`streaming.stream_response` takes that
-over with `settles_when_streamed`), however it ended.
+Settling is one method, `settle`: replace the request's budget reservation by
+what the answer used, then write the access line, once. `app.handle` settles
+a JSON answer before returning it; a stream settles itself when it ends
+(`streaming.stream_response` takes that over with `settles_when_streamed`),
+however it ended.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .access_log import AccessLog
 from .answer import Usage
 from .callers import Caller
 from .callers.budgets import Ticket
+from .callers.redis_state import Allowance, start_request_allowance
 from .errors import ErrorRenderer, error_body
 from .jobs.seams import JobRun
 from .policies import Effective
@@ -50,7 +52,8 @@ class RequestContext:
     choice: ModelChoice | None = None
     output_ceiling: int | None = None  # max output tokens sent upstream
     safety_settings: list[dict[str, str]] | None = None  # sent upstream: the caller's and the safety floor
-    ticket: Ticket | None = None  # the caller's daily token budget, when one applies
+    ticket: Ticket | None = None  # its reservation in the caller's daily token budget, when one applies
+    redis_allowance: Allowance = field(default_factory=start_request_allowance)  # its time for Redis, all calls
     body: bytes | None = None  # the raw body, once read (the intake reads it at most once)
     usage: Usage | None = None  # what the answer used so far (a stream's running total)
     job: JobRun | None = None  # set when this request runs a job (jobs/runner.py): its caller was checked at submission
@@ -108,12 +111,18 @@ class RequestContext:
         return self._deferred
 
     async def settle(self, status: int) -> None:
-        """Charge the answer's tokens to the caller's budget, then write the access line; once."""
+        """Settle the budget reservation with what the answer used, then write the access line; once.
+
+        What the answer used is Gemini's last usage (a stream cut short: the
+        last usage it sent); no usage (a call that failed before any answer,
+        a refusal, a request that never went upstream) gives the whole
+        reservation back.
+        """
         if self._settled:
             return
         self._settled = True
         if self.ticket is not None:
             tokens = self.usage.total_tokens if self.usage is not None else 0
-            await self.ticket.charge(tokens)
-            self.log.note(budget_spent=self.ticket.spent)
+            await self.ticket.settle(tokens)
+            self.log.note(budget_reserved=self.ticket.reserved, budget_spent=self.ticket.spent)
         self.log.write(status)

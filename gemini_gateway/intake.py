@@ -20,6 +20,18 @@ What protects the instance and the bill lives here, once, in this order:
 
 A route that does not generate (a job's status, the template list) uses the
 first steps alone.
+
+Why this order, with a daily budget: the output cap sent upstream
+(`maxOutputTokens`) must be the one the budget reserved, and a request its
+route refuses while building the upstream call must spend nothing. So the
+call is built first with the request's own ceiling (one build, no spend);
+then the rate limit and the budget's atomic reservation (one Redis round
+trip each, within the request's one Redis allowance) grant the output cap; only
+when the budget granted less than the ceiling (the caller is near its
+budget) is the call built again with that smaller cap. A read-then-reserve
+order would cost a Redis round trip more on every request and could still
+race; this costs a second build only near the end of a budget. A route's
+`prepare` must therefore only build (it may run twice).
 """
 
 from __future__ import annotations
@@ -33,12 +45,11 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
 from .callers import Caller
-from .callers.budgets import Ticket
-from .callers.budgets import admit as admit_budget
+from .callers.budgets import reserve
 from .callers.gate import Layer
 from .callers.rate_limit import Limit
 from .context import ModelChoice, RequestContext
-from .errors import InvalidRequest, RequestTimeout
+from .errors import InvalidRequest, RateLimited, RequestTimeout
 from .freeform.controls import Ask, apply_controls
 from .jobs.admission import ServerCallerOptions, before_spend, submit
 from .jobs.seams import Answered
@@ -71,6 +82,10 @@ class GenerationRequest(Protocol):
         """(field, value) of the output-token ceiling the caller asked for, if any."""
         ...
 
+    def input_estimate(self) -> int:
+        """The input tokens this request will cost, estimated (`token_estimate`): what a budget reserves."""
+        ...
+
 
 M = TypeVar("M", bound=BaseModel)
 G = TypeVar("G", bound=GenerationRequest)  # and a pydantic model: mypy has no "both" for a bound
@@ -94,13 +109,15 @@ class GenerationIntake(Generic[G, P]):
     requested_model: Callable[[G, Mapping[str, str]], str | None]  # from the body or the path parameters
     prompt: Callable[[G], str]  # the last user text, for LOG_PAYLOADS
     # The route's upstream call, built before any limit is spent: a request it refuses there
-    # (a tool-call id handed out elsewhere) costs no rate-limit or budget token.
+    # (a tool-call id handed out elsewhere) costs no rate-limit or budget token. It only builds:
+    # it runs again, with a smaller ctx.output_ceiling, when the budget grants less.
     prepare: Callable[[RequestContext, G], P]
     # What a free-form request asks (safety, modalities, media, system instruction): the operator's controls
     # apply to it. None for a route whose prompt is the operator's own (a server template).
     freeform: Callable[[G], Ask] | None = None
     # False for a request that names no model of its own to resolve (an Interactions API agent).
     uses_model: Callable[[G], bool] = lambda _: True
+    metered: bool = True  # False: the call costs no tokens (countTokens): checked against the budget, nothing reserved
     # Contract section 14, for a route that opts in: Idempotency-Key, and Prefer: respond-async (a job).
     server_callers: ServerCallerOptions | None = None
 
@@ -145,31 +162,46 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
         model = resolve_model(requested, runtime.settings, limits.allowed_models)
         ctx.choice = ModelChoice(model, requested if requested is not None and requested != model else None)
         ctx.log.record_model(model, ctx.choice.alias)
-    ctx.output_ceiling = check_limits(parsed, limits)
+    ctx.output_ceiling = ceiling = check_limits(parsed, limits)
     if intake.freeform is not None:  # a caller's own prompt: what the operator allows of it (freeform/controls.py)
         ctx.safety_settings = apply_controls(intake.freeform(parsed), effective, runtime.settings)
     ctx.id_keys = await runtime.id_keys.keys()
     prepared = intake.prepare(ctx, parsed)
-    await _spend(ctx, effective)
+    await _spend(ctx, effective, parsed, intake.metered)
+    if ctx.ticket is not None and intake.metered and ctx.ticket.output_cap < ceiling:
+        ctx.output_ceiling = ctx.ticket.output_cap  # what is left of the budget: that is what goes upstream
+        prepared = intake.prepare(ctx, parsed)
     ctx.log.record_prompt(intake.prompt(parsed))
     if submission is not None:  # Prefer: respond-async: the answer is a job, run after the 202
         raise Answered(await submit(ctx, submission))
     return parsed, prepared
 
 
-async def _spend(ctx: RequestContext, effective: Effective) -> None:
-    """The caller's rate limit, then its daily token budget (a 429 from either spends nothing more)."""
+async def _spend(ctx: RequestContext, effective: Effective, parsed: GenerationRequest, metered: bool) -> None:
+    """The caller's rate limit, then its budget's reservation (a 429 from either spends nothing more).
+
+    Both draw from the request's one Redis allowance (`redis_state`); the
+    access line's `limit` says which one refused.
+    """
     runtime, identity = ctx.runtime, ctx.caller.identity if ctx.caller else ""
-    if ctx.job is not None:  # admitted at submission: no second rate-limit token, no refusal, tokens still charged
-        if runtime.budgets is not None and effective.daily_token_budget > 0:
-            budget = effective.daily_token_budget
-            ctx.ticket = Ticket(runtime.budgets, identity, budget, await runtime.budgets.spent(identity))
-        return
-    if runtime.limiter is not None and effective.rate_limit_per_minute > 0:
+    allowance = ctx.redis_allowance
+    # A job's rate-limit token was spent at its submission; its run reserves and settles its tokens like any request.
+    if runtime.limiter is not None and effective.rate_limit_per_minute > 0 and ctx.job is None:
         rate = Limit(effective.rate_limit_per_minute, effective.rate_limit_burst or effective.rate_limit_per_minute)
-        await runtime.limiter.check(identity, rate)
+        try:
+            await runtime.limiter.check(identity, rate, allowance)
+        except RateLimited:
+            ctx.log.note(limit="rate")
+            raise
     if runtime.budgets is not None and effective.daily_token_budget > 0:
-        ctx.ticket = await admit_budget(runtime.budgets, identity, effective.daily_token_budget)
+        estimate, ceiling = (parsed.input_estimate(), ctx.output_ceiling or 0) if metered else (0, 0)
+        try:
+            ctx.ticket = await reserve(
+                runtime.budgets, identity, effective.daily_token_budget, estimate, ceiling, allowance
+            )
+        except RateLimited:
+            ctx.log.note(limit="daily_tokens")
+            raise
 
 
 def resolve_model(

@@ -18,6 +18,7 @@ import httpx
 from .callers import CallerGate
 from .callers.budgets import Budgets, make_budgets
 from .callers.rate_limit import RateLimiter, make_limiter
+from .callers.redis_state import redis_state
 from .callers.registry import CHECKS
 from .callers.seen import Seen, make_seen
 from .callers.spec import CheckDeps
@@ -179,7 +180,8 @@ def get_runtime() -> Runtime:
     # Key-set fetches (Firebase, App Check) share the upstream connection pool.
     http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0), follow_redirects=False)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
-    deps = CheckDeps(secrets, http, redis_url)
+    redis = redis_state(redis_url) if redis_url else None  # one client and health state: limits, budgets, replays
+    deps = CheckDeps(secrets, http, redis_url, redis)
     enabled = [check for check in CHECKS if check.enabled(settings)]
     policies = PolicySource(settings.secret("caller_policies"), secrets, settings)
     consumers = [check.consumer(settings, deps) for check in enabled if check.consumer is not None]
@@ -195,11 +197,11 @@ def get_runtime() -> Runtime:
         ),
         id_keys=IdKeys(secrets, settings.secret("tool_id_key"), settings.required_secret("gemini_api_key")),
         policies=policies,
-        jobs=server_callers.ServerCallers(settings, secrets),
+        jobs=server_callers.ServerCallers(settings, secrets, redis),
         once=make_seen(redis_url),
         limiter=make_limiter(
-            settings.rate_limit_per_minute, settings.rate_limit_burst, redis_url, always=policies.configured
+            settings.rate_limit_per_minute, settings.rate_limit_burst, None, always=policies.configured, redis=redis
         ),
-        budgets=make_budgets(redis_url) if settings.daily_token_budget or policies.configured else None,
+        budgets=make_budgets(None, redis) if settings.daily_token_budget or policies.configured else None,
     )
     return _runtime

@@ -11,7 +11,10 @@ allow up to N times the limit. With REDIS_URL every instance shares one
 bucket per caller through Redis: one Lua script reads, refills and takes
 atomically, on Redis's own clock (`TIME`), so instances' clocks do not matter.
 
-Redis down: fail open to the in-memory limiter (see `redis_state`).
+Redis slow or down: fail open to the in-memory limiter, within the request's
+Redis allowance (see `redis_state`). Buckets counted in memory meanwhile are
+not written back when Redis returns: a bucket refills within a minute, so
+there is nothing lasting to reconcile.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..errors import RateLimited
-from .redis_state import RedisHealth, redis_client
+from .redis_state import Allowance, FailOpen, RedisState, redis_state
 
 __all__ = ["Limit", "MemoryLimiter", "RateLimiter", "RedisLimiter", "make_limiter"]
 
@@ -73,8 +76,11 @@ class Limit:
 
 
 class RateLimiter(Protocol):
-    async def check(self, identity: str, limit: Limit | None = None) -> None:
-        """Take one token of `identity`'s bucket (of `limit`, else the global one), or raise RateLimited."""
+    async def check(self, identity: str, limit: Limit | None = None, allowance: Allowance | None = None) -> None:
+        """Take one token of `identity`'s bucket (of `limit`, else the global one), or raise RateLimited.
+
+        `allowance`: the request's time for Redis, shared with its budget.
+        """
         ...
 
 
@@ -108,7 +114,7 @@ class MemoryLimiter:
             self._buckets.popitem(last=False)
         return wait
 
-    async def check(self, identity: str, limit: Limit | None = None) -> None:
+    async def check(self, identity: str, limit: Limit | None = None, allowance: Allowance | None = None) -> None:
         if (limit or self.limit).per_minute <= 0:
             return
         wait = self.take(identity, limit)
@@ -117,53 +123,53 @@ class MemoryLimiter:
 
 
 class RedisLimiter:
-    """One bucket per caller shared by every instance, in Redis; memory while Redis is down."""
+    """One bucket per caller shared by every instance, in Redis; memory while Redis is slow or down."""
 
-    def __init__(
-        self, limit: Limit, client: Any, fallback: MemoryLimiter, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, limit: Limit, redis: RedisState, fallback: MemoryLimiter) -> None:
         self.limit = limit
-        self._client = client
-        self._script = client.register_script(_TOKEN_BUCKET_LUA)
+        self._redis = redis
+        self._script = redis.client.register_script(_TOKEN_BUCKET_LUA)
         self._fallback = fallback
-        self._health = RedisHealth("rate limits", clock)
 
-    async def take(self, identity: str, limit: Limit | None = None) -> float:
-        """As MemoryLimiter.take, through Redis (or memory while Redis is down)."""
-        from redis.exceptions import RedisError
-
+    async def take(self, identity: str, limit: Limit | None = None, allowance: Allowance | None = None) -> float:
+        """As MemoryLimiter.take, through Redis (or memory when Redis cannot answer within the allowance)."""
         limit = limit or self.limit
-        if not self._health.usable():
-            return self._fallback.take(identity, limit)
+        args = [repr(limit.per_second), limit.burst]
         try:
-            allowed, wait = await self._script(
-                keys=[_KEY_PREFIX + identity], args=[repr(limit.per_second), limit.burst]
+            allowed, wait = await self._redis.call(
+                lambda: self._script(keys=[_KEY_PREFIX + identity], args=args), allowance or Allowance()
             )
-        except (RedisError, OSError, TimeoutError) as exc:
-            self._health.failed(exc)
+        except FailOpen:
             return self._fallback.take(identity, limit)
-        self._health.succeeded()
         return 0.0 if int(allowed) == 1 else max(float(wait), 0.001)
 
-    async def check(self, identity: str, limit: Limit | None = None) -> None:
+    async def check(self, identity: str, limit: Limit | None = None, allowance: Allowance | None = None) -> None:
         if (limit or self.limit).per_minute <= 0:
             return
-        wait = await self.take(identity, limit)
+        wait = await self.take(identity, limit, allowance)
         if wait > 0:
             raise _refuse(wait)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._redis.aclose()
 
 
 def make_limiter(
-    per_minute: int, burst: int | None, redis_url: str | None, *, always: bool = False
+    per_minute: int,
+    burst: int | None,
+    redis_url: str | None,
+    *,
+    always: bool = False,
+    redis: RedisState | None = None,
 ) -> RateLimiter | None:
-    """The configured limiter; None when RATE_LIMIT_PER_MINUTE is 0 (off) and no caller policy may set one."""
+    """The configured limiter; None when RATE_LIMIT_PER_MINUTE is 0 (off) and no caller policy may set one.
+
+    `redis`: the process's shared Redis state (else one is made from `redis_url`).
+    """
     if per_minute <= 0 and not always:
         return None
     limit = Limit(per_minute, burst or per_minute or 1)
     memory = MemoryLimiter(limit)
-    if not redis_url:
-        return memory
-    return RedisLimiter(limit, redis_client(redis_url), memory)
+    if redis is None and redis_url:
+        redis = redis_state(redis_url)
+    return memory if redis is None else RedisLimiter(limit, redis, memory)

@@ -1,9 +1,10 @@
 """Ids seen recently (webhook deliveries): a second sighting within the window is a replay.
 
 In this instance's memory, or in Redis when REDIS_URL is set (`SET NX EX`:
-every instance sees the same ids). Redis down: memory, as the rate limits do
-(`redis_state`): a replay across instances may then pass for the length of
-the outage, a replay on one instance still may not.
+every instance sees the same ids). Redis slow or down: memory, as the rate
+limits do (`redis_state`: the same health state, and the request's one Redis
+allowance): a replay across instances may then pass for the length of the
+outage, a replay on one instance still may not.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
-from .redis_state import RedisHealth, redis_client
+from .redis_state import FailOpen, RedisState, redis_state
 
 __all__ = ["MemorySeen", "RedisSeen", "Seen", "make_seen"]
 
@@ -49,25 +50,24 @@ class MemorySeen:
 
 
 class RedisSeen:
-    def __init__(self, client: Any, fallback: MemorySeen) -> None:
-        self._client = client
+    def __init__(self, redis: RedisState, fallback: MemorySeen) -> None:
+        self._redis = redis
         self._fallback = fallback
-        self._health = RedisHealth("replayed webhook ids")
 
     async def first_time(self, key: str, window: float) -> bool:
-        from redis.exceptions import RedisError
-
-        if not self._health.usable():
-            return self._fallback.first_time_now(key, window)
+        client = self._redis.client
         try:
-            stored = await self._client.set(_KEY_PREFIX + key, b"1", nx=True, px=max(1, int(window * 1000)))
-        except (RedisError, OSError, TimeoutError) as exc:
-            self._health.failed(exc)
+            stored = await self._redis.call(
+                lambda: client.set(_KEY_PREFIX + key, b"1", nx=True, px=max(1, int(window * 1000)))
+            )
+        except FailOpen:
             return self._fallback.first_time_now(key, window)
-        self._health.succeeded()
         return bool(stored)
 
 
-def make_seen(redis_url: str | None) -> Seen:
+def make_seen(redis_url: str | None, redis: RedisState | None = None) -> Seen:
+    """Seen ids in memory, or in Redis (`redis`, the process's shared state, else one made from `redis_url`)."""
     memory = MemorySeen()
-    return RedisSeen(redis_client(redis_url), memory) if redis_url else memory
+    if redis is None and redis_url:
+        redis = redis_state(redis_url)
+    return memory if redis is None else RedisSeen(redis, memory)

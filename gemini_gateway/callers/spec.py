@@ -18,6 +18,7 @@ import httpx
 
 from ..secret_store import SecretSetting, SecretStore
 from .gate import CallerCheck, Consumer
+from .redis_state import RedisState
 
 __all__ = ["CheckDeps", "CheckSpec", "no_rules"]
 
@@ -29,6 +30,7 @@ class CheckDeps:
     secrets: SecretStore
     http: httpx.AsyncClient
     redis_url: str | None = None
+    redis: RedisState | None = None  # the process's one Redis client and health state, when REDIS_URL is set
 
 
 def no_rules(environ: Mapping[str, str]) -> list[tuple[str, str]]:

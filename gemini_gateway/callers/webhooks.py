@@ -213,7 +213,9 @@ SPEC = CheckSpec(
     name="webhook_secret",
     enabled_by=("WEBHOOK_SECRET_SECRET", "WEBHOOK_SECRET"),
     enabled=lambda s: SECRET.ref(s) is not None,
-    build=lambda settings, deps: WebhookCheck(deps.secrets, SECRET.required(settings), make_seen(deps.redis_url)),
+    build=lambda settings, deps: WebhookCheck(
+        deps.secrets, SECRET.required(settings), make_seen(deps.redis_url, deps.redis)
+    ),
     headers=("X-Signature", "webhook-id", "webhook-timestamp", "webhook-signature"),
     security={
         "webhookSignature": {

@@ -127,7 +127,7 @@ def to_gemini_body(
     max_output_tokens: int | None = None,
     safety_settings: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The Gemini body; `max_output_tokens` (the caller's ceiling) is sent when the request names none.
+    """The Gemini body; `max_output_tokens` (the spend ceiling) is sent unless the request names a smaller one.
 
     `safety_settings` is the operator's safety floor (our request has no safety field of its own).
     """
@@ -141,8 +141,8 @@ def to_gemini_body(
     if request.tool_choice is not None:
         body["toolConfig"] = _tool_config(request.tool_choice)
     config = _generation_config(request)
-    if max_output_tokens is not None and "maxOutputTokens" not in config:
-        config["maxOutputTokens"] = max_output_tokens
+    if max_output_tokens is not None and config.get("maxOutputTokens", max_output_tokens) >= max_output_tokens:
+        config["maxOutputTokens"] = max_output_tokens  # a daily budget near its end grants less than asked
     if config:
         body["generationConfig"] = config
     return body

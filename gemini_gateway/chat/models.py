@@ -29,6 +29,7 @@ from ..model_base import (
     finite,
     text_or_parts,
 )
+from ..token_estimate import InputEstimate
 from .tools import Tool, ToolCall, ToolChoice, builtin_fields, check_tools
 
 __all__ = [
@@ -228,6 +229,25 @@ class GenerateRequest(Strict):
 
     def output_tokens(self) -> tuple[str, int | None]:
         return "max_output_tokens", self.max_output_tokens
+
+    def input_estimate(self) -> int:
+        """Input tokens, estimated (`token_estimate`): texts, images, calls and results, tools, the schema."""
+        count = InputEstimate()
+        count.text(self.prompt)
+        count.text(self.system)
+        for message in self.messages or ():
+            for part in message.content or ():
+                count.text(part.text) if part.type == "text" else count.media()
+            for call in message.tool_calls or ():
+                count.text(call.name)
+                count.json(call.arguments)
+            if message.role == "tool":
+                count.json(message.result)
+        if self.tools:
+            count.json(self.tools)
+        if self.response_format is not None:
+            count.json(self.response_format.schema_)
+        return count.tokens()
 
     def freeform(self) -> Ask:
         """Its system instruction and inline media, for the operator's controls (freeform/controls.py)."""

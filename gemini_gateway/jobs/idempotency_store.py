@@ -8,9 +8,10 @@ instances racing on one key see one winner. Storing and releasing compare
 the token first, so a request whose lease ran out cannot overwrite or drop
 the entry of the request that claimed the key after it.
 
-Redis down: the same fail-open-to-memory rule as the rate limits
-(`callers/redis_state.py`): per instance, the key still protects retries that
-land on the same instance.
+Redis slow or down: the same fail-open-to-memory rule as the rate limits
+(`callers/redis_state.py`: the process's one health state, and the request's
+one Redis allowance): per instance, the key still protects retries that land
+on the same instance.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from ..callers.redis_state import RedisHealth
+from ..callers.redis_state import FailOpen, RedisState
 
 __all__ = ["Claim", "IdempotencyStore", "MemoryIdempotency", "RedisIdempotency", "Stored"]
 
@@ -154,29 +155,22 @@ class MemoryIdempotency:
 
 
 class RedisIdempotency:
-    """Entries in Redis, shared by every instance; memory while Redis is down."""
+    """Entries in Redis, shared by every instance; memory while Redis is slow or down."""
 
-    def __init__(self, client: Any, fallback: MemoryIdempotency) -> None:
-        self._client = client
+    def __init__(self, redis: RedisState, fallback: MemoryIdempotency) -> None:
+        self._redis = redis
+        client = redis.client
         self._claim = client.register_script(_CLAIM_LUA)
         self._keep = client.register_script(_KEEP_LUA)
         self._release = client.register_script(_RELEASE_LUA)
         self._fallback = fallback
-        self._health = RedisHealth("idempotency keys")
 
     async def _run(self, script: Any, key: str, args: list[Any]) -> tuple[bool, Any]:
-        """(True, reply) from Redis, or (False, None) when it is down (the caller uses memory)."""
-        from redis.exceptions import RedisError
-
-        if not self._health.usable():
-            return False, None
+        """(True, reply) from Redis, or (False, None) when it is not to be used now (the caller uses memory)."""
         try:
-            reply = await script(keys=[_KEY_PREFIX + key], args=args)
-        except (RedisError, OSError, TimeoutError) as exc:
-            self._health.failed(exc)
+            return True, await self._redis.call(lambda: script(keys=[_KEY_PREFIX + key], args=args))
+        except FailOpen:
             return False, None
-        self._health.succeeded()
-        return True, reply
 
     async def claim(self, key: str, fingerprint: str, lease: float) -> Claim:
         entry = _running(fingerprint)
@@ -194,6 +188,3 @@ class RedisIdempotency:
         ok, _ = await self._run(self._release, key, [claim.token])
         if not ok:
             self._fallback.release_now(key, claim)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()

@@ -15,6 +15,7 @@ import functools
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..callers.redis_state import RedisState
     from ..secret_store import SecretStore
     from ..settings import Settings
     from .delivery import Deliverer
@@ -27,13 +28,10 @@ __all__ = ["ServerCallers", "preload", "start_warnings"]
 
 
 class ServerCallers:
-    def __init__(self, settings: Settings, secrets: SecretStore) -> None:
+    def __init__(self, settings: Settings, secrets: SecretStore, redis: RedisState | None = None) -> None:
         self.settings = settings
         self._secrets = secrets
-
-    @property
-    def _redis_url(self) -> str | None:
-        return self.settings.redis_url.get_secret_value() if self.settings.redis_url else None
+        self._redis = redis  # the process's one Redis client and health state (REDIS_URL)
 
     @property
     def durable(self) -> bool:
@@ -43,20 +41,17 @@ class ServerCallers:
 
     @functools.cached_property
     def idempotency(self) -> IdempotencyStore:
-        from ..callers.redis_state import redis_client
         from .idempotency_store import MemoryIdempotency, RedisIdempotency
 
         memory = MemoryIdempotency()
-        url = self._redis_url
-        return RedisIdempotency(redis_client(url), memory) if url else memory
+        return RedisIdempotency(self._redis, memory) if self._redis is not None else memory
 
     @functools.cached_property
     def store(self) -> JobStore:
-        from ..callers.redis_state import redis_client
         from .store import MemoryJobs, RedisJobs
 
-        ttl, url = float(self.settings.idempotency_ttl_seconds), self._redis_url
-        return RedisJobs(redis_client(url), ttl) if url else MemoryJobs(ttl)
+        ttl = float(self.settings.idempotency_ttl_seconds)
+        return RedisJobs(self._redis.client, ttl) if self._redis is not None else MemoryJobs(ttl)
 
     @functools.cached_property
     def deliverer(self) -> Deliverer:

@@ -21,8 +21,8 @@ from tests.infra.conftest import INFRA, TF_FILES, parse_file
 
 SAMPLE_VARS = {"function_name": "gemini-gateway", "project_id": "my-project-1"}
 
-# Top-level fields of the access line (gemini_gateway/exchange.py,
-# Exchange.log_access) that a filter or an extractor may name.
+# Top-level fields of the access line (gemini_gateway/access_log.py,
+# AccessLog.write) that a filter or an extractor may name.
 ACCESS_LINE_FIELDS = frozenset(
     {
         "request_id",
@@ -48,14 +48,9 @@ ACCESS_LINE_FIELDS = frozenset(
         "budget_spent",
         "error_type",
         "stream_error",
+        "limit",
     }
 )
-# Fields the function code is to add (the lead's side of issue 24): named
-# by the Terraform ahead of the function. Move a name to ACCESS_LINE_FIELDS
-# once the function writes it (test_access_fields.py then passes for it).
-PENDING_ACCESS_LINE_FIELDS = {
-    "limit": '"daily_tokens" or "rate" on a 429 the function decides itself',
-}
 # Cloud Logging lifts these out of jsonPayload (structured logging's special
 # fields): a filter naming jsonPayload.<one of them> would never match.
 LIFTED_FIELDS = frozenset({"httpRequest", "severity", "message", "logging.googleapis.com/trace"})
@@ -272,7 +267,6 @@ __all__ = [
     "ACCESS_LINE_FIELDS",
     "INFRA",
     "LIFTED_FIELDS",
-    "PENDING_ACCESS_LINE_FIELDS",
     "SAMPLE_VARS",
     "Comparison",
     "LogMetric",

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
 import time
 from typing import Any
 
@@ -18,7 +16,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from tests.support.node import NODE_DIR, node_with_packages
+from tests.support.node import node_with_packages, sdk_check
 
 from .conftest import CLIENT_KEYS, GEMINI_KEY, Function, Gateway, leave_midway
 
@@ -501,17 +499,7 @@ def node_sdk() -> str:
 
 
 def run_node(node: str, fn: Function, case: str, key: str = KEY, model: str = MODEL) -> dict[str, Any]:
-    env = {**os.environ, "BASE_URL": fn.url, "API_KEY": key, "MODEL": model}
-    done = subprocess.run(
-        [node, str(NODE_DIR / "sdk_check.mjs"), case, f"{case} from node"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return sdk_check(node, fn.url, key, model, case)
 
 
 def test_node_sdk_plain_call(node_sdk: str, fn: Function, gateway: Gateway) -> None:

@@ -16,6 +16,8 @@ from google import genai
 from google.genai import _interactions as sdk_errors
 from google.genai import types
 
+from tests.support.node import node_with_packages, sdk_check
+
 from .conftest import CLIENT_KEYS, GEMINI_KEY, Function, Gateway
 
 MODEL = "gemini-3.8-flash"
@@ -279,28 +281,11 @@ def test_a_refused_thinking_level_names_the_routes_field(fn: Function) -> None:
 
 @pytest.fixture(scope="module")
 def node_sdk() -> str:
-    from tests.support.node import node_with_packages
-
     return node_with_packages()
 
 
 def run_node(node: str, fn: Function, case: str, arg: str | None = None, key: str = KEY) -> dict[str, Any]:
-    import os
-    import subprocess
-
-    from tests.support.node import NODE_DIR
-
-    env = {**os.environ, "BASE_URL": fn.url, "API_KEY": key, "MODEL": MODEL}
-    done = subprocess.run(
-        [node, str(NODE_DIR / "sdk_check.mjs"), case, arg or f"{case} from node"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return sdk_check(node, fn.url, key, MODEL, case, arg)
 
 
 def test_node_sdk_interactions(node_sdk: str, ifn: Function, gateway: Gateway) -> None:

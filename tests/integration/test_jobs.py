@@ -491,4 +491,7 @@ def test_a_worker_killed_mid_job_is_retried_to_one_answer_and_one_delivery(
     assert task["state"] == "succeeded" and task["dispatch_count"] >= 2
     runs = [e for e in queued.fn.logs() if e.get("job_id") == job_id and e.get("job") == "run" and "httpRequest" in e]
     runs = [e for e in runs if e.get("route") == "generate"]
-    assert len(runs) == 1 and runs[0]["status"] == 200 and runs[0]["budget_spent"] == runs[0]["total_tokens"]
+    assert len(runs) == 1 and runs[0]["status"] == 200
+    # The run that finished settled to its usage; the cut call's reservation (its input estimate and the
+    # 8192-token output cap) stays spent: Gemini may have billed it.
+    assert 0 < runs[0]["budget_spent"] - runs[0]["total_tokens"] <= 8192 + 16

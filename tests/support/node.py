@@ -15,14 +15,23 @@ silent registry after about 30 s, and is cut at INSTALL_DEADLINE. Then:
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+from typing import Any
 
 import pytest
 
 from tests.support.processes import ROOT
 
-__all__ = ["INSTALL_DEADLINE", "NODE_DIR", "NPM_FETCH_FLAGS", "missing_packages", "node_with_packages"]
+__all__ = [
+    "INSTALL_DEADLINE",
+    "NODE_DIR",
+    "NPM_FETCH_FLAGS",
+    "missing_packages",
+    "node_with_packages",
+    "sdk_check",
+]
 
 NODE_DIR = ROOT / "tests" / "node"
 # In milliseconds. A registry that accepts connections and never answers costs about 30 s (npm
@@ -87,3 +96,18 @@ def node_with_packages() -> str:
             pytrace=False,
         )
     return node
+
+
+def sdk_check(node: str, base_url: str, key: str, model: str, case: str, arg: str | None = None) -> dict[str, Any]:
+    """Run one case of tests/node/sdk_check.mjs against `base_url`; what the SDK handed back, as a dict."""
+    env = {**os.environ, "BASE_URL": base_url, "API_KEY": key, "MODEL": model}
+    done = subprocess.run(
+        [node, str(NODE_DIR / "sdk_check.mjs"), case, arg or f"{case} from node"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result

@@ -135,9 +135,9 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
 
 
 def redis_store(url: str) -> RedisIdempotency:
-    from gemini_gateway.callers.redis_state import redis_client
+    from gemini_gateway.callers.redis_state import redis_state
 
-    return RedisIdempotency(redis_client(url), MemoryIdempotency())
+    return RedisIdempotency(redis_state(url), MemoryIdempotency())
 
 
 def test_redis_claims_are_atomic_under_concurrency(redis: RedisServer) -> None:
@@ -150,7 +150,7 @@ def test_redis_claims_are_atomic_under_concurrency(redis: RedisServer) -> None:
         replays = await asyncio.gather(*(s.claim("race", "fp", 30) for s in stores))
         assert {r.state for r in replays} == {"done"} and all(r.stored == ANSWER for r in replays)
         for s in stores:
-            await s.aclose()
+            await s._redis.client.aclose()
 
     asyncio.run(scenario())
 
@@ -168,7 +168,7 @@ def test_redis_release_compares_the_claim(redis: RedisServer) -> None:
         assert (await store.claim("rel", "fp", 30)).state == "running", "nor overwrite it"
         await store.release("rel", second)
         assert (await store.claim("rel", "fp", 30)).state == "claimed"
-        await store.aclose()
+        await store._redis.client.aclose()
 
     asyncio.run(scenario())
 
@@ -182,9 +182,14 @@ class DownClient:
 
         return call
 
+    async def ping(self) -> bool:
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
 
 def test_redis_down_falls_back_to_memory(caplog: pytest.LogCaptureFixture) -> None:
-    store = RedisIdempotency(DownClient(), MemoryIdempotency())
+    from gemini_gateway.callers.redis_state import RedisState
+
+    store = RedisIdempotency(RedisState(DownClient()), MemoryIdempotency())
 
     async def scenario() -> None:
         claim = await store.claim("k", "fp", 30)

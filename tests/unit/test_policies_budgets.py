@@ -1,15 +1,11 @@
-"""Caller policies (resolution, validation) and daily token budgets (days, tickets, Redis down)."""
+"""Caller policies (resolution, validation); the daily token budgets themselves are in test_budgets.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from typing import Any
 
 import pytest
 
-from gemini_gateway.callers.budgets import MemoryBudgets, RedisBudgets, admit, seconds_until_utc_midnight
-from gemini_gateway.errors import RateLimited
 from gemini_gateway.policies import PolicyError, parse_policies
 from gemini_gateway.settings import ConfigError, load_settings
 
@@ -76,59 +72,6 @@ def test_bad_policies_refuse_to_start() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({**ENV, "CALLER_POLICIES": '{"uid:*": {"rate": 1}}'})
     assert info.value.variables == ["CALLER_POLICIES"]
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_budget_renews_at_utc_midnight() -> None:
-    clock = Clock(86400 * 20_000 + 86399.5)  # half a second before midnight UTC
-    budgets = MemoryBudgets(clock)
-
-    async def run() -> None:
-        ticket = await admit(budgets, "ios", 10, clock)
-        await ticket.charge(10)
-        await ticket.charge(10)  # charged once only
-        assert await budgets.spent("ios") == 10
-        with pytest.raises(RateLimited) as info:
-            await admit(budgets, "ios", 10, clock)
-        assert info.value.retry_after == 1 and info.value.facts[0] == {
-            "limit": "daily_tokens",
-            "budget": 10,
-            "spent": 10,
-        }
-        clock.now += 1
-        assert (await admit(budgets, "ios", 10, clock)).remaining == 10
-
-    asyncio.run(run())
-    assert seconds_until_utc_midnight(86400 * 3 + 60) == 86400 - 60
-
-
-def test_redis_budgets_fall_back_to_memory() -> None:
-    class Dead:
-        def register_script(self, script: str) -> Any:
-            async def run(**kw: Any) -> Any:
-                raise OSError("connection refused")
-
-            return run
-
-        async def get(self, key: str) -> Any:
-            raise OSError("connection refused")
-
-    clock = Clock(1_700_000_000.0)
-    fallback = MemoryBudgets(clock)
-    budgets = RedisBudgets(Dead(), fallback, clock)
-
-    async def run() -> None:
-        assert await budgets.charge("ios", 7) == 7
-        assert await budgets.spent("ios") == 7
-
-    asyncio.run(run())
 
 
 def test_default_model_falls_back_to_what_the_policy_allows() -> None:

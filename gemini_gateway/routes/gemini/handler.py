@@ -87,6 +87,7 @@ COUNT_INTAKE = GenerationIntake(
     lambda req: _last_user_text(req.all_contents),
     _counted_body,
     CountTokensRequest.freeform,
+    metered=False,
 )
 
 

@@ -25,6 +25,7 @@ from ...model_base import (
     field_error,
     finite,
 )
+from ...token_estimate import InputEstimate
 from .output_config import ImageConfig, SpeechConfig
 from .tools import (
     GeminiCodeExecutionResult,
@@ -246,6 +247,20 @@ class GeminiRequest(Wire):
         config = self.generation_config
         return _MAX_OUTPUT_FIELD, config.max_output_tokens if config is not None else None
 
+    def input_estimate(self) -> int:
+        """Input tokens, estimated (`token_estimate`): parts, system instruction, tools, the response schema."""
+        count = InputEstimate()
+        _count_parts(count, [part for content in self.contents for part in content.parts])
+        if self.system_instruction is not None:
+            _count_parts(count, self.system_instruction.parts)
+        if self.tools:
+            count.json(self.tools)
+        config = self.generation_config
+        if config is not None:
+            count.json(config.response_schema)
+            count.json(config.response_json_schema)
+        return count.tokens()
+
     def freeform(self, prefix: str = "") -> Ask:
         """What it asks beyond text in, text out, each with its field, for the operator's controls (freeform/)."""
         modalities: list[tuple[str, str]] = []
@@ -285,14 +300,16 @@ class GeminiRequest(Wire):
         """The validated request, camelCase, exactly the fields the caller set, plus the output ceiling.
 
         `max_output_tokens` (the spend ceiling) is sent when the caller set no
-        `maxOutputTokens`; `safety_settings` (the caller's own and the
+        `maxOutputTokens` or a larger one (a daily budget near its end grants
+        less); `safety_settings` (the caller's own and the
         operator's floor, freeform/safety.py) replace the caller's when given;
         the function adds no other field.
         """
         body: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
         if max_output_tokens is not None:
             config = body.get("generationConfig") or {}
-            if config.get("maxOutputTokens") is None:
+            asked = config.get("maxOutputTokens")
+            if asked is None or asked > max_output_tokens:
                 body["generationConfig"] = {**config, "maxOutputTokens": max_output_tokens}
         if safety_settings:
             body["safetySettings"] = safety_settings
@@ -339,6 +356,15 @@ class CountTokensRequest(Wire):
         field, value = counted.output_tokens() if counted else (_MAX_OUTPUT_FIELD, None)
         return f"generateContentRequest.{field}", value
 
+    def input_estimate(self) -> int:
+        """What the counted request would cost as input (counting itself costs none)."""
+        counted = self.generate_content_request
+        if counted is not None:
+            return counted.input_estimate()
+        count = InputEstimate()
+        _count_parts(count, [part for content in self.contents or () for part in content.parts])
+        return count.tokens()
+
     def freeform(self) -> Ask:
         """As `generateContent` would be asked (counting is free, but it takes only what generating may)."""
         counted = self.generate_content_request
@@ -352,6 +378,25 @@ class CountTokensRequest(Wire):
         if counted is None:
             return _dumps(self.model_dump(mode="json", by_alias=True, exclude_unset=True))
         return _dumps({"generateContentRequest": {**counted.upstream_json(), "model": f"models/{model}"}})
+
+
+def _count_parts(count: InputEstimate, parts: list[Part]) -> None:
+    for part in parts:
+        if part.inline_data is not None:
+            count.media()
+        elif part.function_response is not None:
+            count.text(part.function_response.name)
+            count.json(part.function_response.response)
+            count.media(len(part.function_response.parts or ()))
+        elif part.function_call is not None:
+            count.text(part.function_call.name)
+            count.json(part.function_call.args)
+        elif part.executable_code is not None:
+            count.text(part.executable_code.code)
+        elif part.code_execution_result is not None:
+            count.text(part.code_execution_result.output)
+        else:
+            count.text(part.text)
 
 
 def inline_media(contents: list[Content], at: str) -> list[tuple[str, str]]:

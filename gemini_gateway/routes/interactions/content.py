@@ -137,8 +137,8 @@ def _input_tag(value: Any) -> str:
     if isinstance(value, str):
         return "~string"
     if isinstance(value, list):
-        kinds = {item.get("type") if isinstance(item, dict) else getattr(item, "type", None) for item in value}
-        return "~steps" if kinds & STEP_TYPES else "~contents"
+        kinds = [item.get("type") if isinstance(item, dict) else getattr(item, "type", None) for item in value]
+        return "~steps" if any(isinstance(kind, str) and kind in STEP_TYPES for kind in kinds) else "~contents"
     return "~content"
 
 

@@ -19,6 +19,7 @@ a GET first sees it completed (remembered, so it is charged once).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +28,7 @@ from starlette.responses import Response
 
 from ...answer import Usage
 from ...callback_urls import callback_url_problem
+from ...callers.budgets import utc_day
 from ...context import RequestContext
 from ...errors import ApiError, InvalidRequest, UpstreamError
 from ...intake import GenerationIntake, admit, identify, policy
@@ -58,7 +60,9 @@ def _prepare(ctx: RequestContext, req: InteractionRequest) -> bytes:
     else:
         body["model"] = ctx.model
         config = body.setdefault("generation_config", {})
-        config.setdefault("max_output_tokens", ctx.output_ceiling)
+        asked = config.get("max_output_tokens")
+        if asked is None or (ctx.output_ceiling is not None and asked > ctx.output_ceiling):
+            config["max_output_tokens"] = ctx.output_ceiling  # a daily budget near its end grants less
     if req.previous_interaction_id is not None:
         body["previous_interaction_id"] = _ids(ctx).open(req.previous_interaction_id)
     for i, uri in enumerate(req.webhook_config.uris if req.webhook_config else ()):
@@ -136,24 +140,23 @@ async def get(ctx: RequestContext) -> Response:
 
 
 async def delete(ctx: RequestContext) -> Response:
-    await identify(ctx)
-    google_id = await _opened(ctx)
-    call = ctx.runtime.gateway.request(
-        "DELETE", f"interactions/{google_id}", None, _headers(ctx), ctx.started, ctx.params["version"]
-    )
-    meta = await cancel_if_gone(ctx.request, call)
+    meta = await _on_the_callers_own(ctx, "DELETE", "")
     ctx.log.record_upstream(meta)
     return json_response(meta.body if isinstance(meta.body, dict) else {})
 
 
 async def cancel(ctx: RequestContext) -> Response:
+    return await _answer(ctx, await _on_the_callers_own(ctx, "POST", "/cancel"), charge_now=False)
+
+
+async def _on_the_callers_own(ctx: RequestContext, method: str, tail: str) -> UpstreamAnswer:
+    """`method interactions/{id}{tail}` upstream, for an interaction of this caller's (404 for any other)."""
     await identify(ctx)
     google_id = await _opened(ctx)
     call = ctx.runtime.gateway.request(
-        "POST", f"interactions/{google_id}/cancel", None, _headers(ctx), ctx.started, ctx.params["version"]
+        method, f"interactions/{google_id}{tail}", None, _headers(ctx), ctx.started, ctx.params["version"]
     )
-    meta = await cancel_if_gone(ctx.request, call)
-    return await _answer(ctx, meta, charge_now=False)
+    return await cancel_if_gone(ctx.request, call)
 
 
 async def _opened(ctx: RequestContext) -> str:
@@ -194,7 +197,8 @@ async def _charge_once(ctx: RequestContext, google_id: str, usage: Usage, *, set
         return
     runtime, effective = ctx.runtime, await policy(ctx)
     if runtime.budgets is not None and effective.daily_token_budget > 0 and ctx.caller is not None:
-        spent = await runtime.budgets.charge(ctx.caller.identity, usage.total_tokens)
+        today = utc_day(time.time())  # a background interaction reserved nothing: charged as first seen completed
+        spent = await runtime.budgets.adjust(ctx.caller.identity, today, usage.total_tokens, ctx.redis_allowance)
         ctx.log.note(budget_spent=spent)
 
 

@@ -18,7 +18,8 @@ from pydantic import Discriminator, Field, JsonValue, Tag, field_validator, mode
 
 from ...freeform.controls import Ask
 from ...model_base import INT32_MAX, Strict, check_schema_size, field_error, finite
-from .content import Content, Input, MediaContent, TextContent
+from ...token_estimate import InputEstimate
+from .content import Content, FunctionCall, FunctionResult, Input, MediaContent, TextContent, Thought
 
 __all__ = ["BUILTIN_TYPES", "GenerationConfig", "InteractionRequest", "Tool"]
 
@@ -284,12 +285,49 @@ class InteractionRequest(Strict):
         ask.system_instruction = "system_instruction" if self.system_instruction is not None else None
         return ask
 
+    def input_estimate(self) -> int:
+        """Input tokens, estimated (`token_estimate`): the input, the system instruction, tools, the schema.
+
+        A `previous_interaction_id`'s stored history is billed as input too and is not in it.
+        """
+        count = InputEstimate()
+        _count_input(count, self.input)
+        count.text(self.system_instruction)
+        if self.tools:
+            count.json(self.tools)
+        if self.response_format is not None:
+            count.json(self.response_format.schema_)
+        return count.tokens()
+
     def last_user_text(self) -> str:
         if isinstance(self.input, str):
             return self.input
         if isinstance(self.input, TextContent):
             return self.input.text
         return ""
+
+
+def _count_input(count: InputEstimate, value: Any) -> None:
+    if isinstance(value, str):
+        count.text(value)
+    elif isinstance(value, TextContent):
+        count.text(value.text)
+    elif isinstance(value, MediaContent):
+        count.media()
+    elif isinstance(value, FunctionCall):
+        count.text(value.name)
+        count.json(value.arguments)
+    elif isinstance(value, FunctionResult):
+        count.json(value.result)
+    elif isinstance(value, list):
+        for item in value:
+            _count_input(count, item)
+    elif not isinstance(value, Thought):  # a thought's signature is not billed as text
+        content = getattr(value, "content", None)
+        if isinstance(content, list):
+            _count_input(count, content)
+        elif value is not None:
+            count.json(value)
 
 
 def _media(value: Any, field: str) -> list[tuple[str, str]]:

@@ -21,6 +21,7 @@ from ...model_base import (
     finite,
     text_or_parts,
 )
+from ...token_estimate import InputEstimate
 from ...tool_ids import MAX_ID_CHARS
 from .tools import ChatTool, ChatToolCall, ChatToolChoice
 
@@ -332,6 +333,21 @@ class ChatCompletionRequest(Strict):
         if self.max_completion_tokens is not None:
             return "max_completion_tokens", self.max_completion_tokens
         return "max_tokens", self.max_tokens
+
+    def input_estimate(self) -> int:
+        """Input tokens, estimated (`token_estimate`): texts, images, calls, tools, the schema."""
+        count = InputEstimate()
+        for message in self.messages:
+            for part in message.content or ():
+                count.text(part.text) if part.type == "text" else count.media()
+            for call in message.tool_calls or ():
+                count.text(call.function.name)
+                count.text(call.function.arguments)
+        if self.tools:
+            count.json(self.tools)
+        if self.response_format is not None and self.response_format.json_schema is not None:
+            count.json(self.response_format.json_schema.schema_)
+        return count.tokens()
 
     def freeform(self) -> Ask:
         """Its system/developer messages and inline media, for the operator's controls (freeform/controls.py)."""
