@@ -396,6 +396,9 @@ def main() -> int:
             stderr=subprocess.DEVNULL,
         )
         children.append(demo)
+        if not env.get("PROMPTS_DIR") and not any((ROOT / "prompts").glob("*.prompt")):
+            env["PROMPTS_DIR"] = str(ROOT / "prompts" / "examples")  # the example templates, until there are yours
+            print("Serving the example templates in prompts/examples (POST /v1/templates/{id}).", flush=True)
         refusal = _refusal(env)
         if refusal is not None:
             print(refusal, flush=True)

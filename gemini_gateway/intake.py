@@ -37,7 +37,8 @@ race; this costs a second build only near the end of a budget. A route's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar, cast, runtime_checkable
 
@@ -49,7 +50,7 @@ from .callers.budgets import reserve
 from .callers.gate import Layer
 from .callers.rate_limit import Limit
 from .context import ModelChoice, RequestContext
-from .errors import InvalidRequest, RateLimited, RequestTimeout
+from .errors import Forbidden, InvalidRequest, RateLimited, RequestTimeout
 from .freeform.controls import Ask, apply_controls
 from .jobs.admission import ServerCallerOptions, before_spend, submit
 from .jobs.seams import Answered
@@ -110,20 +111,24 @@ class GenerationIntake(Generic[G, P]):
     prompt: Callable[[G], str]  # the last user text, for LOG_PAYLOADS
     # The route's upstream call, built before any limit is spent: a request it refuses there
     # (a tool-call id handed out elsewhere) costs no rate-limit or budget token. It only builds:
-    # it runs again, with a smaller ctx.output_ceiling, when the budget grants less.
-    prepare: Callable[[RequestContext, G], P]
+    # it runs again, with a smaller ctx.output_ceiling, when the budget grants less. (Or an awaitable
+    # of it: a template's render of large inputs runs off the event loop.)
+    prepare: Callable[[RequestContext, G], P | Awaitable[P]]
     # What a free-form request asks (safety, modalities, media, system instruction): the operator's controls
     # apply to it. None for a route whose prompt is the operator's own (a server template).
     freeform: Callable[[G], Ask] | None = None
     # False for a request that names no model of its own to resolve (an Interactions API agent).
     uses_model: Callable[[G], bool] = lambda _: True
     metered: bool = True  # False: the call costs no tokens (countTokens): checked against the budget, nothing reserved
+    templates: bool = False  # the template route; a templates-only caller is refused every other one
     # Contract section 14, for a route that opts in: Idempotency-Key, and Prefer: respond-async (a job).
     server_callers: ServerCallerOptions | None = None
 
 
 async def identify(ctx: RequestContext) -> Caller:
     """Who is calling (contract section 6); recorded on the context and its access line."""
+    if ctx.caller is not None:  # a route that identified the caller before admitting its request
+        return ctx.caller
     if ctx.job is not None:  # a job runs as the caller who submitted it, checked then (contract section 14)
         caller = Caller(ctx.job.caller, tuple(Layer(kind, name, anonymous) for kind, name, anonymous in ctx.job.layers))
     else:
@@ -152,6 +157,8 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
     """A generating route's request, admitted: caller, body, model, limits, its upstream call, then spend."""
     runtime = ctx.runtime
     await identify(ctx)
+    if not intake.templates and (await policy(ctx)).templates_only:
+        raise Forbidden("this caller may only use server prompt templates (POST /v1/templates/{id})")
     parsed = cast(G, await read_json(ctx, cast("type[BaseModel]", intake.schema)))
     # A replayed Idempotency-Key answer, a 409 or a 422 ends the request here, before anything is spent.
     submission = await before_spend(ctx, intake.server_callers, parsed) if intake.server_callers else None
@@ -166,15 +173,20 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
     if intake.freeform is not None:  # a caller's own prompt: what the operator allows of it (freeform/controls.py)
         ctx.safety_settings = apply_controls(intake.freeform(parsed), effective, runtime.settings)
     ctx.id_keys = await runtime.id_keys.keys()
-    prepared = intake.prepare(ctx, parsed)
+    prepared = await _prepared(intake, ctx, parsed)
     await _spend(ctx, effective, parsed, intake.metered)
     if ctx.ticket is not None and intake.metered and ctx.ticket.output_cap < ceiling:
         ctx.output_ceiling = ctx.ticket.output_cap  # what is left of the budget: that is what goes upstream
-        prepared = intake.prepare(ctx, parsed)
+        prepared = await _prepared(intake, ctx, parsed)
     ctx.log.record_prompt(intake.prompt(parsed))
     if submission is not None:  # Prefer: respond-async: the answer is a job, run after the 202
         raise Answered(await submit(ctx, submission))
     return parsed, prepared
+
+
+async def _prepared(intake: GenerationIntake[G, P], ctx: RequestContext, parsed: G) -> P:
+    prepared = intake.prepare(ctx, parsed)
+    return cast(P, await prepared) if inspect.isawaitable(prepared) else prepared
 
 
 async def _spend(ctx: RequestContext, effective: Effective, parsed: GenerationRequest, metered: bool) -> None:

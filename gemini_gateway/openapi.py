@@ -5,16 +5,20 @@ its declared path template, each method with its `OperationDoc` (request
 and response models, stream events, error shape); path parameters come from
 the template's convertors, error responses from the taxonomy in `errors.py`.
 
-`python -m gemini_gateway.openapi [--out openapi.json]` prints or writes it
-(`make openapi`); a test keeps the committed `openapi.json` current.
+`python -m gemini_gateway.openapi [--out openapi.json] [--prompts DIR]`
+prints or writes it (`make openapi`); a test keeps the committed
+`openapi.json` current. Each template of `prompts/` (or `--prompts`, where a
+deployment's PROMPTS_DIR is elsewhere) is documented as its own operation.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,12 +27,16 @@ from pydantic.json_schema import models_json_schema
 from . import __version__
 from .callers.registry import CHECKS
 from .errors import ErrorBody, error_types
+from .model_base import MAX_CONTENTS
 from .routes import ROUTES
 from .routing import OperationDoc, Route
+from .templates.library import Template, read_templates
+from .templates.settings import TemplateSettings
 
 __all__ = ["build_openapi", "main", "render"]
 
 _REF = "#/components/schemas/{model}"
+PROMPTS = Path(__file__).resolve().parents[1] / "prompts"  # the function's default PROMPTS_DIR, in its source
 _LITERALS = re.compile(r"^[\w.\-]+(\|[\w.\-]+)*$")
 
 # Every caller check's ways of presenting a credential (`callers/registry.py`).
@@ -152,12 +160,50 @@ def _operation_id(method: str, path: str) -> str:
     return method.lower() + "".join(w[:1].upper() + w[1:] for w in words)
 
 
-def build_openapi() -> dict[str, Any]:
-    """The whole document as a dict (no I/O, same output for the same code)."""
+def _templates(prompts: Path) -> list[Template]:
+    """The templates of `prompts`, as the function loads them (their inputs capped at the default)."""
+    max_chars = TemplateSettings.model_fields["template_input_max_chars"].default
+    templates, problems = read_templates(prompts, str(prompts), max_chars)
+    if problems:
+        raise ValueError("; ".join(f"{where}: {why}" for where, why in problems))
+    return sorted(templates, key=lambda t: t.id)
+
+
+def _template_operation(run: dict[str, Any], template: Template) -> dict[str, Any]:
+    """`POST /v1/templates/{id}` for one template: its own operation, with its inputs.
+
+    The answer is documented as every template's: the `json` Gemini returns
+    is asked to follow the template's output schema, but the function does
+    not check it against that schema, so the document does not promise it.
+    """
+    op = copy.deepcopy(run)
+    op.pop("parameters", None)
+    op["operationId"] = f"runTemplate_{template.id}"  # unique as ids are, whatever the id (even "id")
+    op["summary"] = f"Run the template {template.id}" + (f": {template.description}" if template.description else "")
+    properties: dict[str, Any] = {"inputs": template.inputs.schema, "stream": {"type": "boolean", "default": False}}
+    if template.uses_history:
+        items = {"$ref": _REF.format(model="Message")}
+        properties["history"] = {"type": "array", "items": items, "minItems": 1, "maxItems": MAX_CONTENTS}
+    body = {"type": "object", "additionalProperties": False, "properties": properties}
+    if template.inputs.required:
+        body["required"] = ["inputs"]
+    op["requestBody"]["content"]["application/json"]["schema"] = body
+    return op
+
+
+def build_openapi(prompts: Path = PROMPTS) -> dict[str, Any]:
+    """The whole document as a dict (same output for the same code and templates).
+
+    Each template of `prompts` is also its own operation, `POST
+    /v1/templates/<id>`, whose body schema holds that template's inputs.
+    """
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         for method in route.methods:
             paths.setdefault(route.path, {})[method.lower()] = _operation(method, route, route.doc(method))
+    run = paths["/v1/templates/{id}"]["post"]
+    for template in _templates(prompts):
+        paths[f"/v1/templates/{template.id}"] = {"post": _template_operation(run, template)}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -191,16 +237,17 @@ def build_openapi() -> dict[str, Any]:
     }
 
 
-def render() -> str:
+def render(prompts: Path = PROMPTS) -> str:
     """The document as written to `openapi.json`."""
-    return json.dumps(build_openapi(), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(build_openapi(prompts), indent=2, ensure_ascii=False) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print (or write) the OpenAPI document.")
     parser.add_argument("--out", help="write here instead of stdout (only when it changed)")
+    parser.add_argument("--prompts", type=Path, default=PROMPTS, help="the templates to document (default: prompts/)")
     args = parser.parse_args(argv)
-    text = render()
+    text = render(args.prompts)
     if args.out is None:
         sys.stdout.write(text)
         return 0

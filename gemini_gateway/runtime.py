@@ -9,6 +9,7 @@ by every request of the process.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NoReturn
@@ -30,6 +31,7 @@ from .policies import PolicySource
 from .secret_store import SecretManagerFetcher, SecretStore
 from .settings import ConfigError, Settings, load_settings
 from .shutdown import draining
+from .templates.library import EMPTY, Library, load_templates
 from .tool_ids import IdKeys
 from .upstream import GatewayClient, make_transport
 
@@ -48,10 +50,12 @@ class Runtime:
     once: Seen  # things done once across instances (an interaction's usage charged)
     limiter: RateLimiter | None = None
     budgets: Budgets | None = None
+    templates: Library = EMPTY
 
 
 _config: Settings | ConfigError | None = None
 _runtime: Runtime | None = None
+_templates: Library = EMPTY
 _fetcher: SecretManagerFetcher | None = None
 _fork_hook = False
 
@@ -89,17 +93,18 @@ def refuse_to_start(problems: list[tuple[str, str]]) -> NoReturn:
 def configuration_problems(environ: Mapping[str, str]) -> list[tuple[str, str]]:
     """(variable, problem) for every static problem of `environ`, as the start would find them."""
     try:
-        load_settings(environ)
+        loaded = load_settings(environ)
     except ConfigError as exc:
         return exc.problems
-    return []
+    return load_templates(loaded.settings, explicit="PROMPTS_DIR" in environ)[1]
 
 
 def _load(environ: Mapping[str, str]) -> None:
-    global _config, _runtime, _fetcher
+    global _config, _runtime, _fetcher, _templates
     configure_logs()
     _runtime = None
     _fetcher = None
+    _templates = EMPTY
     try:
         loaded = load_settings(environ)
     except ConfigError as exc:
@@ -108,6 +113,15 @@ def _load(environ: Mapping[str, str]) -> None:
     _config = loaded.settings
     for warning in [*loaded.warnings, *server_callers.start_warnings(loaded.settings)]:
         log.warning(f"configuration: {warning}")
+    started = time.perf_counter()
+    library, problems = load_templates(loaded.settings, explicit="PROMPTS_DIR" in environ)
+    if problems:  # every template is checked at start: a broken one names its file (contract section 12)
+        _config = ConfigError(problems)
+        return
+    if library:
+        ms = (time.perf_counter() - started) * 1000
+        log.info(f"{len(library)} prompt templates loaded from {loaded.settings.prompts_dir} in {ms:.0f} ms")
+    _templates = library
     _import_configured_checks(loaded.settings)
     _fetch_key_when_a_worker_starts()
 
@@ -203,5 +217,6 @@ def get_runtime() -> Runtime:
             settings.rate_limit_per_minute, settings.rate_limit_burst, None, always=policies.configured, redis=redis
         ),
         budgets=make_budgets(None, redis) if settings.daily_token_budget or policies.configured else None,
+        templates=_templates,
     )
     return _runtime

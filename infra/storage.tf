@@ -31,6 +31,8 @@ data "archive_file" "source" {
     "emulators",
     "examples",
     "infra",
+    # the example templates `make run` serves; a deployment's own are prompts/*.prompt (PROMPTS_DIR)
+    "prompts/examples",
     "scripts",
     "test-artifacts",
     "tests",

@@ -10,6 +10,7 @@ models) are imported with this table.
 from __future__ import annotations
 
 from ..routing import Endpoint, Route
+from ..templates.library import TEMPLATE_ID_PATTERN
 from .gemini.errors import google_error_body
 from .interactions.errors import interactions_error_body
 from .openai.errors import openai_error_body
@@ -95,6 +96,18 @@ def _cancel_interaction() -> Endpoint:
     return CANCEL
 
 
+def _run_template() -> Endpoint:
+    from .templates import RUN
+
+    return RUN
+
+
+def _list_templates() -> Endpoint:
+    from .templates import LIST
+
+    return LIST
+
+
 _GEMINI_MODEL = "/{version}/models/{model}"
 _GEMINI_PATTERNS = {"version": "v1|v1beta", "model": "[^/:]+"}
 _INTERACTION = {"version": "v1|v1beta", "id": "[A-Za-z0-9_-]{1,16384}"}
@@ -147,4 +160,6 @@ ROUTES: tuple[Route, ...] = (
         render_error=interactions_error_body,
         patterns=_INTERACTION,
     ),
+    Route("/v1/templates", {"GET": _list_templates}, name="templates"),
+    Route("/v1/templates/{id}", {"POST": _run_template}, name="template", patterns={"id": TEMPLATE_ID_PATTERN}),
 )

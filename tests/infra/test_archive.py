@@ -114,6 +114,8 @@ def test_zip_of_the_real_repository(config, tmp_path):
             for p in pkg.rglob("*.py")
             if "__pycache__" not in p.parts and not any(part.startswith(".") for part in p.parts)
         }
+    # the deployment's own prompt templates (PROMPTS_DIR, default prompts/) go with the function
+    expected |= {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "prompts").glob("*.prompt")}
     unexpected = sorted(n for n in names - expected if not n.endswith("/py.typed"))
     assert not unexpected, (
         f"these files would be deployed: {unexpected}; add them to the excludes of "

@@ -274,6 +274,30 @@ def test_an_idempotent_submission_is_one_job(local: Function, gateway: Gateway) 
     assert sync.status_code == 422, "a synchronous request is not the asynchronous one"
 
 
+def test_a_template_runs_as_a_job_and_its_key_replays(
+    start_function: Any, receiver: Receiver, gateway: Gateway
+) -> None:
+    fn: Function = start_function(
+        **callbacks_env(receiver), PROMPTS_DIR="prompts/examples", GOOGLE_CLOUD_PROJECT="jobs-templates"
+    )
+    body = {"inputs": {"ticket": "The app crashes on start."}, "callback": {"url": f"{receiver.url}/hooks/tpl"}}
+    headers = {"Prefer": "respond-async", "Idempotency-Key": "template-job-1"}
+    first = fn.post(body, path="/v1/templates/summarize", headers=headers)
+    job_id = job_of(first)
+    (delivery,) = receiver.wait_for(1)
+    event = verified(delivery)
+    assert event["type"] == "job.succeeded" and event["data"]["result"]["template"] == "summarize"
+    assert poll(fn, job_id) == event["data"]
+    again = fn.post(body, path="/v1/templates/summarize", headers=headers)
+    assert again.status_code == 202 and again.headers["idempotent-replayed"] == "true" and job_of(again) == job_id
+    sync = {"inputs": {"ticket": "Login fails."}}
+    one = fn.post(sync, path="/v1/templates/summarize", headers={"Idempotency-Key": "template-sync-1"})
+    two = fn.post(sync, path="/v1/templates/summarize", headers={"Idempotency-Key": "template-sync-1"})
+    assert one.status_code == two.status_code == 200 and two.headers["idempotent-replayed"] == "true"
+    assert two.content == one.content
+    assert len(gateway.requests()) == 2, "the job once, the synchronous request once"
+
+
 def test_a_job_is_charged_once_to_the_daily_budget(start_function: Any) -> None:
     fn: Function = start_function(DAILY_TOKEN_BUDGET="100000", GOOGLE_CLOUD_PROJECT="jobs-budget")
     before = int(fn.post(PROMPT).headers["x-budget-remaining"])

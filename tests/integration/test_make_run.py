@@ -230,6 +230,13 @@ def test_an_answer_that_arrives_later_is_shown_and_its_callback_verified(offline
     assert offline.printed().count("Callback received and verified") == 2, offline.printed()
 
 
+def test_the_example_templates_are_served(offline: Run) -> None:
+    assert "example templates in prompts/examples" in offline.printed(), offline.output()
+    url = f"http://127.0.0.1:{offline.port}/v1/templates/summarize"
+    response = httpx.post(url, json={"inputs": {"ticket": "The app crashes."}}, timeout=30)
+    assert response.status_code == 200 and response.json()["template"] == "summarize", response.text
+
+
 def test_binds_loopback_only(offline: Run) -> None:
     for port in (offline.port, offline.demo_port):
         assert _listen_addresses(port) == {"127.0.0.1"}, (port, _listen_addresses(port))
@@ -269,6 +276,20 @@ def test_a_configuration_that_cannot_start_is_explained_and_nothing_is_left_runn
         assert run.curl_line() is None, printed
         assert "cannot start" in printed and "GEMINI_API_KEY_SECRET" in printed, printed
         assert "ALLOW_UNAUTHENTICATED" in printed and "in .env" in printed  # and says what to do
+        _assert_all_gone(run)
+    finally:
+        run.kill()
+
+
+def test_a_broken_template_is_explained_naming_its_file(tmp: Path) -> None:
+    prompts = tmp / "broken-prompts"
+    prompts.mkdir()
+    (prompts / "triage.prompt").write_text("---\nmodel: gemini-1.0-pro\n---\nHi", encoding="utf-8")
+    run = Run(tmp, ready=False, PROMPTS_DIR=str(prompts))
+    try:
+        printed = run.printed()
+        assert run.proc.returncode == 1 and run.curl_line() is None, printed
+        assert f"{prompts}/triage.prompt: model gemini-1.0-pro is not allowed" in printed, printed
         _assert_all_gone(run)
     finally:
         run.kill()

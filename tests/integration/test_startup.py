@@ -51,8 +51,8 @@ def test_failed_startup_fetch_is_retried_by_the_first_request(
     assert any("start-up failed" in str(e.get("message")) for e in fn.logs())
 
 
-def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
-    """What `import main` loads is what every cold start pays (bench/instance.py measures the time)."""
+def _import_main(**extra: str) -> dict[str, Any]:
+    """`import main` in a fresh interpreter, as a cold start does: what it left loaded."""
     probe = (
         "import sys, main; "
         "print(json.dumps({'gc': gc.isenabled(), 'frozen': gc.get_freeze_count() > 0, 'modules': sorted(sys.modules)}))"
@@ -63,6 +63,7 @@ def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
         "AI_GATEWAY_ID": "gw",
         "GEMINI_API_KEY": "not-a-real-key",
         "ALLOW_UNAUTHENTICATED": "true",
+        **extra,
     }
     out = subprocess.run(
         [sys.executable, "-c", f"import gc, json; {probe}"],
@@ -73,18 +74,25 @@ def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    loaded: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
+    """What `import main` loads is what every cold start pays (bench/instance.py measures the time)."""
+    loaded = _import_main()
     assert loaded["gc"] and loaded["frozen"], "start-up re-enables the collector and freezes what it built"
     modules = set(loaded["modules"])
-    handlers = ("generate", "health", "openai.handler", "gemini.handler")
+    handlers = ("generate", "health", "openai.handler", "gemini.handler", "templates")
     routes = [m for m in (f"gemini_gateway.routes.{h}" for h in handlers) if m in modules]
     assert routes == [], f"route modules are imported on their first request, not at start: {routes}"
-    for unused in ("aiohttp", "google.cloud.secretmanager", "jwt", "redis", "rich", "gemini_gateway.openapi"):
-        assert unused not in modules, f"{unused} is imported at start without being needed"
+    unused = ("aiohttp", "google.cloud.secretmanager", "jwt", "redis", "rich", "gemini_gateway.openapi")
+    for name in (*unused, "dotpromptz", "jsonschema", "yaml"):  # no template in prompts/: no Dotprompt
+        assert name not in modules, f"{name} is imported at start without being needed"
     # Server callers (contract section 14): the Cloud Tasks client, google-auth's token code, Standard
     # Webhooks and the jobs' own stores and runner load with the first job, or at start only when configured.
-    for unused in ("google.cloud.tasks_v2", "google.oauth2", "google.auth", "grpc", "standardwebhooks"):
-        assert not any(m == unused or m.startswith(unused + ".") for m in modules), f"{unused} is imported at start"
+    for unused_prefix in ("google.cloud.tasks_v2", "google.oauth2", "google.auth", "grpc", "standardwebhooks"):
+        assert not any(m == unused_prefix or m.startswith(unused_prefix + ".") for m in modules), unused_prefix
     jobs = sorted(m for m in modules if m.startswith("gemini_gateway.jobs."))
     assert jobs == [
         "gemini_gateway.jobs.seams",
@@ -93,23 +101,21 @@ def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
     ], jobs
 
 
+def test_templates_are_loaded_and_checked_at_start_before_the_fork() -> None:
+    modules = set(_import_main(PROMPTS_DIR="prompts/examples")["modules"])
+    assert {"dotpromptz", "jsonschema", "gemini_gateway.templates.dotprompt"} <= modules
+    assert "gemini_gateway.routes.templates" not in modules  # the route itself: on its first request
+
+
 def test_start_up_with_a_jobs_queue_imports_its_clients_before_the_fork() -> None:
     """With JOBS_QUEUE the Cloud Tasks client and PyJWT are paid at start, shared by every forked worker."""
-    probe = "import sys, json, main; print(json.dumps(sorted(sys.modules)))"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "CLOUDFLARE_ACCOUNT_ID": "acc",
-        "AI_GATEWAY_ID": "gw",
-        "GEMINI_API_KEY": "not-a-real-key",
-        "ALLOW_UNAUTHENTICATED": "true",
-        "REDIS_URL": "redis://127.0.0.1:1/0",
-        "JOBS_QUEUE": "projects/p/locations/l/queues/q",
-        "JOBS_SERVICE_ACCOUNT": "jobs@p.iam.gserviceaccount.com",
-        "JOBS_URL": "https://example.com/fn",
-    }
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    modules = set(
+        _import_main(
+            REDIS_URL="redis://127.0.0.1:1/0",
+            JOBS_QUEUE="projects/p/locations/l/queues/q",
+            JOBS_SERVICE_ACCOUNT="jobs@p.iam.gserviceaccount.com",
+            JOBS_URL="https://example.com/fn",
+        )["modules"]
+    )
     assert {"google.cloud.tasks_v2", "jwt", "redis.asyncio"} <= modules
     assert "google.oauth2.id_token" not in modules, "task tokens are checked with PyJWT and the cached certificates"
-    assert not any("JOBS_QUEUE is not set" in line for line in out.stdout.splitlines())
