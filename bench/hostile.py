@@ -22,6 +22,17 @@ process never delay them. Attacks (each bounded to a few seconds; ``--quick`` sh
 7. a 5,000-digit span in ``X-Cloud-Trace-Context`` on 200 honest requests (200 + an access-log line each);
 8. the upstream answers 400 with a 60 KB ``a-a-a-...`` message (emulator fault), 50 requests.
 
+Upstream-side attacks (contract section 15) run against a second function instance whose AI
+Gateway is ``bench/hostile_gateway.py``: honest answers for the honest callers, an attack for a
+prompt that names one:
+
+9. an endless SSE stream on ``POST /`` (2 callers reading it as fast as it comes, then leaving);
+10. the same on the Gemini-native ``:streamGenerateContent`` route;
+11. one answer header of 32 MiB that never ends (``502 upstream_error`` expected);
+12. one 15 MiB SSE record in 4 KiB pieces, 1 ms apart (forwarded whole, then ``done``);
+13. desync: a complete 200 answer with a forged 403 ``API_KEY_INVALID`` right behind it in the
+    same segment, 50 requests (every one a 200 with the real answer, no key refetch).
+
 Everything runs on 127.0.0.1 on free ports and is stopped at the end (whole process groups).
 Raw numbers: ``bench/results/hostile.json``.
 
@@ -41,6 +52,7 @@ import json
 import math
 import multiprocessing as mp
 import os
+import re
 import selectors
 import socket
 import statistics
@@ -51,6 +63,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from multiprocessing.pool import ThreadPool
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +71,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import hostile_gateway  # noqa: E402
 from bench.harness import (  # noqa: E402
     ACCOUNT,
     GATEWAY,
@@ -77,6 +91,7 @@ from bench.harness import (  # noqa: E402
 )
 from bench.instance import machine_info  # noqa: E402
 from bench.load import percentile  # noqa: E402
+from gemini_gateway.settings import DEFAULT_MODEL  # noqa: E402
 from tests.support.processes import Server, free_port, start_server  # noqa: E402
 
 CLIENT_KEY = "bench-client-key"
@@ -695,9 +710,101 @@ def attacks(server: Server, emulator: Server, quick: bool) -> list[Attack]:
     return out
 
 
+def read_stream(port: int, path: str, body: bytes, seconds: float) -> dict[str, Any]:
+    """POST a streamed request, read what comes for up to `seconds` (or to its end), then hang up."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    started = time.perf_counter()
+    received = 0
+    head = tail_bytes = b""
+    events: dict[str, int] = {}
+    try:
+        conn.request("POST", path, body=body, headers=json_headers(**AUTH))
+        resp = conn.getresponse()
+        status = str(resp.status)
+        while time.perf_counter() - started < seconds:
+            piece = resp.read1(65536)
+            if not piece:
+                break
+            received += len(piece)
+            window = tail_bytes + piece
+            for name in re.findall(rb"(?:^|\n)event: ([a-z_]+)\n", window[max(0, len(tail_bytes) - 30) :]):
+                events[name.decode()] = events.get(name.decode(), 0) + 1
+            head = head or piece[:300]
+            tail_bytes = window[-64:]
+    except Exception as exc:
+        status = type(exc).__name__
+    finally:
+        conn.close()
+    return {"status": status, "bytes": received, "events": events, "head": head.decode(errors="replace"),
+            "seconds": time.perf_counter() - started}  # fmt: skip
+
+
+def upstream_attacks(server: Server, quick: bool) -> list[Attack]:
+    """Attacks 9-13: the function's AI Gateway is `bench/hostile_gateway.py`."""
+    port = server.port
+    stream_s = 3.0 if quick else 8.0
+    out: list[Attack] = []
+    native_stream = f"/v1beta/models/{DEFAULT_MODEL}:streamGenerateContent?alt=sse"
+    for number, name, path, body in (
+        (9, "endless upstream stream on POST /", "/", b'{"prompt": "attack:endless", "stream": true}'),
+        (10, "endless upstream stream on the Gemini-native route", native_stream,
+         b'{"contents": [{"role": "user", "parts": [{"text": "attack:endless"}]}]}'),
+    ):  # fmt: skip
+
+        def run_endless(path: str = path, body: bytes = body) -> dict[str, Any]:
+            with ThreadPool(2) as pool:
+                streams = pool.map(lambda _: read_stream(port, path, body, stream_s), range(2))
+            return {"streams": streams, "requests": len(streams)}
+
+        out.append(
+            Attack(number, name, f"2 streams read {stream_s:g} s", 0, 1, "200, streamed until the caller left",
+                   run_endless, TARGET_GROWTH_FLOOR_MB)
+        )  # fmt: skip
+
+    def run11() -> dict[str, Any]:
+        n = 3 if quick else 6
+        items = (Item("header", "POST", "/", b'{"prompt": "attack:header"}', json_headers(**AUTH)) for _ in range(n))
+        return drive(port, items, 1, None, cap_s=60, timeout_s=60)
+
+    out.append(
+        Attack(11, "32 MiB upstream answer header that never ends", "32 MiB header per attempt", 32 * MIB, 1,
+               "502 upstream_error", run11, TARGET_GROWTH_FLOOR_MB)
+    )  # fmt: skip
+
+    def run12() -> dict[str, Any]:
+        one = read_stream(port, "/", b'{"prompt": "attack:record", "stream": true}', 60.0)
+        return {"streams": [one], "requests": 1}
+
+    out.append(
+        Attack(12, "one 15 MiB upstream SSE record in 4 KiB pieces", "15 MiB record", 15 * MIB, 1,
+               "200: a 15 MiB delta, then done", run12, TARGET_GROWTH_FLOOR_MB)
+    )  # fmt: skip
+
+    def run13() -> dict[str, Any]:
+        n = 25 if quick else 50
+        items = (Item("desync", "POST", "/", b'{"prompt": "attack:desync"}', json_headers(**AUTH)) for _ in range(n))
+        res = drive(port, items, 2, None, cap_s=30, timeout_s=30)
+        res["sent"] = n
+        return res
+
+    out.append(
+        Attack(13, "desync: a forged 403 behind a complete 200, 50 requests", "answer + 403 in one segment", 0, 1,
+               "200 with the real answer", run13, TARGET_GROWTH_FLOOR_MB)
+    )  # fmt: skip
+    return out
+
+
 def expectation_met(a: Attack, res: dict[str, Any]) -> tuple[bool, str]:
     """Did the attack get the answers the issue asks for? (verdict, summary of answers)"""
     r = res["attack"]
+    if a.number in (9, 10, 12):
+        streams = r["streams"]
+        summary = "; ".join(f"{x['status']}, {x['bytes'] / MIB:.1f} MiB in {x['seconds']:.1f} s" for x in streams)
+        if a.number == 12:
+            done = all(x["events"].get("done") == 1 and not x["events"].get("error") for x in streams)
+            summary += ", ends with done" if done else ", no done at the end"
+            return all(x["status"] == "200" and x["bytes"] > 15 * MIB for x in streams) and done, summary
+        return all(x["status"] == "200" and x["bytes"] > MIB for x in streams), summary
     if a.number in (1, 2):
         want = "401" if a.number == 1 else "408"
         got = r["statuses"].get(want, 0)
@@ -716,6 +823,12 @@ def expectation_met(a: Attack, res: dict[str, Any]) -> tuple[bool, str]:
         ok = total > 0 and statuses.get("flood", {}).get("400", 0) == total
     elif a.number == 6:
         ok = total > 0 and all(set(s) == {"400"} for s in statuses.values())
+    elif a.number == 11:
+        ok = total > 0 and statuses.get("header", {}).get("502", 0) == total
+    elif a.number == 13:
+        s13 = statuses.get("desync", {})
+        samples = r["response_samples"].get("desync 200", [])
+        ok = s13.get("200", 0) == r["sent"] and all(hostile_gateway.ANSWER_TEXT in x for x in samples)
     elif a.number == 7:
         ok = statuses.get("trace", {}).get("200", 0) == r["sent"] and r["access_log_lines"] == r["sent"]
         summary += f"; access-log lines {r['access_log_lines']}/{r['sent']}"
@@ -787,6 +900,14 @@ def table(res: dict[str, Any]) -> str:
         f"| 0 | no attack (control) | – | – | {fmt(idle['growth_mb'])} | {fmt(h['p50_ms'])} / {fmt(h['p99_ms'])} / "
         f"{fmt(h['max_ms'])} | {fmt(hc['p50_ms'])} | {hc['ok']} / {hc['requests']} | | | | |"
     )
+    if "idle_hostile_gateway" in res:
+        idle = res["idle_hostile_gateway"]
+        h, hc = idle["health"], idle["honest"]
+        lines.append(
+            f"| 0b | no attack (control), behind the hostile AI Gateway | – | – | {fmt(idle['growth_mb'])} | "
+            f"{fmt(h['p50_ms'])} / {fmt(h['p99_ms'])} / {fmt(h['max_ms'])} | {fmt(hc['p50_ms'])} | "
+            f"{hc['ok']} / {hc['requests']} | | | | |"
+        )
     for r in res["attacks"]:
         h, hc, t = r["health"], r["honest"], r["targets"]
         growth = fmt(r["growth_mb"])
@@ -813,6 +934,35 @@ def table(res: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- main
+
+UPSTREAM_ATTACKS = (9, 10, 11, 12, 13)
+
+
+def run_each(planned: list[Attack], function: Server, only: set[int], pause: float, res: dict[str, Any]) -> bool:
+    """Run the attacks in turn (those in `only`, if given); False if the function stopped answering."""
+    for a in planned:
+        if only and a.number not in only:
+            continue
+        if function.proc.poll() is not None:
+            log(f"{a.number}. skipped: the function exited ({function.proc.returncode})")
+            return False
+        log(f"{a.number}. {a.name} ...")
+        r = run_attack(a, function, pause)
+        r["body"] = a.body
+        r["body_bytes"] = a.body_bytes
+        res["attacks"].append(r)
+        h = r["health"]
+        log(
+            f"   growth {r['growth_mb']:.1f} MB (baseline {r['baseline_rss_mb']:.0f} MB), /healthz p50 "
+            f"{fmt(h['p50_ms'])} p99 {fmt(h['p99_ms'])} max {fmt(h['max_ms'])} ms, honest "
+            f"{r['honest']['ok']}/{r['honest']['requests']} p50 {fmt(r['honest']['p50_ms'])} ms; "
+            f"{r['targets']['expected_answers']['summary']}; {'PASS' if r['pass'] else 'FAIL'}"
+        )
+        if not r["function_alive"] or r["recovered_s"] != r["recovered_s"]:
+            log("   the function did not come back; stopping here")
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -846,6 +996,7 @@ def main(argv: list[str] | None = None) -> int:
         "attacks": [],
     }
     servers: list[Server] = []
+    gateway_proc: Any = None
     try:
         log("starting the AI Gateway emulator and the function ...")
         emu_port = free_port()
@@ -858,31 +1009,31 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(1.0)
         log("0. no attack (control), 2 s")
         res["idle"] = run_idle(function, pause, 2.0)
-        for a in attacks(function, emulator, args.quick):
-            if only and a.number not in only:
-                continue
-            if function.proc.poll() is not None:
-                log(f"{a.number}. skipped: the function exited ({function.proc.returncode})")
-                break
-            log(f"{a.number}. {a.name} ...")
-            r = run_attack(a, function, pause)
-            r["body"] = a.body
-            r["body_bytes"] = a.body_bytes
-            res["attacks"].append(r)
-            h = r["health"]
-            log(
-                f"   growth {r['growth_mb']:.1f} MB (baseline {r['baseline_rss_mb']:.0f} MB), /healthz p50 "
-                f"{fmt(h['p50_ms'])} p99 {fmt(h['p99_ms'])} max {fmt(h['max_ms'])} ms, honest "
-                f"{r['honest']['ok']}/{r['honest']['requests']} p50 {fmt(r['honest']['p50_ms'])} ms; "
-                f"{r['targets']['expected_answers']['summary']}; {'PASS' if r['pass'] else 'FAIL'}"
+        went_on = run_each(attacks(function, emulator, args.quick), function, only, pause, res)
+        if went_on and (not only or only & set(UPSTREAM_ATTACKS)):
+            log("starting the hostile AI Gateway and a second function in front of it ...")
+            gateway_port = free_port()
+            ready = mp.get_context("fork").Event()
+            gateway_proc = mp.get_context("fork").Process(
+                target=hostile_gateway.run, args=(gateway_port, ready), daemon=True
             )
-            if not r["function_alive"] or r["recovered_s"] != r["recovered_s"]:
-                log("   the function did not come back; stopping here")
-                break
-            time.sleep(0.5)
+            gateway_proc.start()
+            if not ready.wait(10):
+                raise RuntimeError("the hostile AI Gateway did not start")
+            behind = start_function(
+                function_root, f"http://127.0.0.1:{gateway_port}", (args.label or "function") + "-hg"
+            )
+            servers.append(behind)
+            time.sleep(1.0)
+            log("0b. no attack (control), in front of the hostile AI Gateway, 2 s")
+            res["idle_hostile_gateway"] = run_idle(behind, pause, 2.0)
+            run_each(upstream_attacks(behind, args.quick), behind, only, pause, res)
     finally:
         for s in reversed(servers):
             stop_group(s.proc)
+        if gateway_proc is not None:
+            gateway_proc.terminate()
+            gateway_proc.join(5)
 
     res["loadavg_after"] = os.getloadavg()
     res["elapsed_s"] = time.monotonic() - started

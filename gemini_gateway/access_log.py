@@ -81,6 +81,13 @@ class AccessLog:
     def record_finish(self, reason: str) -> None:
         self._fields["finish_reason"] = reason
 
+    def record_response(self, model_version: str | None, response_id: str | None) -> None:
+        """Which model version answered and the answer's id, as Gemini gave them (traces use them too)."""
+        if model_version:
+            self._fields["model_version"] = model_version[:128]
+        if response_id:
+            self._fields["response_id"] = response_id[:128]
+
     def record_answer_text(self, text: str) -> None:
         if self.log_payloads:
             self._fields["answer"] = text[:_PAYLOAD_CHARS]

@@ -16,6 +16,7 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
+from . import tracing
 from .access_log import AccessLog
 from .context import RequestContext
 from .cors import cors_headers, preflight_headers
@@ -58,6 +59,7 @@ async def handle(request: Request, *, job: JobRun | None = None) -> Response:
     origins = settings.allowed_origins if settings else ()
     origin = headers.get("origin")
     found = find(ROUTES, path)
+    ctx.span = tracing.request_span(settings, request, found[0].path if found else None)
     try:
         if request.method == "OPTIONS":
             route = found[0] if found else ROUTES[0]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,6 +32,9 @@ from .jobs.seams import JobRun
 from .policies import Effective
 from .runtime import Runtime, get_runtime
 from .tool_ids import ToolIds
+
+if TYPE_CHECKING:
+    from .tracing import RequestSpan
 
 __all__ = ["ModelChoice", "RequestContext"]
 
@@ -60,6 +64,7 @@ class RequestContext:
     # Called with the response before the request is settled (an Idempotency-Key keeps the answer).
     on_answer: list[Callable[[Response], Awaitable[None]]] = field(default_factory=list)
     id_keys: tuple[bytes, ...] = ()  # what the ids handed out to this caller are sealed with (tool_ids.py)
+    span: RequestSpan | None = None  # its trace span, when TRACES is on (tracing/)
     _deferred: bool = False
     _settled: bool = False
 
@@ -111,7 +116,7 @@ class RequestContext:
         return self._deferred
 
     async def settle(self, status: int) -> None:
-        """Settle the budget reservation with what the answer used, then write the access line; once.
+        """Settle the budget reservation with what the answer used, then write the access line (and end the span); once.
 
         What the answer used is Gemini's last usage (a stream cut short: the
         last usage it sent); no usage (a call that failed before any answer,
@@ -126,3 +131,5 @@ class RequestContext:
             await self.ticket.settle(tokens)
             self.log.note(budget_reserved=self.ticket.reserved, budget_spent=self.ticket.spent)
         self.log.write(status)
+        if self.span is not None:
+            self.span.end(status, self.log, self.output_ceiling)

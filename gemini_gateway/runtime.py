@@ -16,6 +16,7 @@ from typing import NoReturn
 
 import httpx
 
+from . import tracing
 from .callers import CallerGate
 from .callers.budgets import Budgets, make_budgets
 from .callers.rate_limit import RateLimiter, make_limiter
@@ -33,7 +34,7 @@ from .settings import ConfigError, Settings, load_settings
 from .shutdown import draining
 from .templates.library import EMPTY, Library, load_templates
 from .tool_ids import IdKeys
-from .upstream import GatewayClient, make_transport
+from .upstream.client import GatewayClient, make_transport
 
 __all__ = ["Runtime", "configuration_problems", "current_settings", "get_runtime", "preload", "refuse_to_start"]
 
@@ -169,6 +170,7 @@ def _import_configured_checks(settings: Settings) -> None:
     ):
         import redis.asyncio  # noqa: F401
     server_callers.preload(settings)
+    tracing.preload(settings.traces)  # OpenTelemetry only when TRACES is on
 
 
 def current_settings() -> Settings | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BeforeValidator,
@@ -42,11 +42,14 @@ from .jobs.settings import rules as job_rules
 from .policies import PolicyError, parse_policies
 from .secret_store import SecretRef, SecretSetting
 from .templates.settings import TemplateSettings
+from .upstream.proxies import proxy_problems
 
 __all__ = ["DEFAULT_MODEL", "SECRETS", "ConfigError", "Settings", "load_settings"]
 
 _TOKEN = re.compile(r"^[A-Za-z0-9._-]+$")
 _TRUE = {"1", "t", "true", "y", "yes", "on"}
+# A name chosen from a few (`TRACES=Console`): case and surrounding blanks do not matter; blank is `off`.
+_OneOf = BeforeValidator(lambda v: (v.strip().lower() or "off") if isinstance(v, str) else v)
 
 SECRETS: tuple[SecretSetting, ...] = (
     SecretSetting("gemini_api_key", "Gemini API key"),
@@ -106,6 +109,8 @@ class Settings(CallerSettings, TemplateSettings, FreeformSettings, JobSettings):
     allow_unauthenticated: Annotated[bool, Field(alias="ALLOW_UNAUTHENTICATED")] = False
     google_cloud_project: Annotated[str | None, Field(alias="GOOGLE_CLOUD_PROJECT"), Optional] = None
     log_payloads: Annotated[bool, Field(alias="LOG_PAYLOADS")] = False
+    # Traces (contract section 16): off, Cloud Trace, or one JSON line per span on stdout (gemini_gateway/tracing)
+    traces: Annotated[Literal["off", "cloud_trace", "console"], Field(alias="TRACES"), _OneOf] = "off"
     # Rate limits and caller policies (README, "Callers")
     rate_limit_per_minute: Annotated[int, Field(alias="RATE_LIMIT_PER_MINUTE", ge=0, le=1_000_000), ZeroIfBlank] = 0
     rate_limit_burst: Annotated[int | None, Field(alias="RATE_LIMIT_BURST", ge=1, le=1_000_000), Optional] = None
@@ -257,6 +262,7 @@ def _rule_problems(environ: Mapping[str, str], invalid: set[str]) -> list[tuple[
     for check in CHECKS:
         problems += check.rules(environ)
     problems += job_rules(environ)
+    problems += proxy_problems(environ)  # a proxy the pool cannot use would fail every call: refuse it now
     allowed = csv(_given(environ, "ALLOWED_MODELS"))
     default = _given(environ, "DEFAULT_MODEL") or DEFAULT_MODEL
     if allowed and default not in allowed and not invalid & {"ALLOWED_MODELS", "DEFAULT_MODEL"}:

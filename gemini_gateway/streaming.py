@@ -26,7 +26,7 @@ from .errors import ApiError, Internal, Unavailable, UpstreamError
 from .logs import exception_place, log
 from .normalize import MalformedAnswer, StreamTotals, read_answer
 from .shutdown import draining
-from .upstream import UpstreamStream
+from .upstream.stream import UpstreamStream
 
 __all__ = ["EventStream", "records_with_deltas", "stream_response"]
 

@@ -19,6 +19,8 @@ resource "google_project_service" "apis" {
     # using App Check has it on already).
     var.app_check_consume ? ["firebaseappcheck.googleapis.com"] : [],
     var.enable_jobs_queue ? ["cloudtasks.googleapis.com"] : [],
+    # The function's spans (traces = "cloud_trace").
+    var.traces == "cloud_trace" ? ["cloudtrace.googleapis.com"] : [],
   ))
 
   project            = var.project_id

@@ -103,6 +103,7 @@ locals {
       CALLBACK_SIGNING_SECRET_SECRET = local.secret_version_names["callback_signing_secret"]
     } : {},
     var.callback_max_attempts != null ? { CALLBACK_MAX_ATTEMPTS = tostring(var.callback_max_attempts) } : {},
+    var.traces != null ? { TRACES = var.traces } : {},
   )
 }
 

@@ -70,6 +70,17 @@ resource "google_project_iam_member" "app_check_verifier" {
   member  = google_service_account.runtime.member
 }
 
+# Traces (traces = "cloud_trace"): the function writes its spans to Cloud
+# Trace. The Cloud Trace Agent role holds the write permission and nothing to
+# read traces back; it exists only at project level.
+resource "google_project_iam_member" "trace_agent" {
+  count = var.traces == "cloud_trace" ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/cloudtrace.agent"
+  member  = google_service_account.runtime.member
+}
+
 # ---------------------------------------------------------------------------
 # Invocation: roles/run.invoker on the function's Cloud Run service
 # (2nd gen functions are invoked through Cloud Run IAM).

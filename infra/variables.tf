@@ -879,6 +879,17 @@ variable "tool_id_key_version" {
 # Monitoring (monitoring.tf, docs/OPERATING.md)
 # ---------------------------------------------------------------------------
 
+variable "traces" {
+  type        = string
+  description = "TRACES: \"cloud_trace\" gives every request a span in Cloud Trace, with one per upstream attempt (OpenTelemetry's HTTP and GenAI attributes, continuing the caller's traceparent / X-Cloud-Trace-Context; docs/API.md, section 11), enables the Cloud Trace API and grants the runtime identity roles/cloudtrace.agent on the project (the role exists only at project level). \"console\" writes the spans to the function's logs as JSON lines instead (no grant); \"off\" or null (default): not passed, no traces, nothing of OpenTelemetry loaded."
+  default     = null
+
+  validation {
+    condition     = contains(["off", "cloud_trace", "console"], coalesce(var.traces, "off"))
+    error_message = "traces must be \"off\", \"cloud_trace\" or \"console\" (or null)."
+  }
+}
+
 variable "enable_monitoring" {
   type        = bool
   description = "Create the log-based metrics, the dashboard and the alert policies of monitoring.tf. Log-based metrics are billed as Cloud Monitoring metrics beyond the free allotment."

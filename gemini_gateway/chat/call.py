@@ -19,8 +19,8 @@ from ..model_rules import sampling_warnings, thinking_refusal
 from ..normalize import MalformedAnswer, parse_json_text, read_answer
 from ..responses import cancel_if_gone
 from ..tool_ids import ToolCallRef, ToolIds
-from ..upstream import UpstreamAnswer, UpstreamStream
-from ..upstream.client import model_path
+from ..upstream.client import UpstreamAnswer, model_path
+from ..upstream.stream import UpstreamStream
 from .gemini_body import gateway_headers, to_gemini_body
 from .models import GenerateRequest
 
@@ -90,6 +90,7 @@ def record_answer(ctx: RequestContext, answer: Answer, meta: UpstreamAnswer) -> 
     usage = answer.usage or Usage()
     ctx.log.record_upstream(meta)
     ctx.log.record_finish(answer.finish_reason or "other")
+    ctx.log.record_response(answer.model_version, answer.response_id)
     ctx.log.record_usage(usage)
     ctx.log.record_answer_text(answer.text)
     ctx.record_usage(usage)

@@ -18,8 +18,9 @@ from ..errors import ApiError, ErrorBody, error_body
 from ..normalize import StreamTotals
 from ..responses import json_response
 from ..streaming import records_with_deltas, stream_response
-from ..upstream import UpstreamAnswer, UpstreamStream
+from ..upstream.client import UpstreamAnswer
 from ..upstream.sse import encode_event
+from ..upstream.stream import UpstreamStream
 from . import call as upstream_call
 from .call import Call
 from .models import StreamDelta, ToolCallOut

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import orjson
 
-from .. import __version__
+from .. import __version__, tracing
 from ..errors import (
     ApiError,
     InvalidRequest,
@@ -71,9 +71,14 @@ def make_transport() -> httpx.AsyncBaseTransport:
     redirects, auth, hooks: unwanted or unused here) adds ~150 µs per call, a quarter of a request's
     CPU (measured 2026-12-06). The rare key-set fetches use an `AsyncClient` over the same transport,
     where its conveniences cost nothing that matters. No cookies are kept: a gateway cookie must never
-    travel from one caller's request to another's.
+    travel from one caller's request to another's. `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` /
+    `NO_PROXY` are read here, once (contract section 15).
     """
-    return Pool(max_connections=_POOL_SIZE, keepalive_expiry=30.0)
+    import os
+
+    from .proxies import Proxies
+
+    return Pool(max_connections=_POOL_SIZE, keepalive_expiry=30.0, proxies=Proxies(os.environ))
 
 
 def backoff_delay(attempt: int, asked: float | None, rng: random.Random | None = None) -> float:
@@ -188,6 +193,7 @@ class GatewayClient:
         upstream_time = 0.0
         loop = asyncio.get_running_loop()
         loop_deadline = loop.time() + (started + settings.upstream_timeout_seconds - time.perf_counter())
+        failure: Failure | None = None
         while True:
             calls += 1
             tries += 1
@@ -199,8 +205,9 @@ class GatewayClient:
                 "cf-aig-no-wholesale": "true",
                 **credentials.headers(),
             }
+            span = tracing.upstream_attempt(method, url, calls, failure)  # a no-op unless TRACES is on
             sent = time.perf_counter()
-            failure: Failure | None = None
+            failure = None
             content = b""
             try:
                 async with asyncio.timeout_at(loop_deadline):
@@ -219,11 +226,16 @@ class GatewayClient:
                 timeout.log_fields.update(
                     attempts=calls, upstream_ms=(time.perf_counter() - sent + upstream_time) * 1000
                 )
+                span.settle(timeout)
                 raise timeout from None
             except httpx.HTTPError as exc:
                 failure = Failure(Kind.RETRYABLE, 0, f"could not reach the AI Gateway ({type(exc).__name__})")
+            except BaseException as exc:  # an unusable answer, the caller gone: the attempt's span says so
+                span.settle(exc)
+                raise
             finally:
                 upstream_time += time.perf_counter() - sent
+            span.settle(failure or response)
             if failure is None:
                 gateway = (response.headers.get("cf-aig-cache-status"), response.headers.get("cf-aig-log-id"))
                 if ok:

@@ -1,13 +1,15 @@
 """Classify an upstream (AI Gateway / Google) failure and scrub what it says.
 
-Google echoes the rejected key in `DebugInfo`, and gateway bodies vary; so
-only a short, scrubbed `message` is ever passed on, never `details`.
+A `Kind` says what the retry loop does next (refetch the key, back off,
+give up) and is not an answer: the caller's error (`errors.ApiError`) is
+chosen once, when the retries are over (`client._final_error`), from the last
+failure. Google echoes the rejected key in `DebugInfo`, and gateway bodies
+vary; so only a short, scrubbed `message` is ever passed on, never `details`.
 """
 
 from __future__ import annotations
 
 import email.utils
-import json
 import math
 import re
 import time
@@ -16,11 +18,17 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+import orjson
+
 __all__ = ["Failure", "Kind", "classify", "retry_after_seconds", "scrub"]
 
-_TOKEN = re.compile(r"[A-Za-z0-9_\-]{24,}")  # a run of token characters: one pass, no lookaheads
-_BEARER = re.compile(r"(?i:bearer)[ \t]+[^\s]+")
-_SCAN_LIMIT = 4096  # only the start of a message is ever passed on; scanning more is work for nobody
+_WORD = re.compile(r"\S+")
+_TOKEN = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*")  # dots inside: a key's fragments stay together
+_KEY_PREFIX = re.compile(r"AIza|AQ\.")  # Gemini key formats: flagged whatever follows, digits or not
+_LETTER = re.compile(r"[A-Za-z]")
+_DIGIT = re.compile(r"[0-9]")
+_BEARER = re.compile(r"(?i:bearer) \S+")
+_LOOKAHEAD = 1024  # characters past the cut still scanned, so a key crossing it is seen whole
 _MAX_MESSAGE = 300
 _MAX_WAIT = 86400.0
 _RETRYABLE = {429, 500, 502, 503, 504}
@@ -53,25 +61,36 @@ class Failure:
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """Remove every known secret and anything key-shaped; keep it short. Linear in the text.
 
-    Known secrets are replaced in the whole text first (so none is cut in half
-    by the truncation), then only the first few KB are scanned for tokens
-    that look like keys: long runs of letters, digits, `-` and `_` holding
-    both letters and digits, and whatever follows `Bearer`.
+    Known secrets are replaced in the whole text first (so none is cut in
+    half by the truncation). Then whitespace is collapsed, and what is scanned
+    for key-shaped tokens is what would be passed on, after collapsing (so no
+    padding can move a key past the scan), plus a little past the cut: runs
+    of letters, digits, `-`, `_` and inner dots holding both letters and
+    digits, anything holding `AIza` or `AQ.`, and whatever follows `Bearer`.
     """
     for secret in secrets:
         if secret:
             text = text.replace(secret, "[redacted]")
-    text = _BEARER.sub("[redacted]", text[:_SCAN_LIMIT])
+    words: list[str] = []
+    size = -1
+    for match in _WORD.finditer(text):
+        start, end = match.span()
+        words.append(text[start : min(end, start + _MAX_MESSAGE + _LOOKAHEAD - size)])
+        size += 1 + end - start
+        if size > _MAX_MESSAGE:
+            break
+    text = _BEARER.sub("[redacted]", " ".join(words))
     text = _TOKEN.sub(_redact_token, text)
-    text = " ".join(text.split())
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
 
 def _redact_token(match: re.Match[str]) -> str:
     token = match.group()
-    has_digit = any(c.isdigit() for c in token)
-    has_letter = any(c.isalpha() for c in token)
-    return "[redacted]" if has_digit and has_letter else token
+    if _KEY_PREFIX.search(token) and len(token) >= 8:
+        return "[redacted]"
+    if len(token) >= 24 and _DIGIT.search(token) and _LETTER.search(token):
+        return "[redacted]"
+    return token
 
 
 def _duration(value: Any) -> float | None:
@@ -100,7 +119,7 @@ def retry_after_seconds(headers: Mapping[str, str], error: Mapping[str, Any] | N
             if parsed is not None:
                 waits.append(min(max(0.0, email.utils.mktime_tz(parsed) - time.time()), _MAX_WAIT))
     for detail in _details(error):
-        if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+        if _text(detail.get("@type")).endswith("google.rpc.RetryInfo"):
             delay = _duration(detail.get("retryDelay"))
             if delay is not None:
                 waits.append(delay)
@@ -112,26 +131,36 @@ def _details(error: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
 
 
+def _text(value: Any) -> str:
+    """A field the upstream meant as text: strings and numbers only (never str() of a nested structure)."""
+    if isinstance(value, str):
+        return value
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else ""
+
+
 def _parse(body: bytes) -> tuple[dict[str, Any] | None, str, str | None]:
-    """(google error object, message, reason) from whatever the body is."""
+    """(google error object, message, reason) from whatever the body is; unparseable is (None, "", None)."""
     try:
-        data = json.loads(body)
-    except ValueError:
+        return _read(orjson.loads(body))
+    except Exception:  # noqa: BLE001 - whatever the upstream sent, it is only an unparseable body
         return None, "", None
+
+
+def _read(data: Any) -> tuple[dict[str, Any] | None, str, str | None]:
     if isinstance(data, list) and data and isinstance(data[0], dict):  # non-SSE stream errors come wrapped
         data = data[0]
     if not isinstance(data, dict):
         return None, "", None
     error = data.get("error")
     if isinstance(error, dict):  # Google's shape
-        reason = next((str(d["reason"]) for d in _details(error) if "reason" in d), None)
-        return error, str(error.get("message", "")), reason
+        reason = next((_text(d["reason"]) for d in _details(error) if "reason" in d), None)
+        return error, _text(error.get("message")), reason
     if data.get("name") == "AiGatewayError" or "internalCode" in data:  # Cloudflare's shape
-        code = data.get("internalCode")
-        return None, str(data.get("message", "")), str(code) if code is not None else None
+        code = _text(data.get("internalCode"))
+        return None, _text(data.get("message")), code or None
     if isinstance(data.get("errors"), list) and data["errors"] and isinstance(data["errors"][0], dict):
         first = data["errors"][0]
-        return None, str(first.get("message", "")), str(first.get("code", "")) or None
+        return None, _text(first.get("message")), _text(first.get("code")) or None
     return None, "", None
 
 
@@ -149,7 +178,10 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, secrets: Iter
     """What a non-2xx upstream answer means for us."""
     error, message, reason = _parse(body)
     message = scrub(message, secrets) or f"upstream answered HTTP {status}"
-    wait = retry_after_seconds(headers, error)
+    try:
+        wait = retry_after_seconds(headers, error)
+    except Exception:  # noqa: BLE001 - an unreadable wait is no wait
+        wait = None
     if reason == "API_KEY_INVALID" or status in (401, 403):
         return Failure(Kind.KEY_REJECTED, status, message, reason=reason)
     if status == 429:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -22,14 +23,15 @@ class UpstreamStream:
     After the first record, each wait for the next one is bounded by
     UPSTREAM_TIMEOUT_SECONDS (a stalled stream ends in upstream_timeout). An
     error record mid-stream becomes an UpstreamError whose message is
-    scrubbed of every secret the function knows.
+    scrubbed of every secret the function knows. Whatever bytes arrive, what
+    comes out is a record, an UpstreamError or an UpstreamTimeout.
     """
 
     def __init__(self, response: httpx.Response, idle_timeout: float, secrets: Iterable[str] = ()) -> None:
         self._response = response
         self._chunks = response.aiter_bytes()
         self._decoder = SseDecoder()
-        self._ready: list[tuple[str, str]] = []
+        self._ready: collections.deque[tuple[str, str]] = collections.deque()
         self._idle = idle_timeout
         self._ended = False
         self._secrets = tuple(secrets)
@@ -47,24 +49,24 @@ class UpstreamStream:
             self._ready.extend(self._decoder.close())
             return
         self._ready.extend(self._decoder.feed(chunk))
+        await asyncio.sleep(0)  # a fast stream's chunks may all be buffered already: let other requests in
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._records()
 
     async def _records(self) -> AsyncIterator[Any]:
+        handled = 0
         while True:
             while self._ready:
-                kind, text = self._ready.pop(0)
+                kind, text = self._ready.popleft()
                 if kind == "data" and text.strip() == "[DONE]":  # the Interactions API's end of stream
-                    self._ended, self._ready = True, []
+                    self._ended = True
+                    self._ready.clear()
                     return
-                try:
-                    data = orjson.loads(text)
-                except ValueError:
-                    raise UpstreamError("the upstream stream sent a record that is not JSON") from None
-                if kind == "raw" or (isinstance(data, dict) and "error" in data and "candidates" not in data):
-                    raise self._error(data)
-                yield data
+                yield self._parse(kind, text)  # the record's text is not kept while it is handled
+                handled += 1
+                if handled % 16 == 0:  # a burst of small records: let other requests in between
+                    await asyncio.sleep(0)
             if self._ended:
                 return
             try:
@@ -75,11 +77,21 @@ class UpstreamStream:
             except httpx.HTTPError as exc:
                 raise UpstreamError(f"the upstream stream broke off ({type(exc).__name__})", retryable=True) from None
 
+    def _parse(self, kind: str, text: str) -> Any:
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:  # too deep included
+            raise UpstreamError("the upstream stream sent a record that is not JSON") from None
+        if kind == "raw" or (isinstance(data, dict) and "error" in data and "candidates" not in data):
+            raise self._error(data)
+        return data
+
     def _error(self, data: Any) -> ApiError:
         error = data.get("error") if isinstance(data, dict) else None
         status = error.get("code") if isinstance(error, dict) else None
-        message = scrub(str(error.get("message", "")), self._secrets) if isinstance(error, dict) else ""
-        retryable = status in (429, 500, 502, 503, 504)
+        said = error.get("message") if isinstance(error, dict) else None
+        message = scrub(said, self._secrets) if isinstance(said, str) else ""
+        retryable = type(status) is int and status in (429, 500, 502, 503, 504)
         return UpstreamError(f"the upstream stream failed: {message or 'error record'}", retryable=retryable)
 
     async def aclose(self) -> None:

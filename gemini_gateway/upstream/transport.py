@@ -1,13 +1,17 @@
-"""HTTP/1.1 keep-alive pool for the AI Gateway: httpx's types over asyncio and llhttp.
+"""The function's HTTP/1.1 keep-alive pool: httpx's types over asyncio and llhttp.
 
 `httpx.Request` in, `httpx.Response` out, httpx's exceptions, so everything
-above it is plain httpx. Underneath: one asyncio protocol per connection
-parsing with httptools (the llhttp C parser uvicorn already serves with).
-httpx's own pool (httpcore) stalls at hundreds of concurrent calls, and
-aiohttp through httpx-aiohttp costs ~170 ms of import on every cold start
-and a second request/response object model per call; `bench/client_transports.py`
-measures all three. HTTP/1.1 only (the gateway speaks it); no proxies, no
-cookies, no redirects: the function talks to one configured origin.
+above it is plain httpx. It serves every origin the function calls: the AI
+Gateway, and the Firebase Auth and App Check key sets. Underneath: one
+asyncio protocol per connection (`connection.py`, strict framing) parsing
+with httptools (the llhttp C parser uvicorn already serves with), requests
+checked as h11 checks them (`wire.py`), connections opened with a DNS cache
+and happy eyeballs, through a proxy if the environment names one
+(`connect.py`, `proxies.py`). httpx's own pool (httpcore) stalls at hundreds
+of concurrent calls, and aiohttp through httpx-aiohttp costs ~170 ms of
+import on every cold start and a second request/response object model per
+call; `bench/client_transports.py` measures all three. HTTP/1.1 only (the
+gateway speaks it); no cookies, no redirects.
 """
 
 from __future__ import annotations
@@ -17,31 +21,45 @@ import collections
 import contextlib
 import ssl
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
-import httptools
 import httpx
+
+from .connect import Resolver, TunnelRefused, open_socket, tunnel
+from .connection import Connection
+from .proxies import Proxies, Proxy
+from .wire import encode_request
 
 __all__ = ["Pool"]
 
 _Origin = tuple[str, str, int]
-_MAX_BUFFER = 1 << 20  # bytes read ahead of the consumer before the socket is paused
-_MAX_HEAD = 64 * 1024  # an answer's status line and headers, interim answers included
+_NO_PROXIES = Proxies({})
 
 
 class Pool(httpx.AsyncBaseTransport):
-    """At most `max_connections` calls at once; idle connections reused LIFO for `keepalive_expiry` seconds.
+    """At most `max_connections` calls at once; idle connections reused LIFO, closed after `keepalive_expiry` s.
 
-    Must be created and used inside one running event loop.
+    Must be created and used inside one running event loop. `proxies` (from
+    the environment, see `make_transport`) default to none: tests and
+    benchmarks connect directly.
     """
 
     def __init__(
-        self, max_connections: int = 1000, keepalive_expiry: float = 30.0, ssl_context: ssl.SSLContext | None = None
+        self,
+        max_connections: int = 1000,
+        keepalive_expiry: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
+        proxies: Proxies | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         self._slots = asyncio.Semaphore(max_connections)
         self._expiry = keepalive_expiry
         self._ssl = ssl_context
-        self._idle: dict[_Origin, collections.deque[_Connection]] = {}
+        self._proxies = proxies or _NO_PROXIES
+        self._routes: dict[_Origin, Proxy | None] = {}
+        self._resolver = resolver or Resolver()
+        self._idle: dict[_Origin, collections.deque[Connection]] = {}
+        self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -60,17 +78,26 @@ class Pool(httpx.AsyncBaseTransport):
         if scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}", request=request)
         origin = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
+        proxy = self._route(origin)
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
-        head, body = _encode(request, await _content(request))
+        if proxy is not None and scheme == "http":  # absolute form, to the proxy itself
+            auth = b"Proxy-Authorization: %b\r\n" % proxy.authorization if proxy.authorization else b""
+            head, body, compressed_ok = encode_request(request, await _content(request), _absolute(url), auth)
+        else:
+            head, body, compressed_ok = encode_request(request, await _content(request))
         await self._acquire(timeouts.get("pool"), request)
         expect_body = request.method != "HEAD"
-        conn: _Connection | None = None
+        conn: Connection | None = None
         try:
             # No silent resend when a reused connection breaks before answering: the gateway may
             # have read the request, so it is a failure the client's retry loop counts and logs.
-            conn = self._take_idle(origin) or await self._connect(origin, timeouts.get("connect"), request)
+            conn = self._take_idle(origin) or await self._connect(origin, proxy, timeouts.get("connect"), request)
             conn.send(head, body, expect_body)
             await conn.headers_received(timeouts.get("read"), request)
+            if conn.compressed and not compressed_ok:
+                raise httpx.RemoteProtocolError(
+                    "the upstream compressed an answer asked for as identity", request=request
+                )
         except BaseException:
             if conn is not None:
                 conn.close()
@@ -87,10 +114,21 @@ class Pool(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for idle in self._idle.values():
             for conn in idle:
                 conn.close()
         self._idle.clear()
+
+    def _route(self, origin: _Origin) -> Proxy | None:
+        """The proxy an origin goes through (None: direct), worked out once per origin."""
+        try:
+            return self._routes[origin]
+        except KeyError:
+            route = self._routes[origin] = self._proxies.for_origin(*origin)
+            return route
 
     async def _acquire(self, timeout: float | None, request: httpx.Request) -> None:
         if not self._slots.locked():
@@ -102,7 +140,7 @@ class Pool(httpx.AsyncBaseTransport):
         except TimeoutError:
             raise httpx.PoolTimeout("no upstream connection became free in time", request=request) from None
 
-    def _take_idle(self, origin: _Origin) -> _Connection | None:
+    def _take_idle(self, origin: _Origin) -> Connection | None:
         idle = self._idle.get(origin)
         if not idle:
             return None
@@ -114,24 +152,40 @@ class Pool(httpx.AsyncBaseTransport):
             conn.close()
         return None
 
-    async def _connect(self, origin: _Origin, timeout: float | None, request: httpx.Request) -> _Connection:
+    async def _connect(
+        self, origin: _Origin, proxy: Proxy | None, timeout: float | None, request: httpx.Request
+    ) -> Connection:
         scheme, host, port = origin
         context = self.ssl_context() if scheme == "https" else None
+        if proxy is not None and proxy.problem is not None:
+            raise httpx.ConnectError(f"{proxy.variable} cannot be used: {proxy.problem}", request=request)
+        where = f"{host}:{port}" if proxy is None else f"{host}:{port} through {proxy.variable}"
         loop = asyncio.get_running_loop()
+        sock = None  # ours to close until the loop's transport takes it
         try:
             async with asyncio.timeout(timeout):
+                if proxy is None:
+                    sock = await open_socket(await self._resolver.resolve(host, port))
+                else:
+                    sock = await open_socket(await self._resolver.resolve(proxy.host, proxy.port))
+                    if context is not None:
+                        await tunnel(sock, host, port, proxy)
+                connected, sock = sock, None
                 _, conn = await loop.create_connection(
-                    _Connection, host, port, ssl=context, server_hostname=host if context else None
+                    Connection, sock=connected, ssl=context, server_hostname=host if context else None
                 )
         except TimeoutError:
-            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out", request=request) from None
-        except OSError as exc:  # ssl.SSLError included
-            raise httpx.ConnectError(
-                f"could not connect to {host}:{port} ({type(exc).__name__})", request=request
-            ) from None
+            raise httpx.ConnectTimeout(f"connecting to {where} timed out", request=request) from None
+        except TunnelRefused as exc:
+            raise httpx.ConnectError(str(exc), request=request) from None
+        except (OSError, RuntimeError) as exc:  # ssl.SSLError included; uvloop raises RuntimeError for some
+            raise httpx.ConnectError(f"could not connect to {where} ({type(exc).__name__})", request=request) from None
+        finally:
+            if sock is not None:
+                sock.close()
         return conn
 
-    def _release(self, origin: _Origin, conn: _Connection, reuse: bool) -> None:
+    def _release(self, origin: _Origin, conn: Connection, reuse: bool) -> None:
         self._slots.release()
         if not reuse or self._closed:
             conn.close()
@@ -142,6 +196,31 @@ class Pool(httpx.AsyncBaseTransport):
         while idle and not idle[0].reusable(now, self._expiry):  # the oldest first: prune what expired or closed
             idle.popleft().close()
         idle.append(conn)
+        if self._sweep is None:
+            self._sweep = conn.loop.call_later(self._expiry, self._sweep_idle)
+
+    def _sweep_idle(self) -> None:
+        """Close what expired while no call came to prune it; again later while any stays idle."""
+        self._sweep = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for origin, idle in list(self._idle.items()):
+            while idle and not idle[0].reusable(now, self._expiry):
+                idle.popleft().close()
+            if not idle:
+                del self._idle[origin]
+        if self._idle and not self._closed:
+            oldest = min(idle[0].idle_since for idle in self._idle.values())
+            self._sweep = loop.call_later(max(0.0, oldest + self._expiry - now) + 0.01, self._sweep_idle)
+
+
+def _absolute(url: httpx.URL) -> bytes:
+    """The request target an HTTP proxy is sent: the whole URL but its fragment."""
+    host = url.raw_host
+    if b":" in host:
+        host = b"[" + host + b"]"
+    port = b":%d" % url.port if url.port is not None else b""
+    return b"%b://%b%b%b" % (url.raw_scheme, host, port, url.raw_path)
 
 
 async def _content(request: httpx.Request) -> bytes:
@@ -151,222 +230,15 @@ async def _content(request: httpx.Request) -> bytes:
         return await request.aread()
 
 
-def _encode(request: httpx.Request, body: bytes) -> tuple[bytes, bytes]:
-    """The request head, and the body (one chunk if the headers say chunked)."""
-    raw = request.headers.raw
-    fields = b"\t".join([b"%b\t%b" % pair for pair in raw])
-    if b"\r" in fields or b"\n" in fields or b"\0" in fields:
-        raise httpx.LocalProtocolError("a header name or value holds a line break or NUL", request=request)
-    parts = [request.method.encode("ascii"), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
-    chunked = False
-    for name, value in raw:
-        if name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
-            chunked = True
-        parts += (name, b": ", value, b"\r\n")
-    parts.append(b"\r\n")
-    if chunked:
-        body = (b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body)) if body else b"0\r\n\r\n"
-    return b"".join(parts), body
-
-
-class _Connection(asyncio.Protocol):
-    """One HTTP/1.1 connection; one request at a time. Parser callbacks fill it, `receive` drains it."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._transport: asyncio.Transport | None = None
-        self._parser = httptools.HttpResponseParser(self)
-        self.closed = False
-        self.idle_since = 0.0
-        self._busy = False
-        self._paused = False
-        self._expect_body = True
-        self._waiter: asyncio.Future[None] | None = None
-        self._begin()
-
-    def _begin(self) -> None:
-        self.status = 0
-        self.reason = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.headers_done = False
-        self.complete = False
-        self.keep_alive = False
-        self.error: httpx.TransportError | None = None
-        self._informational = False
-        self._head_bytes = 0
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._buffered = 0
-
-    # -- what the pool and the body stream use ------------------------------------------------
-
-    def reusable(self, now: float, expiry: float) -> bool:
-        return not self.closed and not self._busy and now - self.idle_since < expiry
-
-    def send(self, head: bytes, body: bytes, expect_body: bool) -> None:
-        assert self._transport is not None
-        self._begin()
-        self._busy = True
-        self._expect_body = expect_body
-        self._transport.write(head + body if len(body) < 65536 else head)
-        if len(body) >= 65536:
-            self._transport.write(body)
-
-    def finished(self) -> bool:
-        """Whether the answer was read to its end and the connection can carry another request.
-
-        An answer that arrived whole but was not consumed (a capped error body) leaves
-        its bytes buffered and reading possibly paused: that connection is closed.
-        """
-        self._busy = False
-        drained = not self._chunks and not self._paused
-        return self.complete and drained and self.keep_alive and self.error is None and not self.closed
-
-    async def headers_received(self, timeout: float | None, request: httpx.Request) -> None:
-        while not self.headers_done:
-            if self.error is not None:
-                raise self._with(request)
-            await self._wait(timeout, request)
-
-    async def receive(self, timeout: float | None, request: httpx.Request) -> bytes:
-        """The next body chunk; b"" at the end of the answer."""
-        while True:
-            if self._chunks:
-                chunk = self._chunks.popleft()
-                self._buffered -= len(chunk)
-                if self._paused and self._buffered < _MAX_BUFFER // 2 and self._transport is not None:
-                    self._paused = False
-                    self._transport.resume_reading()
-                return chunk
-            if self.error is not None:
-                raise self._with(request)
-            if self.complete:
-                return b""
-            await self._wait(timeout, request)
-
-    def close(self) -> None:
-        self.closed = True
-        if self._transport is not None:
-            self._transport.close()
-
-    def _with(self, request: httpx.Request) -> httpx.TransportError:
-        assert self.error is not None
-        self.error.request = request
-        return self.error
-
-    async def _wait(self, timeout: float | None, request: httpx.Request) -> None:
-        waiter = self._waiter = self.loop.create_future()
-        try:
-            if timeout is None:  # the caller's own deadline bounds it (the client's retry loop)
-                await waiter
-                return
-            async with asyncio.timeout(timeout):
-                await waiter
-        except TimeoutError:
-            raise httpx.ReadTimeout("the upstream stopped sending", request=request) from None
-        finally:
-            self._waiter = None
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _fail(self, error: httpx.TransportError) -> None:
-        if self.error is None and not self.complete:
-            self.error = error
-        self._wake()
-
-    # -- asyncio.Protocol --------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-
-    def data_received(self, data: bytes) -> None:
-        if not self._busy:  # bytes nobody asked for: never reuse this connection
-            self.close()
-            return
-        try:
-            self._parser.feed_data(data)
-        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
-            ours = exc.__context__  # a limit a callback enforced
-            error = ours if isinstance(ours, httpx.RemoteProtocolError) else None
-            self._fail(error or httpx.RemoteProtocolError(f"the upstream sent a malformed HTTP answer ({exc})"))
-            self.close()
-
-    def eof_received(self) -> bool | None:
-        return None  # close our side too; connection_lost follows
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self._busy and not self.complete:
-            if self.headers_done and self._close_delimited():
-                self.complete = True
-            elif exc is not None:
-                self._fail(httpx.ReadError(f"the upstream connection broke ({type(exc).__name__})"))
-            else:
-                self._fail(httpx.RemoteProtocolError("the upstream closed the connection before the answer ended"))
-        self._wake()
-
-    def _close_delimited(self) -> bool:
-        """An answer with neither Content-Length nor chunked encoding ends when the connection does."""
-        names = {name.lower() for name, _ in self.headers}
-        return b"content-length" not in names and b"transfer-encoding" not in names
-
-    # -- httptools callbacks -----------------------------------------------------------------
-
-    def on_status(self, status: bytes) -> None:
-        self._count_head(len(status))
-        self.reason += status
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)
-        self.headers.append((name, value))
-
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > _MAX_HEAD:
-            raise httpx.RemoteProtocolError(f"the upstream's answer headers passed {_MAX_HEAD} bytes")
-
-    def on_headers_complete(self) -> None:
-        status = self._parser.get_status_code()
-        if 100 <= status < 200:  # 100 Continue, 103 Early Hints: the answer comes after
-            self._informational = True
-            self.headers = []
-            self.reason = b""
-            return
-        self.status = status
-        self.keep_alive = self._parser.should_keep_alive()
-        self.headers_done = True
-        if not self._expect_body:  # the answer to HEAD: llhttp cannot know it has no body
-            self.complete = True
-            self.keep_alive = False
-        self._wake()
-
-    def on_body(self, body: bytes) -> None:
-        self._chunks.append(body)
-        self._buffered += len(body)
-        if self._buffered > _MAX_BUFFER and not self._paused and self._transport is not None:
-            self._paused = True
-            self._transport.pause_reading()
-        self._wake()
-
-    def on_message_complete(self) -> None:
-        if self._informational:
-            self._informational = False
-            return
-        self.complete = True
-        self._wake()
-
-
 class _Body(httpx.AsyncByteStream):
     """The answer's body straight from its connection; closing it returns the connection to the pool."""
 
     def __init__(
-        self, pool: Pool, origin: _Origin, conn: _Connection, timeout: float | None, request: httpx.Request
+        self, pool: Pool, origin: _Origin, conn: Connection, timeout: float | None, request: httpx.Request
     ) -> None:
         self._pool = pool
         self._origin = origin
-        self._conn: _Connection | None = conn
+        self._conn: Connection | None = conn
         self._timeout = timeout
         self._request = request
 

@@ -224,7 +224,7 @@ def test_no_project_level_secret_access_and_no_basic_roles(config):
 
 def test_project_roles_are_the_build_identity_minimum(config):
     grants = {b.name: b.body for b in config.resources("google_project_iam_member")}
-    assert set(grants) == {"build", "app_check_verifier"}
+    assert set(grants) == {"build", "app_check_verifier", "trace_agent"}
     body = grants["build"]
     assert body["member"] == BUILD_MEMBER
     assert body["for_each"] == '${toset(["roles/artifactregistry.writer", "roles/logging.logWriter"])}'
@@ -256,6 +256,22 @@ def test_app_check_verifier_only_with_consumption(config):
     assert "APP_CHECK_VERIFY_URL" not in _env_keys(config), "a local stand-in only"
     apis = config.resource("google_project_service", "apis").body["for_each"]
     assert 'var.app_check_consume ? ["firebaseappcheck.googleapis.com"] : []' in apis
+
+
+def test_trace_agent_only_with_cloud_trace(config):
+    """Traces: the runtime identity may write spans (Cloud Trace Agent, a project-level role) only while
+    they go to Cloud Trace; TRACES is passed only when set."""
+    grant = config.resource("google_project_iam_member", "trace_agent").body
+    assert grant == {
+        "count": '${var.traces == "cloud_trace" ? 1 : 0}',
+        "project": "${var.project_id}",
+        "role": "roles/cloudtrace.agent",
+        "member": RUNTIME_MEMBER,
+    }
+    assert config.variables["traces"]["default"] is None
+    assert "var.traces != null ? {TRACES = var.traces} : {}" in config.locals["function_env"]
+    apis = config.resource("google_project_service", "apis").body["for_each"]
+    assert 'var.traces == "cloud_trace" ? ["cloudtrace.googleapis.com"] : []' in apis
 
 
 # --- invocation -----------------------------------------------------------------------

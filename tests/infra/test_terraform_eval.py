@@ -143,6 +143,7 @@ def test_default_environment(harness):
         "DAILY_TOKEN_BUDGET",
         "CALLER_POLICIES_SECRET",
         "BODY_READ_TIMEOUT_SECONDS",
+        "TRACES",
     ):
         assert optional not in env
 
@@ -186,6 +187,7 @@ def test_everything_enabled(harness):
             "enable_jobs_queue": True,
             "callback_url_prefixes": ["https://hooks.example.com/gemini/"],
             "callback_max_attempts": 5,
+            "traces": "cloud_trace",
         },
         "all",
     )
@@ -477,6 +479,7 @@ def test_free_form_controls_are_passed_as_the_function_reads_them(harness):
         ),
         ({"alert_budget_refusals_per_hour": -1}, "alert_budget_refusals_per_hour must be a whole number >= 0"),
         ({"secret_versions": {"tool_id": "1"}}, "secret_versions keys must be"),
+        ({"traces": "cloudtrace"}, 'traces must be "off", "cloud_trace" or "console"'),
     ],
     ids=lambda x: x if isinstance(x, str) else json.dumps(x)[:40],
 )

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .conftest import GEMINI_KEY, PROJECT, SecretManager
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,6 +107,8 @@ def test_templates_are_loaded_and_checked_at_start_before_the_fork() -> None:
     modules = set(_import_main(PROMPTS_DIR="prompts/examples")["modules"])
     assert {"dotpromptz", "jsonschema", "gemini_gateway.templates.dotprompt"} <= modules
     assert "gemini_gateway.routes.templates" not in modules  # the route itself: on its first request
+    traced = sorted(m for m in modules if m.startswith(("opentelemetry", "gemini_gateway.tracing.")))
+    assert traced == [], f"traces are off by default: nothing of OpenTelemetry is imported ({traced})"
 
 
 def test_start_up_with_a_jobs_queue_imports_its_clients_before_the_fork() -> None:
@@ -119,3 +123,11 @@ def test_start_up_with_a_jobs_queue_imports_its_clients_before_the_fork() -> Non
     )
     assert {"google.cloud.tasks_v2", "jwt", "redis.asyncio"} <= modules
     assert "google.oauth2.id_token" not in modules, "task tokens are checked with PyJWT and the cached certificates"
+
+
+@pytest.mark.parametrize(("mode", "exporter"), [("console", False), ("cloud_trace", True)])
+def test_traces_on_import_opentelemetry_before_the_fork(mode: str, exporter: bool) -> None:
+    """Modules only: the tracer, its exporter thread and the Cloud Trace channel are built in the worker."""
+    modules = set(_import_main(TRACES=mode)["modules"])
+    assert {"opentelemetry.sdk.trace", "gemini_gateway.tracing.spans"} <= modules
+    assert ("opentelemetry.exporter.cloud_trace" in modules) is exporter

@@ -9,11 +9,8 @@ any byte) are tested over a real socket.
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -22,100 +19,15 @@ import uvloop
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gemini_gateway.upstream.transport import _MAX_BUFFER, Pool, _Connection
-
-
-def both_loops(test: Callable[[], Awaitable[None]]) -> Callable[[str], None]:
-    """Run an async test on asyncio's loop and on uvloop's (what uvicorn serves the function with)."""
-
-    @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
-    @functools.wraps(test)
-    def run(loop: str) -> None:
-        (uvloop.run if loop == "uvloop" else asyncio.run)(test())
-
-    del run.__wrapped__  # pytest must see `loop`, not the test's own signature
-    return run
-
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"
-
-
-class Raw:
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.port = 0
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            await self.handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        request = head + await reader.readexactly(length)
-        self.requests.append(request)
-        return request
-
-    def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-@asynccontextmanager
-async def raw_server(
-    handler: Callable[[Raw, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
-) -> AsyncIterator[Raw]:
-    raw = Raw(lambda r, w: handler(raw, r, w))
-    server = await asyncio.start_server(raw._serve, "127.0.0.1", 0)
-    raw.port = server.sockets[0].getsockname()[1]
-    try:
-        yield raw
-    finally:
-        server.close()
-
-
-async def _keep_alive(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while True:
-        await raw.read_request(reader)
-        writer.write(OK)
-        await writer.drain()
-
-
-def replies(
-    *answers: bytes, hold: float = 0.0
-) -> Callable[[Raw, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
-    """A handler that reads one request per answer and writes it back, then keeps the connection `hold` s and closes."""
-
-    async def handler(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        for answer in answers:
-            await raw.read_request(reader)
-            writer.write(answer)
-            await writer.drain()
-        await asyncio.sleep(hold)
-
-    return handler
-
-
-async def post(pool: Pool, url: str, body: bytes = b'{"a":1}', **extensions: object) -> httpx.Response:
-    request = httpx.Request("POST", url, content=body, extensions=extensions)
-    response = await pool.handle_async_request(request)
-    await response.aread()
-    return response
+from gemini_gateway.upstream.connection import MAX_BUFFER as _MAX_BUFFER
+from gemini_gateway.upstream.connection import Connection as _Connection
+from gemini_gateway.upstream.transport import Pool
+from tests.support.raw_http import OK, Raw, both_loops, keep_alive, post, raw_server, replies
 
 
 @both_loops
 async def test_a_connection_is_reused_and_the_request_is_sent_as_built() -> None:
-    async with raw_server(_keep_alive) as raw:
+    async with raw_server(keep_alive) as raw:
         pool = Pool()
         for _ in range(3):
             response = await post(pool, raw.url("/v1/x:generateContent?alt=sse"))
@@ -215,7 +127,7 @@ async def test_connection_refused_and_read_timeout_are_httpx_errors() -> None:
 
 @both_loops
 async def test_a_header_with_a_line_break_is_refused_before_sending() -> None:
-    async with raw_server(_keep_alive) as raw:
+    async with raw_server(keep_alive) as raw:
         request = httpx.Request("POST", raw.url(), content=b"{}", headers={"x-trace": "a\r\nx-evil: 1"})
         with pytest.raises(httpx.LocalProtocolError):
             await Pool().handle_async_request(request)
@@ -249,7 +161,7 @@ async def test_the_pool_never_opens_more_than_its_limit() -> None:
 
 @both_loops
 async def test_an_answer_dropped_without_closing_gives_its_slot_back() -> None:
-    async with raw_server(_keep_alive) as raw:
+    async with raw_server(keep_alive) as raw:
         pool = Pool(max_connections=1)
         response = await pool.handle_async_request(httpx.Request("POST", raw.url(), content=b"{}"))
         del response
@@ -314,7 +226,7 @@ async def test_tls_is_verified_against_the_trusted_authorities() -> None:
     authority = trustme.CA()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     authority.issue_cert("localhost").configure_cert(server_context)
-    raw = Raw(lambda r, w: _keep_alive(raw, r, w))
+    raw = Raw(lambda r, w: keep_alive(raw, r, w))
     server = await asyncio.start_server(raw._serve, "127.0.0.1", 0, ssl=server_context)
     port = server.sockets[0].getsockname()[1]
     try:
@@ -398,6 +310,9 @@ class NullTransport(asyncio.Transport):
 
     def close(self) -> None:
         pass
+
+    def is_closing(self) -> bool:
+        return False
 
 
 @both_loops

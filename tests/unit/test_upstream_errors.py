@@ -300,3 +300,65 @@ def test_scrub_redacts_before_truncating() -> None:
     text = "x" * 290 + " " + secret
     out = scrub(text, (secret,))
     assert "test-secret" not in out
+
+
+# --- hostile error bodies and what scrubbing must still catch (contract section 15) ------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 60_000,  # deeper than any parser recurses
+        b'{"error": {"message": ' + b"[" * 30_000 + b"]" * 30_000 + b"}}",
+        b'{"error": {"code": 400, "message": {"nested": true}, "details": [{"@type": [[[]]], "reason": {}}]}}',
+        b'{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": [1]}]}}',
+        b'{"name": "AiGatewayError", "internalCode": {"a": [1]}, "message": ["x"]}',
+        b'{"errors": [{"message": null, "code": [1]}]}',
+        '{"error": {"message": "\ud800"}}'.encode("utf-8", "surrogatepass"),
+        b"\xff\xfe{",
+    ],
+)
+def test_no_body_makes_classify_raise(body: bytes) -> None:
+    """Before: a deeply nested body raised RecursionError, which became a 500."""
+    failure = classify(500, {}, body)
+    assert failure.kind is Kind.RETRYABLE and failure.message
+
+
+def test_a_nested_message_is_not_stringified() -> None:
+    failure = classify(400, {}, b'{"error": {"message": {"key": "AIzaSyFAKEtestkeyabcdefghijklmnopqrstu"}}}')
+    assert "AIza" not in failure.message and failure.message == "upstream answered HTTP 400"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "AQ.AbcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP-_fakeexample",  # the new format, no digit at all
+        "AQ.Ab8RN6LVcXyz.fakeexample-abcdefghijk.lmnop",  # fragments split by dots
+        "AIzaSyFakeExampleKeyWithoutAnyDigitsAtAll",
+        "AIzaSyA.fake_0123456789.abcdefghijkl",
+    ],
+)
+def test_scrub_catches_google_key_formats_without_a_digit_or_split_by_dots(key: str) -> None:
+    out = scrub(f"API key {key} is invalid.")
+    assert "[redacted]" in out
+    for fragment in key.split("."):
+        if len(fragment) > 3:
+            assert fragment not in out
+
+
+@pytest.mark.parametrize("pad", [" ", "\n", "\t \r\n"])
+def test_scrub_scans_what_it_outputs_whatever_the_padding(pad: str) -> None:
+    """Before: padding moved a key across the 4,096-character scan window; collapsing brought it back."""
+    key = "AIzaSyA-fake_0123456789abcdefghijklmnop"
+    for at in range(4060, 4100):
+        out = scrub("x" + pad * (at - 1) + key + " rest")
+        assert key[:8] not in out and key[-8:] not in out, at
+    out = scrub("x" * 290 + " " + key)
+    assert "AIza" not in out and "0123" not in out
+
+
+def test_scrub_is_linear_in_its_text() -> None:
+    for text in (" " * 4_000_000 + "a", "a" * 4_000_000, "a-" * 2_000_000, "AIza." * 800_000, "a " * 2_000_000):
+        started = time.process_time()
+        assert len(scrub(text, ("test-secret",))) <= 300
+        assert time.process_time() - started < 0.5, text[:10]

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from ...answer import Usage
+from ...answer import Answer, Usage
 from ...context import RequestContext
 from ...errors import ApiError, InvalidRequest, UpstreamError
 from ...intake import GenerationIntake, admit
@@ -28,9 +28,9 @@ from ...normalize import MalformedAnswer, StreamTotals, read_answer
 from ...responses import cancel_if_gone, json_response
 from ...routing import Endpoint, OperationDoc
 from ...streaming import records_with_deltas, stream_response
-from ...upstream import UpstreamAnswer, UpstreamStream
-from ...upstream.client import model_path
+from ...upstream.client import UpstreamAnswer, model_path
 from ...upstream.metadata import metadata_header
+from ...upstream.stream import UpstreamStream
 from .answers import CountTokensResponse, GenerateContentResponse, GoogleErrorBody
 from .errors import google_error_body
 from .models import Content, CountTokensRequest, GeminiRequest
@@ -109,7 +109,7 @@ async def generate_content(ctx: RequestContext) -> Response:
         answer = read_answer(answer_body)
     except MalformedAnswer as exc:
         raise UpstreamError(f"the upstream answer was not a usable Gemini response: {exc}") from None
-    _record(ctx, answer.usage, answer.finish_reason, answer.text, meta)
+    _record(ctx, answer, meta)
     return json_response(answer_body)
 
 
@@ -141,12 +141,13 @@ async def count_tokens(ctx: RequestContext) -> Response:
     return json_response(answer)
 
 
-def _record(ctx: RequestContext, usage: Usage | None, finish: str | None, text: str, meta: UpstreamAnswer) -> None:
-    usage = usage or Usage()
+def _record(ctx: RequestContext, answer: Answer, meta: UpstreamAnswer) -> None:
+    usage = answer.usage or Usage()
     ctx.log.record_upstream(meta)
-    ctx.log.record_finish(finish or "other")
+    ctx.log.record_finish(answer.finish_reason or "other")
+    ctx.log.record_response(answer.model_version, answer.response_id)
     ctx.log.record_usage(usage)
-    ctx.log.record_answer_text(text)
+    ctx.log.record_answer_text(answer.text)
     ctx.record_usage(usage)
 
 
@@ -186,7 +187,7 @@ def _relay_stream(
                 yield frame(record)
                 sent += 1
         answer = totals.result()
-        _record(ctx, answer.usage, answer.finish_reason, answer.text, meta)
+        _record(ctx, answer, meta)
         if not sse:
             yield b"]" if sent else b"[]"
 

@@ -36,8 +36,9 @@ from ...model_rules import thinking_refusal
 from ...responses import cancel_if_gone, json_response
 from ...routing import Endpoint, OperationDoc
 from ...streaming import stream_response
-from ...upstream import UpstreamAnswer, UpstreamStream
+from ...upstream.client import UpstreamAnswer
 from ...upstream.metadata import metadata_header
+from ...upstream.stream import UpstreamStream
 from .answers import Interaction, InteractionIds, InteractionsErrorBody, seal_event, seal_interaction, usage_of
 from .errors import interactions_error_body
 from .models import InteractionRequest

@@ -34,7 +34,8 @@ from ...normalize import StreamTotals
 from ...responses import json_response
 from ...routing import Endpoint, OperationDoc
 from ...streaming import records_with_deltas, stream_response
-from ...upstream import UpstreamAnswer, UpstreamStream
+from ...upstream.client import UpstreamAnswer
+from ...upstream.stream import UpstreamStream
 from .answers import (
     DONE,
     ChatCompletion,
