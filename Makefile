@@ -66,6 +66,7 @@ bench: install
 	$(PY) bench/run.py
 	$(PY) bench/gemini_native.py
 	$(PY) bench/callers.py
+	$(PY) bench/jobs.py
 	$(PY) bench/budgets.py
 	$(PY) bench/streaming.py
 	$(PY) bench/instance.py

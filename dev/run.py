@@ -13,12 +13,21 @@ that the printed `curl` line sends, and prints that line only if the function
 answered 200; otherwise it prints the status, the function's message and what
 to fix. Ctrl-C (SIGINT), SIGTERM or SIGHUP stop every process it started.
 
+With the emulators it also shows an answer that arrives later (contract
+section 14): a local callback receiver (in this process, on a free loopback
+port) is the one allowed CALLBACK_URL_PREFIXES entry, deliveries are signed
+with a secret made for this run, and it sends `Prefer: respond-async` with a
+`callback`, prints the `202` and a `curl` line for it, and the receiver
+prints each delivery once the standardwebhooks package has verified it. Jobs
+run in the function's process (no JOBS_QUEUE: the embedded default).
+
 Only the standard library, python-dotenv and the runtime are needed
 (requirements-run.txt): `make run` does not install the test toolchain.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -28,10 +37,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -140,11 +151,13 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise Stopped(signal.Signals(signum).name)
 
 
-def _probe(url: str, headers: Mapping[str, str], timeout: float) -> tuple[int | None, dict[str, Any], str]:
+def _probe(
+    url: str, headers: Mapping[str, str], timeout: float, body: Mapping[str, Any] | None = None
+) -> tuple[int | None, dict[str, Any], str]:
     """POST / as the printed curl line does: (status or None, JSON body, transport error)."""
     request = urllib.request.Request(
         url + "/",
-        data=json.dumps({"prompt": PROMPT}).encode(),
+        data=json.dumps(body or {"prompt": PROMPT}).encode(),
         headers={"Content-Type": "application/json", **headers},
         method="POST",
     )
@@ -245,6 +258,76 @@ def _check(url: str, env: Mapping[str, str]) -> bool:
     return False
 
 
+class CallbackReceiver:
+    """A local receiver for job callbacks: verifies each delivery (standardwebhooks) and prints it."""
+
+    def __init__(self) -> None:
+        self.secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()  # made for this run only
+        self.received = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 16 * 1024 * 1024))
+                receiver.deliver(body, {k.lower(): v for k, v in self.headers.items()})
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._server.daemon_threads = True
+        self.prefix = f"http://{LOOPBACK}:{self._server.server_address[1]}/callbacks/"
+        threading.Thread(target=self._server.serve_forever, name="callback-receiver", daemon=True).start()
+
+    def deliver(self, body: bytes, headers: dict[str, str]) -> None:
+        from standardwebhooks import Webhook, WebhookVerificationError
+
+        try:
+            event = Webhook(self.secret).verify(body, headers)
+        except WebhookVerificationError as exc:
+            print(f"\nCallback refused: its signature did not verify ({exc})", flush=True)
+            return
+        data = event.get("data", {})
+        outcome = data.get("result", {}).get("text") if "result" in data else data.get("error", {}).get("message")
+        shown = " ".join(str(outcome or "").split())
+        print(
+            f"\nCallback received and verified (Standard Webhooks, webhook-id {headers.get('webhook-id')}): "
+            f"{event.get('type')} {data.get('id')}: {shown[:60]}{'…' if len(shown) > 60 else ''}\n",
+            flush=True,
+        )
+        self.received.set()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _show_async(url: str, env: Mapping[str, str], receiver: CallbackReceiver) -> None:
+    """An answer that arrives later: `Prefer: respond-async` with a callback, then the verified delivery."""
+    headers = {"Prefer": "respond-async"}
+    key = _first_client_key(env.get("CLIENT_API_KEYS", ""))
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    body = {"prompt": "What is a webhook?", "callback": {"url": receiver.prefix + "demo"}}
+    status, answer, failure = _probe(url, headers, 10.0, body)
+    job = answer.get("job") if isinstance(answer.get("job"), dict) else {}
+    if status != 202 or not job:
+        print(f"The asynchronous call answered {status or failure}: {answer}\n", flush=True)
+        return
+    curl = f"curl -s {url}/ -H 'Content-Type: application/json'"
+    for name, value in headers.items():
+        curl += f" -H {shlex.quote(f'{name}: {value}')}"
+    curl += f" -d {shlex.quote(json.dumps(body))}"
+    print(
+        f"An answer that arrives later: it answered 202 with job {job.get('id')} ({url}{job.get('status_url')}); "
+        f"the answer goes to the local receiver at {receiver.prefix}. Try:\n\n  {curl}\n",
+        flush=True,
+    )
+    receiver.received.wait(10)
+
+
 def main() -> int:
     _load_dotenv()
     env = dict(os.environ)
@@ -254,6 +337,7 @@ def main() -> int:
     connect = LOOPBACK if host in ANY_ADDRESS else host.strip("[]")  # where this script finds the servers
     shown = "localhost" if host in (*ANY_ADDRESS, LOOPBACK, "localhost") else host.strip("[]")
     children: list[subprocess.Popen[bytes]] = []
+    receiver: CallbackReceiver | None = None
     # SIGINT too: a shell starts `make run &` with SIGINT ignored, and Python then never raises KeyboardInterrupt.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -298,6 +382,9 @@ def main() -> int:
                 SECRET_MANAGER_EMULATOR_HOST=f"{LOOPBACK}:{secrets_port}",
                 ALLOW_UNAUTHENTICATED="true",
             )
+            if not env.get("CALLBACK_URL_PREFIXES"):
+                receiver = CallbackReceiver()
+                env.update(CALLBACK_URL_PREFIXES=receiver.prefix, CALLBACK_SIGNING_SECRET=receiver.secret)
         # The demo chat page (demo/index.html) on its own port; it calls the function cross-origin.
         demo_port = env.get("DEMO_PORT", "8081")
         demo_origins = list(dict.fromkeys(_url(h, demo_port) for h in (shown, "localhost", LOOPBACK)))
@@ -341,7 +428,8 @@ def main() -> int:
         url = _url(shown, port)
         exposed = " (all interfaces: other machines can call it)" if host in ANY_ADDRESS else ""
         print(f"\nThe function is serving on {url}, listening on {host}{exposed}, against {mode}.", flush=True)
-        _check(url, env)
+        if _check(url, env) and receiver is not None:
+            _show_async(url, env, receiver)
         print(
             f"The demo chat page: {demo_origins[0]}/?url={url}"
             + (
@@ -360,6 +448,8 @@ def main() -> int:
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_IGN)
         _stop(children)
+        if receiver is not None:
+            receiver.close()
 
 
 if __name__ == "__main__":

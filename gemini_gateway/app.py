@@ -21,6 +21,7 @@ from .access_log import AccessLog
 from .context import RequestContext
 from .cors import cors_headers, preflight_headers
 from .errors import ApiError, Internal, MethodNotAllowed, NotFound, Unavailable
+from .jobs.seams import Answered, JobRun
 from .logs import exception_place, log
 from .responses import ClientGone, error_response
 from .routes import ROUTES
@@ -37,8 +38,8 @@ _GET_ROOT = (
 )
 
 
-async def handle(request: Request) -> Response:
-    """The one entry point: every response, success or error, leaves from here."""
+async def handle(request: Request, *, job: JobRun | None = None) -> Response:
+    """The one entry point: every response, success or error, leaves from here (a job's run too: `job`)."""
     started = time.perf_counter()
     headers = request.headers
     settings = current_settings()
@@ -52,7 +53,9 @@ async def handle(request: Request) -> Response:
         project=settings.google_cloud_project if settings else None,
         log_payloads=settings.log_payloads if settings else False,
     )
-    ctx = RequestContext(request, log_line)
+    ctx = RequestContext(request, log_line, job=job)
+    if job is not None:
+        log_line.note(job_id=job.id, job="run")
     origins = settings.allowed_origins if settings else ()
     origin = headers.get("origin")
     found = find(ROUTES, path)
@@ -68,6 +71,8 @@ async def handle(request: Request) -> Response:
             ctx.render_error = route.render_error
             log_line.record_route(route.name)
             response = await _run(_endpoint(route, request.method), ctx)
+    except Answered as answered:  # by the intake: a replayed Idempotency-Key answer, a job's 202
+        response = answered.response
     except ApiError as err:
         response = error_response(err, ctx)
     except ClientGone:
@@ -82,6 +87,8 @@ async def handle(request: Request) -> Response:
     response.headers["Cache-Control"] = "no-store"
     if request.method != "OPTIONS":
         response.headers.update(cors_headers(origin, origins))
+    for hook in ctx.on_answer:
+        await hook(response)
     if ctx.deferred:  # a stream: charged and logged when it ends
         response.headers["Server-Timing"] = _server_timing(log_line.upstream_ms, ctx.elapsed_ms(), "first")
     else:

@@ -15,11 +15,12 @@ however it ended.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from .access_log import AccessLog
 from .answer import Usage
@@ -27,6 +28,7 @@ from .callers import Caller
 from .callers.budgets import Ticket
 from .callers.redis_state import Allowance, start_request_allowance
 from .errors import ErrorRenderer, error_body
+from .jobs.seams import JobRun
 from .policies import Effective
 from .runtime import Runtime, get_runtime
 from .tool_ids import ToolIds
@@ -58,6 +60,9 @@ class RequestContext:
     redis_allowance: Allowance = field(default_factory=start_request_allowance)  # its time for Redis, all calls
     body: bytes | None = None  # the raw body, once read (the intake reads it at most once)
     usage: Usage | None = None  # what the answer used so far (a stream's running total)
+    job: JobRun | None = None  # set when this request runs a job (jobs/runner.py): its caller was checked at submission
+    # Called with the response before the request is settled (an Idempotency-Key keeps the answer).
+    on_answer: list[Callable[[Response], Awaitable[None]]] = field(default_factory=list)
     id_keys: tuple[bytes, ...] = ()  # what the ids handed out to this caller are sealed with (tool_ids.py)
     span: RequestSpan | None = None  # its trace span, when TRACES is on (tracing/)
     _deferred: bool = False

@@ -47,10 +47,13 @@ from starlette.requests import ClientDisconnect
 
 from .callers import Caller
 from .callers.budgets import reserve
+from .callers.gate import Layer
 from .callers.rate_limit import Limit
 from .context import ModelChoice, RequestContext
 from .errors import Forbidden, InvalidRequest, RateLimited, RequestTimeout
 from .freeform.controls import Ask, apply_controls
+from .jobs.admission import ServerCallerOptions, before_spend, submit
+from .jobs.seams import Answered
 from .json_body import check_content_type, check_declared_length, parse_json_body, read_limited, validate
 from .policies import Effective
 from .responses import ClientGone
@@ -118,13 +121,18 @@ class GenerationIntake(Generic[G, P]):
     uses_model: Callable[[G], bool] = lambda _: True
     metered: bool = True  # False: the call costs no tokens (countTokens): checked against the budget, nothing reserved
     templates: bool = False  # the template route; a templates-only caller is refused every other one
+    # Contract section 14, for a route that opts in: Idempotency-Key, and Prefer: respond-async (a job).
+    server_callers: ServerCallerOptions | None = None
 
 
 async def identify(ctx: RequestContext) -> Caller:
     """Who is calling (contract section 6); recorded on the context and its access line."""
     if ctx.caller is not None:  # a route that identified the caller before admitting its request
         return ctx.caller
-    caller = await ctx.runtime.callers.identify(ctx.request.headers, lambda: _read_body(ctx), ctx.log.note)
+    if ctx.job is not None:  # a job runs as the caller who submitted it, checked then (contract section 14)
+        caller = Caller(ctx.job.caller, tuple(Layer(kind, name, anonymous) for kind, name, anonymous in ctx.job.layers))
+    else:
+        caller = await ctx.runtime.callers.identify(ctx.request.headers, lambda: _read_body(ctx), ctx.log.note)
     ctx.caller = caller
     ctx.log.record_caller(caller.identity)
     ctx.log.note(**caller.log_fields())
@@ -152,6 +160,8 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
     if not intake.templates and (await policy(ctx)).templates_only:
         raise Forbidden("this caller may only use server prompt templates (POST /v1/templates/{id})")
     parsed = cast(G, await read_json(ctx, cast("type[BaseModel]", intake.schema)))
+    # A replayed Idempotency-Key answer, a 409 or a 422 ends the request here, before anything is spent.
+    submission = await before_spend(ctx, intake.server_callers, parsed) if intake.server_callers else None
     effective = await policy(ctx)
     limits = Limits(effective.allowed_models, effective.allowed_tools, effective.max_output_tokens)
     if intake.uses_model(parsed):
@@ -169,6 +179,8 @@ async def admit(ctx: RequestContext, intake: GenerationIntake[G, P]) -> tuple[G,
         ctx.output_ceiling = ctx.ticket.output_cap  # what is left of the budget: that is what goes upstream
         prepared = await _prepared(intake, ctx, parsed)
     ctx.log.record_prompt(intake.prompt(parsed))
+    if submission is not None:  # Prefer: respond-async: the answer is a job, run after the 202
+        raise Answered(await submit(ctx, submission))
     return parsed, prepared
 
 
@@ -185,7 +197,8 @@ async def _spend(ctx: RequestContext, effective: Effective, parsed: GenerationRe
     """
     runtime, identity = ctx.runtime, ctx.caller.identity if ctx.caller else ""
     allowance = ctx.redis_allowance
-    if runtime.limiter is not None and effective.rate_limit_per_minute > 0:
+    # A job's rate-limit token was spent at its submission; its run reserves and settles its tokens like any request.
+    if runtime.limiter is not None and effective.rate_limit_per_minute > 0 and ctx.job is None:
         rate = Limit(effective.rate_limit_per_minute, effective.rate_limit_burst or effective.rate_limit_per_minute)
         try:
             await runtime.limiter.check(identity, rate, allowance)

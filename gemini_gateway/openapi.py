@@ -125,7 +125,11 @@ def _operation(method: str, route: Route, doc: OperationDoc) -> dict[str, Any]:
     if content:
         ok["content"] = content
     op["responses"] = {"200": ok, **{str(s): _error_response(s, doc) for s in doc.error_statuses}}
-    op.update(doc.extra)
+    extra = dict(doc.extra)  # its `parameters` and `responses` add to the generated ones
+    op["responses"].update(extra.pop("responses", {}))
+    if "parameters" in extra:
+        op["parameters"] = [*op.get("parameters", []), *extra.pop("parameters")]
+    op.update(extra)
     return op
 
 

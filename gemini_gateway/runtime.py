@@ -25,6 +25,7 @@ from .callers.registry import CHECKS
 from .callers.seen import Seen, make_seen
 from .callers.spec import CheckDeps
 from .errors import Unavailable
+from .jobs import service as server_callers
 from .logs import configure as configure_logs
 from .logs import log
 from .policies import PolicySource
@@ -46,6 +47,7 @@ class Runtime:
     callers: CallerGate
     id_keys: IdKeys
     policies: PolicySource
+    jobs: server_callers.ServerCallers  # Idempotency-Key answers, jobs, their runs and deliveries (section 14)
     once: Seen  # things done once across instances (an interaction's usage charged)
     limiter: RateLimiter | None = None
     budgets: Budgets | None = None
@@ -110,7 +112,7 @@ def _load(environ: Mapping[str, str]) -> None:
         _config = exc
         return
     _config = loaded.settings
-    for warning in loaded.warnings:
+    for warning in [*loaded.warnings, *server_callers.start_warnings(loaded.settings)]:
         log.warning(f"configuration: {warning}")
     started = time.perf_counter()
     library, problems = load_templates(loaded.settings, explicit="PROMPTS_DIR" in environ)
@@ -167,6 +169,7 @@ def _import_configured_checks(settings: Settings) -> None:
         settings.rate_limit_per_minute or settings.daily_token_budget or settings.secret("caller_policies")
     ):
         import redis.asyncio  # noqa: F401
+    server_callers.preload(settings)
     tracing.preload(settings.traces)  # OpenTelemetry only when TRACES is on
 
 
@@ -210,6 +213,7 @@ def get_runtime() -> Runtime:
         ),
         id_keys=IdKeys(secrets, settings.secret("tool_id_key"), settings.required_secret("gemini_api_key")),
         policies=policies,
+        jobs=server_callers.ServerCallers(settings, secrets, redis),
         once=make_seen(redis_url),
         limiter=make_limiter(
             settings.rate_limit_per_minute, settings.rate_limit_burst, None, always=policies.configured, redis=redis

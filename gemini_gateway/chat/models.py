@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from ..answer import Usage
 from ..freeform.controls import Ask
+from ..jobs.models import Callback
 from ..model_base import (
     INT32_MAX,
     MAX_CONTENTS,
@@ -183,6 +184,7 @@ class GenerateRequest(Strict):
         dict[str, Any] | None,
         Field(max_length=4, json_schema_extra={"additionalProperties": {"type": ["string", "number", "boolean"]}}),
     ] = None
+    callback: Callback | None = None  # with Prefer: respond-async (contract section 14)
 
     @field_validator("temperature", "top_p")
     @classmethod

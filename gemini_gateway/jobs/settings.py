@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from ..callback_urls import parse_prefix
 from ..config_types import CsvList, HttpUrl, Optional, SecretName
 from ..secret_store import SecretSetting
 
-__all__ = ["CALLBACK_SECRET", "GOOGLE_OIDC_CERTS_URL", "JobSettings", "rules"]
+__all__ = ["CALLBACK_SECRET", "GOOGLE_OIDC_CERTS_URL", "JobSettings", "rules", "signing_secret_ok"]
 
 CALLBACK_SECRET = SecretSetting("callback_signing_secret", "callback signing secret")
 
@@ -35,6 +38,13 @@ class JobSettings(BaseModel):
     callback_signing_secret: Annotated[SecretStr | None, Field(alias="CALLBACK_SIGNING_SECRET"), Optional] = None
     callback_max_attempts: Annotated[int, Field(alias="CALLBACK_MAX_ATTEMPTS", ge=1, le=100)] = 8
 
+    @field_validator("callback_signing_secret")
+    @classmethod
+    def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not signing_secret_ok(value.get_secret_value()):
+            raise ValueError("must be a Standard Webhooks secret: whsec_ and 24 to 64 random bytes in base64")
+        return value
+
     @field_validator("callback_url_prefixes")
     @classmethod
     def _prefixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -45,7 +55,21 @@ class JobSettings(BaseModel):
                 raise ValueError(
                     f"{prefix!r} must start with https:// (or http://localhost / http://127.0.0.1 for development)"
                 )
+            if parse_prefix(prefix) is None:
+                raise ValueError(
+                    f"{prefix!r} is not a plain URL prefix (no userinfo, fragment, dot segments or spaces)"
+                )
         return value
+
+
+def signing_secret_ok(value: str) -> bool:
+    """`whsec_` + base64 of 24 to 64 bytes (Standard Webhooks); what the Secret Manager value must hold too."""
+    raw = value.strip().removeprefix("whsec_")
+    try:
+        decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return value.strip().startswith("whsec_") and 24 <= len(decoded) <= 64
 
 
 def rules(environ: Mapping[str, str]) -> list[tuple[str, str]]:

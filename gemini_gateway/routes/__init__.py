@@ -60,6 +60,18 @@ def _count_tokens() -> Endpoint:
     return COUNT_TOKENS
 
 
+def _get_job() -> Endpoint:
+    from .jobs import ENDPOINT
+
+    return ENDPOINT
+
+
+def _job_task() -> Endpoint:
+    from .internal_jobs import ENDPOINT
+
+    return ENDPOINT
+
+
 def _create_interaction() -> Endpoint:
     from .interactions.handler import CREATE
 
@@ -104,6 +116,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/", {"POST": _generate}, name="generate"),
     Route("/healthz", {"GET": _healthz, "HEAD": _healthz_head}, name="health"),
     Route("/v1/chat/completions", {"POST": _chat_completions}, name="openai", render_error=openai_error_body),
+    Route("/v1/jobs/{id}", {"GET": _get_job}, name="jobs"),
+    Route("/internal/jobs/{id}", {"POST": _job_task}, name="internal_jobs"),
     Route(
         _GEMINI_MODEL + ":generateContent",
         {"POST": _generate_content},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.responses import Response
 
 from ..chat.call import Call
@@ -9,6 +11,8 @@ from ..chat.models import GenerateRequest, GenerateResponse
 from ..chat.respond import STREAM_DESCRIPTION, respond, stream_events, wants_event_stream
 from ..context import RequestContext
 from ..intake import GenerationIntake, admit
+from ..jobs.admission import ServerCallerOptions
+from ..jobs.models import openapi_extra
 from ..routing import Endpoint, OperationDoc
 
 __all__ = ["ENDPOINT", "generate", "wants_event_stream"]
@@ -23,8 +27,18 @@ def _last_user_text(req: GenerateRequest) -> str:
     return ""
 
 
+def streamed(req: GenerateRequest, headers: Mapping[str, str]) -> bool:
+    """Whether the answer is a stream (`"stream": true` or `Accept: text/event-stream`)."""
+    return req.stream or wants_event_stream(headers.get("accept"))
+
+
 INTAKE = GenerationIntake(
-    GenerateRequest, lambda req, _: req.model, _last_user_text, prepare=Call.of, freeform=GenerateRequest.freeform
+    GenerateRequest,
+    lambda req, _: req.model,
+    _last_user_text,
+    prepare=Call.of,
+    freeform=GenerateRequest.freeform,
+    server_callers=ServerCallerOptions(idempotent=True, respond_async=True, streamed=streamed),
 )
 
 
@@ -45,5 +59,6 @@ ENDPOINT = Endpoint(
         stream_events=stream_events(GenerateResponse),
         stream_description=STREAM_DESCRIPTION.format(done="GenerateResponse"),
         tags=("generate",),
+        extra=openapi_extra(respond_async=True),
     ),
 )

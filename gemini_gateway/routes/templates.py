@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Mapping
 
 import orjson
 from starlette.responses import Response
 
 from ..chat.call import Call
-from ..chat.respond import STREAM_DESCRIPTION, respond, stream_events
+from ..chat.respond import STREAM_DESCRIPTION, respond, stream_events, wants_event_stream
 from ..context import RequestContext
 from ..errors import Forbidden, NotFound
 from ..intake import GenerationIntake, admit, identify, policy
+from ..jobs.admission import ServerCallerOptions
+from ..jobs.models import openapi_extra
 from ..responses import json_response
 from ..routing import Endpoint, OperationDoc
 from ..templates.inputs import count_values
@@ -56,10 +59,22 @@ def _inputs_text(req: TemplateRequest) -> str:
     return orjson.dumps(req.inputs).decode()
 
 
+def _streamed(req: TemplateRequest, headers: Mapping[str, str]) -> bool:
+    return req.stream or wants_event_stream(headers.get("accept"))
+
+
+_SERVER_CALLERS = ServerCallerOptions(idempotent=True, respond_async=True, streamed=_streamed)  # contract section 14
+
+
 @functools.cache
 def _intake(template: Template) -> GenerationIntake[TemplateRequest, Call]:
     return GenerationIntake(
-        for_template(template), lambda req, _: template.model, _inputs_text, _prepare, templates=True
+        for_template(template),
+        lambda req, _: template.model,
+        _inputs_text,
+        _prepare,
+        templates=True,
+        server_callers=_SERVER_CALLERS,
     )
 
 
@@ -105,6 +120,7 @@ RUN = Endpoint(
         stream_events=stream_events(TemplateResponse),
         stream_description=STREAM_DESCRIPTION.format(done="TemplateResponse"),
         tags=("templates",),
+        extra=openapi_extra(respond_async=True),
     ),
 )
 LIST = Endpoint(

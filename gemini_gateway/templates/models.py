@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, JsonValue, model_validator
 
 from ..chat.models import GenerateResponse, Message
+from ..jobs.models import Callback
 from ..model_base import MAX_CONTENTS, Doc, Strict, check_parts, field_error
 from ..token_estimate import InputEstimate
 from .library import Template
@@ -41,6 +42,7 @@ class TemplateRequest(Strict):
         ),
     ] = None
     stream: bool = False
+    callback: Callback | None = None  # with Prefer: respond-async (contract section 14)
 
     @model_validator(mode="after")
     def _history_where_used(self) -> TemplateRequest:

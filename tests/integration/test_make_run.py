@@ -50,6 +50,9 @@ CONFIG_VARIABLES = (
     "RATE_LIMIT_PER_MINUTE",
     "REDIS_URL",
     "SECRET_MANAGER_EMULATOR_HOST",
+    "CALLBACK_URL_PREFIXES",
+    "CALLBACK_SIGNING_SECRET",
+    "JOBS_QUEUE",
 )
 
 
@@ -209,6 +212,22 @@ def test_the_printed_curl_line_works(offline: Run) -> None:
     assert line.startswith(f"curl -s http://localhost:{offline.port}/ ") and "Authorization" not in line
     status, body = _send_curl_line(line)
     assert status == 200 and body["text"] == "Echo: What is Cloudflare?", body
+
+
+def test_an_answer_that_arrives_later_is_shown_and_its_callback_verified(offline: Run) -> None:
+    printed = offline.printed()
+    assert "it answered 202 with job job_" in printed, offline.output()
+    assert "Callback received and verified (Standard Webhooks" in printed and "job.succeeded" in printed, printed
+    lines = [line.strip() for line in offline.output().splitlines() if line.strip().startswith("curl ")]
+    assert len(lines) == 2 and "Prefer: respond-async" in lines[1] and '"callback"' in lines[1]
+    args = shlex.split(lines[1])
+    headers = dict(args[i + 1].split(": ", 1) for i, a in enumerate(args) if a == "-H")
+    r = httpx.post(f"http://127.0.0.1:{offline.port}/", headers=headers, content=args[args.index("-d") + 1], timeout=10)
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 10
+    while offline.printed().count("Callback received and verified") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert offline.printed().count("Callback received and verified") == 2, offline.printed()
 
 
 def test_the_example_templates_are_served(offline: Run) -> None:

@@ -91,6 +91,16 @@ def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
     unused = ("aiohttp", "google.cloud.secretmanager", "jwt", "redis", "rich", "gemini_gateway.openapi")
     for name in (*unused, "dotpromptz", "jsonschema", "yaml"):  # no template in prompts/: no Dotprompt
         assert name not in modules, f"{name} is imported at start without being needed"
+    # Server callers (contract section 14): the Cloud Tasks client, google-auth's token code, Standard
+    # Webhooks and the jobs' own stores and runner load with the first job, or at start only when configured.
+    for unused_prefix in ("google.cloud.tasks_v2", "google.oauth2", "google.auth", "grpc", "standardwebhooks"):
+        assert not any(m == unused_prefix or m.startswith(unused_prefix + ".") for m in modules), unused_prefix
+    jobs = sorted(m for m in modules if m.startswith("gemini_gateway.jobs."))
+    assert jobs == [
+        "gemini_gateway.jobs.seams",
+        "gemini_gateway.jobs.service",
+        "gemini_gateway.jobs.settings",
+    ], jobs
 
 
 def test_templates_are_loaded_and_checked_at_start_before_the_fork() -> None:
@@ -99,6 +109,20 @@ def test_templates_are_loaded_and_checked_at_start_before_the_fork() -> None:
     assert "gemini_gateway.routes.templates" not in modules  # the route itself: on its first request
     traced = sorted(m for m in modules if m.startswith(("opentelemetry", "gemini_gateway.tracing.")))
     assert traced == [], f"traces are off by default: nothing of OpenTelemetry is imported ({traced})"
+
+
+def test_start_up_with_a_jobs_queue_imports_its_clients_before_the_fork() -> None:
+    """With JOBS_QUEUE the Cloud Tasks client and PyJWT are paid at start, shared by every forked worker."""
+    modules = set(
+        _import_main(
+            REDIS_URL="redis://127.0.0.1:1/0",
+            JOBS_QUEUE="projects/p/locations/l/queues/q",
+            JOBS_SERVICE_ACCOUNT="jobs@p.iam.gserviceaccount.com",
+            JOBS_URL="https://example.com/fn",
+        )["modules"]
+    )
+    assert {"google.cloud.tasks_v2", "jwt", "redis.asyncio"} <= modules
+    assert "google.oauth2.id_token" not in modules, "task tokens are checked with PyJWT and the cached certificates"
 
 
 @pytest.mark.parametrize(("mode", "exporter"), [("console", False), ("cloud_trace", True)])

@@ -28,6 +28,8 @@ from ...chat.call import (
 from ...context import RequestContext
 from ...errors import ApiError, InvalidRequest
 from ...intake import GenerationIntake, admit
+from ...jobs.admission import ServerCallerOptions
+from ...jobs.models import openapi_extra
 from ...normalize import StreamTotals
 from ...responses import json_response
 from ...routing import Endpoint, OperationDoc
@@ -75,6 +77,7 @@ INTAKE = GenerationIntake(
     _last_user_text,
     _prepare,
     ChatCompletionRequest.freeform,
+    server_callers=ServerCallerOptions(idempotent=True, streamed=lambda chat, _: bool(chat.stream)),
 )
 
 
@@ -143,5 +146,6 @@ DOC = OperationDoc(
     stream_events={"message": ChatCompletionChunk},
     error=OpenAIErrorBody,
     tags=("openai",),
+    extra=openapi_extra(respond_async=False),
 )
 ENDPOINT = Endpoint(chat_completions, DOC)
