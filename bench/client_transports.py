@@ -42,7 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-MODEL_PATH = "/bench-account/bench-gateway/google-ai-studio/v1beta/models/gemini-2.5-flash:generateContent"
+from bench.harness import MODEL  # noqa: E402
+
+MODEL_PATH = f"/bench-account/bench-gateway/google-ai-studio/v1beta/models/{MODEL}:generateContent"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "Say hello"}]}]}
 ROUND_TIMEOUT = 60.0
 

@@ -18,13 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gemini_gateway.config_types import DEFAULT_MODEL
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 LOGS = RESULTS / "logs"
 KEY = "bench-key"
 ACCOUNT = "bench-account"
 GATEWAY = "bench-gateway"
-MODEL = "gemini-2.5-flash"
+MODEL = DEFAULT_MODEL  # what the function asks for when a request names none: every bench uses it
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 

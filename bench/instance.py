@@ -151,6 +151,7 @@ def make_variants(function_root: Path, gateway_url: str, sm_host: str) -> dict[s
         "AI_GATEWAY_ID": GATEWAY,
         "AI_GATEWAY_BASE_URL": gateway_url,
         "ALLOW_UNAUTHENTICATED": "true",
+        "DEFAULT_MODEL": MODEL,  # every variant asks for the same model
     }
     base = clean_env()
     return {

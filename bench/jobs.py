@@ -45,7 +45,7 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 
-from bench.harness import ACCOUNT, GATEWAY, KEY, LOGS, RESULTS, clean_env, function_args, log, stop_group  # noqa: E402
+from bench.harness import ACCOUNT, GATEWAY, KEY, LOGS, MODEL, RESULTS, clean_env, function_args, log, stop_group  # noqa: E402
 from tests.support.jobs import (  # noqa: E402
     CALLBACK_SECRET,
     JOBS_ACCOUNT,
@@ -201,7 +201,7 @@ def main() -> int:
             "AI_GATEWAY_BASE_URL": gateway.url,
             "GEMINI_API_KEY": KEY,
             "ALLOW_UNAUTHENTICATED": "true",
-            "DEFAULT_MODEL": "gemini-2.5-flash",
+            "DEFAULT_MODEL": MODEL,
             "CALLBACK_URL_PREFIXES": f"{receiver.url}/hooks/",
             "CALLBACK_SIGNING_SECRET": CALLBACK_SECRET,
         }

@@ -61,7 +61,7 @@ FIXES = {
     "GEMINI_API_KEY_SECRET": "projects/P/secrets/S/versions/latest, or GEMINI_API_KEY=<your AI Studio key> locally",
     "ALLOW_UNAUTHENTICATED": "no caller check is configured: set CLIENT_API_KEYS=me:<a long random key> (make run "
     "then sends it), or ALLOW_UNAUTHENTICATED=true to try it locally without one",
-    "DEFAULT_MODEL": "a Gemini model id, e.g. gemini-2.5-flash; it must be in ALLOWED_MODELS if that is set",
+    "DEFAULT_MODEL": "a Gemini model id, e.g. gemini-3.8-flash; it must be in ALLOWED_MODELS if that is set",
     "ALLOWED_MODELS": "a comma list of model ids that includes DEFAULT_MODEL",
 }
 

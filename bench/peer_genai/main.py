@@ -7,7 +7,7 @@ gthread, 1 worker, threads = 4 x CPU count) on purpose, untuned.
 
 Only the SDK's ``http_options.base_url`` is pointed at the AI Gateway
 emulator: ``<AI_GATEWAY_BASE_URL>/<account>/<gateway>/google-ai-studio``.
-The SDK appends ``/v1beta/models/gemini-2.5-flash:generateContent`` and sends
+The SDK appends ``/v1beta/models/<MODEL>:generateContent`` and sends
 the key in ``x-goog-api-key``, which is exactly the path and header the
 emulator (and the real Cloudflare AI Gateway) expects.
 """
@@ -25,6 +25,8 @@ BASE_URL = "{}/{}/{}/google-ai-studio".format(
     os.environ.get("AI_GATEWAY_ID", "bench-gateway"),
 )
 
+MODEL = os.environ.get("DEFAULT_MODEL", "gemini-3.8-flash")  # the benchmark passes the function's own
+
 client = genai.Client(
     api_key=os.environ["GEMINI_API_KEY"],
     http_options=types.HttpOptions(base_url=BASE_URL),
@@ -34,5 +36,5 @@ client = genai.Client(
 @functions_framework.http
 def generate(request: flask.Request) -> dict[str, str | None]:
     prompt = request.get_json()["prompt"]
-    response = client.models.generate_content(model="gemini-2.5-flash", contents=prompt)
+    response = client.models.generate_content(model=MODEL, contents=prompt)
     return {"text": response.text}

@@ -2,7 +2,7 @@
 
 Imported only when `TRACES` is not `off`. A request's span is a SERVER span
 (`POST /v1/chat/completions`); each upstream attempt is a CLIENT span under
-it (`generate_content gemini-2.5-flash`). The request span's attributes are
+it (`generate_content gemini-3.8-flash`). The request span's attributes are
 read from the access line's fields when it settles, through an allow-list:
 nothing of the prompt, the answer, a key or the caller's full identity
 (a Firebase uid, an App Check app id) ever goes into a span. The attribute
