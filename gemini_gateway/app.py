@@ -21,7 +21,7 @@ from .access_log import AccessLog
 from .context import RequestContext
 from .cors import cors_headers, preflight_headers
 from .errors import ApiError, Internal, MethodNotAllowed, NotFound, Unavailable
-from .jobs.seams import Answered, JobRun
+from .jobs.seams import Answered, JobRun, open_front_door
 from .logs import exception_place, log
 from .responses import ClientGone, error_response
 from .routes import ROUTES
@@ -97,6 +97,9 @@ async def handle(request: Request, *, job: JobRun | None = None) -> Response:
     if ctx.ticket is not None:
         response.headers["X-Budget-Remaining"] = str(ctx.ticket.remaining)
     return response
+
+
+open_front_door(handle)  # a job runs through this same path (jobs/runner.py)
 
 
 async def _run(endpoint: Endpoint, ctx: RequestContext) -> Response:

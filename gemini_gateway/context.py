@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .access_log import AccessLog
-from .answer import Usage
+from .answer import Answer, Usage
 from .callers import Caller
 from .callers.budgets import Ticket
 from .callers.redis_state import Allowance, start_request_allowance
@@ -35,6 +35,7 @@ from .tool_ids import ToolIds
 
 if TYPE_CHECKING:
     from .tracing import RequestSpan
+    from .upstream.client import UpstreamAnswer
 
 __all__ = ["ModelChoice", "RequestContext"]
 
@@ -104,6 +105,16 @@ class RequestContext:
         """What the answer used (a stream: the running total, charged if it is cut short)."""
         if usage is not None:
             self.usage = usage
+
+    def record_answer(self, answer: Answer, meta: UpstreamAnswer) -> None:
+        """A whole answer's facts for the access line and the caller's budget: timing, finish, usage, text."""
+        usage = answer.usage or Usage()
+        self.log.record_upstream(meta)
+        self.log.record_finish(answer.finish_reason or "other")
+        self.log.record_response(answer.model_version, answer.response_id)
+        self.log.record_usage(usage)
+        self.log.record_answer_text(answer.text)
+        self.record_usage(usage)
 
     # --- settling
 

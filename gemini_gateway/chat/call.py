@@ -29,7 +29,6 @@ __all__ = [
     "complete_upstream",
     "guardrail_answer",
     "open_upstream_stream",
-    "record_answer",
     "result_body",
     "tool_calls",
 ]
@@ -83,17 +82,6 @@ async def open_upstream_stream(ctx: RequestContext, call: Call) -> tuple[Upstrea
         return await cancel_if_gone(ctx.request, opening)
     except InvalidRequest as exc:
         raise thinking_refusal(exc, call.thinking_field) from None
-
-
-def record_answer(ctx: RequestContext, answer: Answer, meta: UpstreamAnswer) -> None:
-    """The answer's facts for the access line and the caller's budget: timing, finish, usage, text."""
-    usage = answer.usage or Usage()
-    ctx.log.record_upstream(meta)
-    ctx.log.record_finish(answer.finish_reason or "other")
-    ctx.log.record_response(answer.model_version, answer.response_id)
-    ctx.log.record_usage(usage)
-    ctx.log.record_answer_text(answer.text)
-    ctx.record_usage(usage)
 
 
 def tool_calls(call: Call, calls: list[FunctionCall]) -> list[dict[str, Any]]:

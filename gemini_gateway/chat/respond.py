@@ -50,7 +50,7 @@ async def respond(ctx: RequestContext, call: Call, extra: Mapping[str, Any] | No
         meta, stream = await upstream_call.open_upstream_stream(ctx, call)
         return _event_stream(call, meta, stream, ctx, extra or {})
     answer, meta = await upstream_call.complete_upstream(ctx, call)
-    upstream_call.record_answer(ctx, answer, meta)
+    ctx.record_answer(answer, meta)
     return json_response(
         {**upstream_call.result_body(call, answer, meta, ctx.request_id, ctx.elapsed_ms()), **(extra or {})}
     )
@@ -72,7 +72,7 @@ def _event_stream(
                 for tool_call in upstream_call.tool_calls(call, chunk.calls):
                     yield encode_event("tool_call", tool_call)
         answer = totals.result()
-        upstream_call.record_answer(ctx, answer, meta)
+        ctx.record_answer(answer, meta)
         done = upstream_call.result_body(call, answer, meta, ctx.request_id, ctx.elapsed_ms())
         yield encode_event("done", {**done, **extra})
 

@@ -36,7 +36,7 @@ from ..errors import Unavailable
 from ..logs import write
 from .delivery import Attempt, backoff, payload
 from .records import LEASE_SECONDS, Job
-from .seams import JobRun
+from .seams import JobRun, front_door
 
 if TYPE_CHECKING:
     from .service import ServerCallers
@@ -103,10 +103,8 @@ async def _deliver_soon(jobs: ServerCallers, job: Job) -> None:
 
 
 async def _through_the_route(job: Job, body: bytes) -> Response:
-    from ..app import handle  # the one request path; imported here: app → runtime → jobs
-
     layers = tuple((str(x.get("kind")), str(x.get("name")), bool(x.get("anonymous"))) for x in job.layers)
-    return await handle(_request(job, body), job=JobRun(job.id, job.caller, layers))
+    return await front_door()(_request(job, body), job=JobRun(job.id, job.caller, layers))
 
 
 def _request(job: Job, body: bytes) -> Request:

@@ -7,11 +7,8 @@ them, so the CLI, readiness line and signal handling get exercised too.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +16,7 @@ import httpx
 import pytest
 
 from tests.support.firebase_tokens import signing_key
+from tests.support.jobs import CloudTasks, Receiver, receiving, start_cloud_tasks
 from tests.support.processes import Server, free_port, start_server, wait_for_port
 
 __all__ = [
@@ -150,147 +148,32 @@ TASKS_MAX_ATTEMPTS = 4
 TASKS_DEADLINE = 1.0
 
 
-@dataclass
-class CloudTasks:
-    """A running Cloud Tasks emulator: gRPC host:port and its HTTP port (OIDC certs + control API)."""
-
-    server: Server
-    host: str
-    http_url: str
-    client: httpx.Client
-
-    @property
-    def certs_url(self) -> str:
-        return f"{self.http_url}/oauth2/v1/certs"
-
-    def wait(self, name: str | None = None, timeout: float = 15.0) -> dict[str, Any]:
-        params: dict[str, Any] = {"timeout": timeout} if name is None else {"timeout": timeout, "name": name}
-        r = self.client.get(f"{self.http_url}/__emulator/wait", params=params, timeout=timeout + 5)
-        r.raise_for_status()
-        body = dict(r.json())
-        assert body["done"], body
-        return body
-
-    def task(self, name: str) -> dict[str, Any]:
-        r = self.client.get(f"{self.http_url}/__emulator/tasks", params={"name": name})
-        r.raise_for_status()
-        return dict(r.json())
-
-    def stats(self) -> dict[str, int]:
-        return dict(self.client.get(f"{self.http_url}/__emulator/stats").json())
-
-    def mint(self, audience: str, email: str, **extra: Any) -> str:
-        r = self.client.post(
-            f"{self.http_url}/__emulator/oidc/token", json={"audience": audience, "email": email, **extra}
-        )
-        r.raise_for_status()
-        return str(r.json()["token"])
-
-    def reset(self) -> None:
-        self.client.post(f"{self.http_url}/__emulator/reset").raise_for_status()
-
-
 @pytest.fixture(scope="session")
-def cloud_tasks_server(emulator_logs: Path) -> Iterator[tuple[Server, int]]:
-    port, http_port = free_port(), free_port()
-    args = [
-        "-m",
-        "emulators.cloud_tasks",
-        "--port",
-        str(port),
-        "--oidc-port",
-        str(http_port),
-        "--queue",
-        QUEUE,
-        "--max-attempts",
-        str(TASKS_MAX_ATTEMPTS),
-        "--min-backoff",
-        "0.05",
-        "--max-backoff",
-        "0.4",
-        "--max-doublings",
-        "2",
-        "--dispatch-deadline",
-        str(TASKS_DEADLINE),
-    ]
-    server = start_server("cloud-tasks", args, port, log_dir=emulator_logs)
-    yield server, http_port
-    server.stop()
+def cloud_tasks_server(emulator_logs: Path) -> Iterator[CloudTasks]:
+    emulator = start_cloud_tasks(
+        emulator_logs,
+        queue=QUEUE,
+        max_attempts=TASKS_MAX_ATTEMPTS,
+        min_backoff=0.05,
+        max_backoff=0.4,
+        max_doublings=2,
+        dispatch_deadline=TASKS_DEADLINE,
+    )
+    yield emulator
+    emulator.stop()
 
 
 @pytest.fixture
-def cloud_tasks(cloud_tasks_server: tuple[Server, int]) -> Iterator[CloudTasks]:
+def cloud_tasks(cloud_tasks_server: CloudTasks) -> CloudTasks:
     """The shared emulator, reset (no tasks, no used names, only the start-up queue) before each test."""
-    server, http_port = cloud_tasks_server
-    with httpx.Client(timeout=10) as client:
-        emulator = CloudTasks(server, f"127.0.0.1:{server.port}", f"http://127.0.0.1:{http_port}", client)
-        emulator.reset()
-        yield emulator
-
-
-@dataclass
-class Receiver:
-    """A loopback HTTP target for dispatched tasks: records each request, answers from `script` (then 200).
-
-    A script entry is a status code, or `(seconds, status)` to answer that late.
-    """
-
-    url: str
-    script: list[int | tuple[float, int]] = field(default_factory=list)
-    received: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def next_answer(self) -> tuple[float, int]:
-        with self.lock:
-            step = self.script.pop(0) if self.script else 200
-        return step if isinstance(step, tuple) else (0.0, step)
+    cloud_tasks_server.reset()
+    return cloud_tasks_server
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    holder: dict[str, Receiver] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _handle(self) -> None:
-            rec = holder["receiver"]
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            with rec.lock:
-                rec.received.append(
-                    {
-                        "method": self.command,
-                        "path": self.path,
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                        "body": body,
-                        "time": time.time(),
-                    }
-                )
-            delay, status = rec.next_answer()
-            if delay:
-                time.sleep(delay)
-            data = json.dumps({"status": status}).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                pass  # the dispatcher gave up waiting
-
-        do_POST = do_PUT = do_GET = do_DELETE = _handle
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    holder["receiver"] = Receiver(f"http://127.0.0.1:{httpd.server_address[1]}")
-    threading.Thread(target=httpd.serve_forever, name="task-receiver", daemon=True).start()
-    yield holder["receiver"]
-    httpd.shutdown()
-    httpd.server_close()
+    with receiving() as target:
+        yield target
 
 
 # --------------------------------------------------------------------------- App Check

@@ -26,8 +26,9 @@ from google.cloud.tasks_v2.services.cloud_tasks.transports import (
 from google.oauth2 import id_token
 
 from emulators.cloud_tasks import RetryPolicy
-from tests.emulators.conftest import QUEUE, TASKS_DEADLINE, TASKS_MAX_ATTEMPTS, CloudTasks, Receiver
+from tests.emulators.conftest import QUEUE, TASKS_DEADLINE, TASKS_MAX_ATTEMPTS
 from tests.support.firebase_tokens import signing_key
+from tests.support.jobs import CloudTasks, Receiver
 
 __all__: list[str] = []
 

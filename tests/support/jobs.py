@@ -44,10 +44,10 @@ JOBS_ACCOUNT = "jobs@test-project.iam.gserviceaccount.com"
 
 @dataclass
 class Receiver:
-    """A callback target: records each request, answers from `script` (then 200).
+    """A loopback HTTP target (job callbacks, dispatched tasks): records each request, answers from `script` (then 200).
 
     A script entry is a status, `(seconds, status)` to answer that late, or
-    `("redirect", url)` for a 302 to `url`.
+    `("redirect", url)` for a 302 to `url`. Every answer sets a cookie, which no sender may send back.
     """
 
     url: str
@@ -77,12 +77,13 @@ def receiving(script: list[Any] | None = None) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:
+        def _handle(self) -> None:
             rec = holder["receiver"]
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with rec.lock:
                 rec.received.append(
                     {
+                        "method": self.command,
                         "path": self.path,
                         "headers": {k.lower(): v for k, v in self.headers.items()},
                         "body": body,
@@ -110,6 +111,8 @@ def receiving(script: list[Any] | None = None) -> Iterator[Receiver]:
                 self.wfile.write(data)
             except OSError:
                 pass  # the sender gave up waiting
+
+        do_POST = do_PUT = do_GET = do_DELETE = _handle
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -148,10 +151,19 @@ class CloudTasks:
     def tasks(self) -> list[dict[str, Any]]:
         return list(self.client.get(f"{self.http_url}/__emulator/tasks").json()["tasks"])
 
-    def wait(self, timeout: float = 30.0) -> dict[str, Any]:
-        r = self.client.get(f"{self.http_url}/__emulator/wait", params={"timeout": timeout}, timeout=timeout + 5)
+    def task(self, name: str) -> dict[str, Any]:
+        r = self.client.get(f"{self.http_url}/__emulator/tasks", params={"name": name})
         r.raise_for_status()
         return dict(r.json())
+
+    def wait(self, name: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+        """Until every task (or the task `name`) has finished; the emulator's answer."""
+        params: dict[str, Any] = {"timeout": timeout} if name is None else {"timeout": timeout, "name": name}
+        r = self.client.get(f"{self.http_url}/__emulator/wait", params=params, timeout=timeout + 5)
+        r.raise_for_status()
+        body = dict(r.json())
+        assert body["done"], body
+        return body
 
     def stats(self) -> dict[str, int]:
         return dict(self.client.get(f"{self.http_url}/__emulator/stats").json())
@@ -171,7 +183,16 @@ class CloudTasks:
         self.server.stop()
 
 
-def start_cloud_tasks(log_dir: Path, *, max_attempts: int = 60, max_backoff: float = 1.0) -> CloudTasks:
+def start_cloud_tasks(
+    log_dir: Path,
+    *,
+    queue: str = QUEUE,
+    max_attempts: int = 60,
+    min_backoff: float = 0.1,
+    max_backoff: float = 1.0,
+    max_doublings: int = 3,
+    dispatch_deadline: float | None = None,
+) -> CloudTasks:
     port, http_port = free_port(), free_port()
     args = [
         "-m",
@@ -181,16 +202,18 @@ def start_cloud_tasks(log_dir: Path, *, max_attempts: int = 60, max_backoff: flo
         "--oidc-port",
         str(http_port),
         "--queue",
-        QUEUE,
+        queue,
         "--max-attempts",
         str(max_attempts),
         "--min-backoff",
-        "0.1",
+        str(min_backoff),
         "--max-backoff",
         str(max_backoff),
         "--max-doublings",
-        "3",
+        str(max_doublings),
     ]
+    if dispatch_deadline is not None:
+        args += ["--dispatch-deadline", str(dispatch_deadline)]
     server = start_server("cloud-tasks", args, port, log_dir)
     wait_for_port(http_port, proc=server.proc)
     return CloudTasks(server, f"127.0.0.1:{port}", f"http://127.0.0.1:{http_port}", httpx.Client(timeout=10))

@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from ...answer import Answer, Usage
 from ...context import RequestContext
 from ...errors import ApiError, InvalidRequest, UpstreamError
 from ...intake import GenerationIntake, admit
@@ -109,7 +108,7 @@ async def generate_content(ctx: RequestContext) -> Response:
         answer = read_answer(answer_body)
     except MalformedAnswer as exc:
         raise UpstreamError(f"the upstream answer was not a usable Gemini response: {exc}") from None
-    _record(ctx, answer, meta)
+    ctx.record_answer(answer, meta)
     return json_response(answer_body)
 
 
@@ -139,16 +138,6 @@ async def count_tokens(ctx: RequestContext) -> Response:
     if not isinstance(answer, dict) or not isinstance(answer.get("totalTokens", 0), int):
         raise UpstreamError("the upstream answer was not a usable countTokens response")
     return json_response(answer)
-
-
-def _record(ctx: RequestContext, answer: Answer, meta: UpstreamAnswer) -> None:
-    usage = answer.usage or Usage()
-    ctx.log.record_upstream(meta)
-    ctx.log.record_finish(answer.finish_reason or "other")
-    ctx.log.record_response(answer.model_version, answer.response_id)
-    ctx.log.record_usage(usage)
-    ctx.log.record_answer_text(answer.text)
-    ctx.record_usage(usage)
 
 
 def _guardrail_body(meta: UpstreamAnswer, model: str) -> dict[str, Any]:
@@ -187,7 +176,7 @@ def _relay_stream(
                 yield frame(record)
                 sent += 1
         answer = totals.result()
-        _record(ctx, answer, meta)
+        ctx.record_answer(answer, meta)
         if not sse:
             yield b"]" if sent else b"[]"
 

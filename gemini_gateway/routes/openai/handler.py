@@ -21,7 +21,6 @@ from ...chat.call import (
     complete_upstream,
     guardrail_answer,
     open_upstream_stream,
-    record_answer,
     result_body,
     tool_calls,
 )
@@ -88,7 +87,7 @@ async def chat_completions(ctx: RequestContext) -> Response:
         meta, stream = await open_upstream_stream(ctx, call)
         return _chunk_stream(chat, call, created, meta, stream, ctx)
     answer, meta = await complete_upstream(ctx, call)
-    record_answer(ctx, answer, meta)
+    ctx.record_answer(answer, meta)
     result = result_body(call, answer, meta, ctx.request_id, ctx.elapsed_ms())
     return json_response(completion_body(result, created))
 
@@ -119,7 +118,7 @@ def _chunk_stream(
                         item["index"] += totals.calls_seen - len(chunk.calls)
                     yield encode.delta({"tool_calls": calls})
         answer = totals.result()
-        record_answer(ctx, answer, meta)
+        ctx.record_answer(answer, meta)
         result = result_body(call, answer, meta, ctx.request_id, ctx.elapsed_ms())
         refused = refusal(result)
         if refused is not None:
