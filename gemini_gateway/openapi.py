@@ -67,7 +67,33 @@ def _schemas(docs: list[OperationDoc]) -> dict[str, Any]:
         models += [m for m in (doc.stream_events or {}).values() if m is not None]
     unique = list(dict.fromkeys(models))
     _, top = models_json_schema([(m, "validation") for m in unique], ref_template=_REF)
-    return dict(sorted(top.get("$defs", {}).items()))
+    return _readable_names(top.get("$defs", {}))
+
+
+_AREAS = {"chat": "Generate", "gemini": "Gemini", "interactions": "Interactions", "openai": "OpenAI"}
+
+
+def _readable_names(schemas: dict[str, Any]) -> dict[str, Any]:
+    """Schemas sorted by name, two models of one name told apart by their route, not by Python module paths.
+
+    pydantic names them `gemini_gateway__routes__interactions__models__GenerationConfig`;
+    the document says `InteractionsGenerationConfig`.
+    """
+    renames: dict[str, str] = {}
+    for name in schemas:
+        parts = name.split("__")
+        if len(parts) > 2:
+            area = parts[2] if parts[1] == "routes" else parts[1]
+            renames[name] = _AREAS.get(area, area.title()) + parts[-1]
+    if len(set(renames.values()) | (schemas.keys() - renames.keys())) != len(schemas):
+        raise ValueError(f"two schemas would share a name: {sorted(renames.values())}")
+    text = json.dumps(schemas)
+    for long, short in renames.items():
+        text = text.replace(f'"{_REF.format(model=long)}"', f'"{_REF.format(model=short)}"')
+    return {
+        renames.get(name, name): schema
+        for name, schema in sorted(json.loads(text).items(), key=lambda kv: renames.get(kv[0], kv[0]))
+    }
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
