@@ -24,7 +24,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from starlette.requests import Request
@@ -39,9 +39,27 @@ from .records import LEASE_SECONDS, Job
 from .seams import JobRun, front_door
 
 if TYPE_CHECKING:
-    from .service import ServerCallers
+    from ..settings import Settings
+    from .delivery import Deliverer
+    from .executors import Executor
+    from .store import JobStore
 
 __all__ = ["Step", "deliver_attempt", "run_job"]
+
+
+class ServerCallers(Protocol):
+    """What a run needs of the process's server-caller parts (jobs/service.py builds them)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> JobStore: ...
+    @property
+    def executor(self) -> Executor: ...
+    @property
+    def deliverer(self) -> Deliverer: ...
+    @property
+    def durable(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
