@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["configure", "exception_place", "log", "trace_fields", "write"]
+__all__ = ["adopt", "configure", "exception_place", "log", "trace_fields", "write"]
 
 log = logging.getLogger("gemini_gateway")
 
@@ -44,7 +44,10 @@ class _JsonLines(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             fields = getattr(record, "fields", None)
-            write(record.levelname, record.getMessage(), fields if isinstance(fields, Mapping) else {})
+            fields = dict(fields) if isinstance(fields, Mapping) else {}
+            if record.exc_info and record.exc_info[1] is not None:  # a library's logged exception: no stack trace
+                fields.update(exception_place(record.exc_info[1]))
+            write(record.levelname, record.getMessage(), fields)
         except Exception:  # noqa: BLE001 - a log line must never break a request
             self.handleError(record)
 
@@ -54,11 +57,16 @@ _handler = _JsonLines()
 
 def configure() -> None:
     """Idempotent; call again after anything that may have reset logging."""
-    log.disabled = False
-    log.propagate = False
-    log.setLevel(logging.INFO)
-    if _handler not in log.handlers:
-        log.addHandler(_handler)
+    adopt(log)
+
+
+def adopt(logger: logging.Logger) -> None:
+    """`logger` writes our one-line JSON (a library's too: its exceptions without a stack trace), INFO and up."""
+    logger.disabled = False
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    if _handler not in logger.handlers:
+        logger.addHandler(_handler)
 
 
 def trace_fields(headers: Mapping[str, str], project: str | None) -> dict[str, Any]:

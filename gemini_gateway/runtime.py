@@ -83,7 +83,7 @@ def refuse_to_start(problems: list[tuple[str, str]]) -> NoReturn:
         f"{summary}",
         extra={
             "fields": {
-                "variables": [var for var, _ in problems],
+                "variables": list(dict.fromkeys(var for var, _ in problems)),  # each named once
                 "problems": [{"variable": var, "problem": why} for var, why in problems],
             }
         },

@@ -71,7 +71,8 @@ class ConfigError(Exception):
 
     @property
     def variables(self) -> list[str]:
-        return [var for var, _ in self.problems]
+        """Each variable once, in the order of its first problem."""
+        return list(dict.fromkeys(var for var, _ in self.problems))
 
 
 class Settings(CallerSettings, TemplateSettings, FreeformSettings, JobSettings):

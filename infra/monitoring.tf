@@ -77,7 +77,7 @@ resource "google_logging_metric" "requests" {
     labels {
       key         = "route"
       value_type  = "STRING"
-      description = "generate, openai or gemini; empty when no route matched (404, 405)."
+      description = "The route's name (generate, openai, gemini, interactions, template, templates, jobs, internal_jobs, health); empty when no route matched (404, 405)."
     }
     labels {
       key         = "status"
@@ -533,8 +533,9 @@ resource "google_monitoring_alert_policy" "errors_5xx" {
   conditions {
     display_name = "5xx / all requests over 5 minutes"
     condition_threshold {
-      filter             = "metric.type=\"${local.log_metric_types.requests}\" AND resource.type=\"cloud_run_revision\" AND metric.label.\"status\"=monitoring.regex.full_match(\"5[0-9][0-9]\")"
-      denominator_filter = "metric.type=\"${local.log_metric_types.requests}\" AND resource.type=\"cloud_run_revision\""
+      # Callers' answers only: the task route's 503s are Cloud Tasks being told to try again (docs/OPERATING.md, Jobs).
+      filter             = "metric.type=\"${local.log_metric_types.requests}\" AND resource.type=\"cloud_run_revision\" AND metric.label.\"route\"!=\"internal_jobs\" AND metric.label.\"status\"=monitoring.regex.full_match(\"5[0-9][0-9]\")"
+      denominator_filter = "metric.type=\"${local.log_metric_types.requests}\" AND resource.type=\"cloud_run_revision\" AND metric.label.\"route\"!=\"internal_jobs\""
       comparison         = "COMPARISON_GT"
       threshold_value    = var.alert_5xx_ratio
       duration           = "0s"
@@ -560,7 +561,7 @@ resource "google_monitoring_alert_policy" "errors_5xx" {
   conditions {
     display_name = "at least ${var.alert_5xx_min_requests} requests over 5 minutes"
     condition_threshold {
-      filter          = "metric.type=\"${local.log_metric_types.requests}\" AND resource.type=\"cloud_run_revision\""
+      filter          = "metric.type=\"${local.log_metric_types.requests}\" AND resource.type=\"cloud_run_revision\" AND metric.label.\"route\"!=\"internal_jobs\""
       comparison      = "COMPARISON_GT"
       threshold_value = var.alert_5xx_min_requests - 1
       duration        = "0s"

@@ -212,7 +212,7 @@ def _log_attempt(job: Job, attempt: int, outcome: Attempt, kind: str) -> None:
         "attempt": attempt,
         "outcome": kind,
         "callback_status": outcome.status,
-        "latency_ms": outcome.ms,
+        "delivery_ms": outcome.ms,  # not latency_ms: that field marks an access line (infra/monitoring.tf)
     }
     if outcome.error:
         fields["error"] = outcome.error

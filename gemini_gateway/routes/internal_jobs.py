@@ -44,10 +44,11 @@ async def run_task(ctx: RequestContext) -> Response:
     job_id = ctx.params["id"]
     if jobs.tokens is None or not valid_job_id(job_id):
         raise NotFound("no route for this path")
+    ctx.log.note(job_id=job_id)  # well-formed: a refused token's line still names its job
     claims = await jobs.tokens.verify(ctx.request.headers)
     ctx.log.record_caller(f"tasks:{claims.get('email')}")
     task = await read_json(ctx, TaskStep)
-    ctx.log.note(job_id=job_id, job=task.step)
+    ctx.log.note(job=task.step)
     if task.step == "deliver":
         ctx.log.note(attempt=task.attempt)
     step = await (run_job(jobs, job_id) if task.step == "run" else deliver_attempt(jobs, job_id, task.attempt))

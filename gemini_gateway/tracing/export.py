@@ -14,6 +14,7 @@ latter winning when both are sent, as for the access line's trace fields
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +29,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from .. import __version__
+from ..logs import adopt
 
 __all__ = ["PROPAGATOR", "SPAN_KEY", "JsonLinesExporter", "make_provider", "preload_cloud_trace"]
 
@@ -49,6 +51,8 @@ def make_provider(mode: str, project: str | None) -> TracerProvider:
     if mode == "console":
         provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter()))
     else:
+        # The exporter logs a failed write with its stack trace: one JSON line instead, like every other.
+        adopt(logging.getLogger("opentelemetry"))
         provider.add_span_processor(BatchSpanProcessor(_CloudTrace(project)))
     return provider
 

@@ -235,7 +235,8 @@ def test_alert_thresholds_are_variables_with_sane_defaults(config):
     share, volume = threshold("errors_5xx", 0), threshold("errors_5xx", 1)
     assert share["threshold_value"] == "${var.alert_5xx_ratio}"
     assert share["filter"].endswith(' AND metric.label."status"=monitoring.regex.full_match("5[0-9][0-9]")')
-    assert share["denominator_filter"] == share["filter"].partition(" AND metric.label")[0]
+    assert share["denominator_filter"] == share["filter"].partition(' AND metric.label."status"')[0]
+    assert 'metric.label."route"!="internal_jobs"' in share["denominator_filter"], "the task route's 503s are retries"
     assert "denominator_filter" in share and share["denominator_aggregations"]
     assert volume["threshold_value"] == "${var.alert_5xx_min_requests - 1}"
     assert _alert(config, "errors_5xx")["combiner"] == "AND", "a share is judged only over enough requests"

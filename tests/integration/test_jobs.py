@@ -482,6 +482,9 @@ def test_the_task_route_takes_only_the_jobs_accounts_google_token(
     r = queued.fn.http.post("/internal/jobs/job_" + "1" * 32, json={"step": "run"}, headers=headers)
     assert r.status_code == status, r.text
     assert len(gateway.requests()) == 1
+    request_id = r.headers["x-request-id"]
+    (line,) = [e for e in queued.fn.logs() if e.get("request_id") == request_id]
+    assert line["job_id"] == "job_" + "1" * 32, "a refused task's line still names its job"
 
 
 def _self_signed(audience: str) -> str:

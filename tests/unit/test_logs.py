@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gemini_gateway.logs import configure, log, trace_fields
+from gemini_gateway.logs import adopt, configure, log, trace_fields
 
 TRACE = "105445aa7843bc8bf206b12000100000"
 TRACE_KEY = "logging.googleapis.com/trace"
@@ -141,3 +141,18 @@ def test_configure_survives_reset(capsys: pytest.CaptureFixture[str]) -> None:
     configure()
     log.info("back")
     assert lines(capsys.readouterr().out) == [{"severity": "INFO", "message": "back"}]
+
+
+def test_an_adopted_library_logger_writes_one_line_without_a_stack_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    """A library that logs with exc_info (the Cloud Trace exporter does) gets one JSON line: class and place only."""
+    library = logging.getLogger("opentelemetry.exporter.test")
+    adopt(logging.getLogger("opentelemetry"))
+    try:
+        raise ConnectionError("failed to reach trace.googleapis.com with key AIzaSyTest-fake-key-0000000000000000")
+    except ConnectionError:
+        library.warning("Error while writing to Cloud Trace", exc_info=True)
+    raw = capsys.readouterr()
+    assert raw.err == "" and raw.out.count("\n") == 1 and "Traceback" not in raw.out and "AIza" not in raw.out
+    entry = lines(raw.out)[0]
+    assert entry["severity"] == "WARNING" and entry["message"] == "Error while writing to Cloud Trace"
+    assert entry["exception"] == "ConnectionError" and entry["at"].startswith("test_logs.py:")
