@@ -4,10 +4,10 @@ Measured in-process, one `verify` (or gate `identify`, or `take`) at a time,
 each timed on its own with perf_counter_ns, after a warm-up that primes every
 cache (client keys parsed, webhook secrets parsed, Firebase certificates and
 the App Check JWKS fetched and parsed). That is what a request pays on a warm
-instance: nothing is fetched. Targets (issue 5): <= 0.3 ms p50 for a client
+instance: nothing is fetched. Targets: <= 0.3 ms p50 for a client
 API key and for an HMAC webhook, <= 1 ms p50 for a JWT with cached keys.
 
-Layers (contract section 11): the gate with every check configured, for the
+Layers (docs/API.md §6): the gate with every check configured, for the
 "genuine app and signed-in user" request (Firebase ID token + App Check
 token, and a caller policy that requires both); Standard Webhooks through the
 standardwebhooks package; the replay guard of webhook ids (memory); and App

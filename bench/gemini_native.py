@@ -8,7 +8,7 @@ interaction ids). Rounds are interleaved (direct, function, direct, ...) so
 that noise from the rest of the machine hits both alike; latencies are pooled
 over the rounds. Then the time to the first `step.delta` of a streamed
 interaction, one at a time, direct and through the function, medians.
-Target (issue 6): added p50 <= 2 ms at c=16.
+Target: added p50 <= 2 ms at c=16.
 
     python bench/gemini_native.py            # 3 rounds x 1,000 requests per path and concurrency
     python bench/gemini_native.py --quick    # 3 rounds x 300

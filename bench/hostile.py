@@ -22,7 +22,7 @@ process never delay them. Attacks (each bounded to a few seconds; ``--quick`` sh
 7. a 5,000-digit span in ``X-Cloud-Trace-Context`` on 200 honest requests (200 + an access-log line each);
 8. the upstream answers 400 with a 60 KB ``a-a-a-...`` message (emulator fault), 50 requests.
 
-Upstream-side attacks (contract section 15) run against a second function instance whose AI
+Upstream-side attacks (docs/API.md, "The gateway is untrusted too") run against a second function instance whose AI
 Gateway is ``bench/hostile_gateway.py``: honest answers for the honest callers, an attack for a
 prompt that names one:
 
@@ -795,7 +795,7 @@ def upstream_attacks(server: Server, quick: bool) -> list[Attack]:
 
 
 def expectation_met(a: Attack, res: dict[str, Any]) -> tuple[bool, str]:
-    """Did the attack get the answers the issue asks for? (verdict, summary of answers)"""
+    """Did the attack get the answers expected of it? (verdict, summary of answers)"""
     r = res["attack"]
     if a.number in (9, 10, 12):
         streams = r["streams"]
@@ -928,7 +928,7 @@ def table(res: dict[str, Any]) -> str:
         f"Targets: peak growth ≤ max(4 × body, 64 MiB) per request (attacks 3-5: peak ÷ 4 in parallel; others: the "
         f"whole attack), < {TARGET_UNAUTH_TOTAL_MB:g} MB in all for attack 1; /healthz p99 < "
         f"{TARGET_HEALTH_P99_MS:g} ms with no failed poll; honest requests ≥ {TARGET_HONEST_SUCCESS:.0%} answered "
-        "(attack 8: 200 or the upstream's 400 relayed); the attack gets the answers the issue expects.",
+        "(attack 8: 200 or the upstream's 400 relayed); each attack gets the answers expected of it.",
     ]
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""Server callers (contract section 14): what an Idempotency-Key adds, what an enqueue costs, jobs per second.
+"""Server callers (docs/API.md §12): what an Idempotency-Key adds, what an enqueue costs, jobs per second.
 
 Everything on loopback, as child processes: the AI Gateway emulator, a
 redis-server, the repository's Cloud Tasks emulator, and the function under

@@ -3,7 +3,7 @@
 One process starts everything on loopback (the emulator, the function in
 functions-framework's production mode, the peer under functions-framework's
 default gunicorn gthread server), drives the load itself, and prints a
-markdown table with the targets of issue 2 marked PASS/FAIL. Raw numbers go
+markdown table with its targets marked PASS/FAIL. Raw numbers go
 to ``bench/results/latest.json``; server logs to ``bench/results/logs/``.
 
     python bench/run.py            # full run, ~2-3 minutes on 2 cores
@@ -404,7 +404,7 @@ def table(res: dict[str, Any]) -> str:
                 + " | ".join(f"{fmt(x['wall_s'])} ({fmt(x['cpu_s'])})" for x in rounds)
                 + f" | {sum(x['errors'] for x in rounds)} |"
             )
-    lines += ["", "**Targets (issue 2)**", "", "| target | measured | result |", "|---|---|---|"]
+    lines += ["", "**Targets**", "", "| target | measured | result |", "|---|---|---|"]
     for row in t:
         lines.append(f"| {row['target']} | {row['measured']} | {verdict(row['pass'])} |")
     return "\n".join(lines)

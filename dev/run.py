@@ -13,8 +13,8 @@ that the printed `curl` line sends, and prints that line only if the function
 answered 200; otherwise it prints the status, the function's message and what
 to fix. Ctrl-C (SIGINT), SIGTERM or SIGHUP stop every process it started.
 
-With the emulators it also shows an answer that arrives later (contract
-section 14): a local callback receiver (in this process, on a free loopback
+With the emulators it also shows an answer that arrives later (docs/API.md
+§12): a local callback receiver (in this process, on a free loopback
 port) is the one allowed CALLBACK_URL_PREFIXES entry, deliveries are signed
 with a secret made for this run, and it sends `Prefer: respond-async` with a
 `callback`, prints the `202` and a `curl` line for it, and the receiver

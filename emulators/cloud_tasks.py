@@ -1,6 +1,6 @@
 """Google Cloud Tasks emulator: real gRPC for the real client, HTTP dispatch with OIDC tokens.
 
-Why: jobs (contract section 14) are HTTP tasks that Cloud Tasks delivers to
+Why: jobs (docs/API.md §12) are HTTP tasks that Cloud Tasks delivers to
 the function with a Google-signed ID token, retries on failure and refuses a
 task name seen before. Tests need all of that over real sockets without
 Google: the real `google-cloud-tasks` client talks gRPC to this server

@@ -121,15 +121,15 @@ class GenerationIntake(Generic[G, P]):
     uses_model: Callable[[G], bool] = lambda _: True
     metered: bool = True  # False: the call costs no tokens (countTokens): checked against the budget, nothing reserved
     templates: bool = False  # the template route; a templates-only caller is refused every other one
-    # Contract section 14, for a route that opts in: Idempotency-Key, and Prefer: respond-async (a job).
+    # Server callers (docs/API.md §12), for a route that opts in: Idempotency-Key, and Prefer: respond-async (a job).
     server_callers: ServerCallerOptions | None = None
 
 
 async def identify(ctx: RequestContext) -> Caller:
-    """Who is calling (contract section 6); recorded on the context and its access line."""
+    """Who is calling (docs/API.md §6); recorded on the context and its access line."""
     if ctx.caller is not None:  # a route that identified the caller before admitting its request
         return ctx.caller
-    if ctx.job is not None:  # a job runs as the caller who submitted it, checked then (contract section 14)
+    if ctx.job is not None:  # a job runs as the caller who submitted it, checked then (docs/API.md §12)
         caller = Caller(ctx.job.caller, tuple(Layer(kind, name, anonymous) for kind, name, anonymous in ctx.job.layers))
     else:
         caller = await ctx.runtime.callers.identify(ctx.request.headers, lambda: _read_body(ctx), ctx.log.note)

@@ -48,11 +48,11 @@ class CallerPolicy(Strict):
     ] = None
     allowed_tools: Annotated[list[str] | None, Field(max_length=len(BUILTIN_TOOLS))] = None
     max_output_tokens: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
-    # Who must come with this identity (contract section 11)
+    # Who must come with this identity (docs/API.md §6)
     require: Annotated[list[Literal["app_check", "user", "api_key"]] | None, Field(max_length=3)] = None
     allow_anonymous_users: bool | None = None
     app_check_consume: bool | None = None
-    # What it may ask (contract section 12)
+    # What it may ask (docs/API.md §7c, §7e)
     allowed_templates: Annotated[
         list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]] | None, Field(max_length=1000)
     ] = None
@@ -181,7 +181,7 @@ class Policies:
             allowed_tools=tuple(pick("allowed_tools", defaults.allowed_tools)),
             max_output_tokens=pick("max_output_tokens", defaults.max_output_tokens_limit),
             # The most specific entry decides what must come along, set or not: `"backend": {}` beside
-            # `"*": {"require": [...]}` exempts the backend key (contract section 11).
+            # `"*": {"require": [...]}` exempts the backend key (docs/API.md §6).
             require=tuple((chain[0].require or ()) if chain else ()),
             allow_anonymous_users=pick("allow_anonymous_users", True),
             app_check_consume=pick("app_check_consume", defaults.app_check_consume),

@@ -47,7 +47,7 @@ class Runtime:
     callers: CallerGate
     id_keys: IdKeys
     policies: PolicySource
-    jobs: server_callers.ServerCallers  # Idempotency-Key answers, jobs, their runs and deliveries (section 14)
+    jobs: server_callers.ServerCallers  # Idempotency-Key answers, jobs, their runs and deliveries (docs/API.md §12)
     once: Seen  # things done once across instances (an interaction's usage charged)
     limiter: RateLimiter | None = None
     budgets: Budgets | None = None
@@ -62,7 +62,7 @@ _fork_hook = False
 
 
 def preload(environ: Mapping[str, str] | None = None) -> None:
-    """Read and validate the environment at start; refuse to start on a static problem (contract section 16).
+    """Read and validate the environment at start; refuse to start on a static problem (docs/API.md §2).
 
     A variable missing or invalid will not fix itself: one log line names every
     problem and the process exits non-zero before it serves, so Cloud Run keeps
@@ -116,7 +116,7 @@ def _load(environ: Mapping[str, str]) -> None:
         log.warning(f"configuration: {warning}")
     started = time.perf_counter()
     library, problems = load_templates(loaded.settings, explicit="PROMPTS_DIR" in environ)
-    if problems:  # every template is checked at start: a broken one names its file (contract section 12)
+    if problems:  # every template is checked at start: a broken one names its file (docs/API.md §7e)
         _config = ConfigError(problems)
         return
     if library:

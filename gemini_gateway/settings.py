@@ -110,7 +110,7 @@ class Settings(CallerSettings, TemplateSettings, FreeformSettings, JobSettings):
     allow_unauthenticated: Annotated[bool, Field(alias="ALLOW_UNAUTHENTICATED")] = False
     google_cloud_project: Annotated[str | None, Field(alias="GOOGLE_CLOUD_PROJECT"), Optional] = None
     log_payloads: Annotated[bool, Field(alias="LOG_PAYLOADS")] = False
-    # Traces (contract section 16): off, Cloud Trace, or one JSON line per span on stdout (gemini_gateway/tracing)
+    # Traces (docs/API.md §11): off, Cloud Trace, or one JSON line per span on stdout (gemini_gateway/tracing)
     traces: Annotated[Literal["off", "cloud_trace", "console"], Field(alias="TRACES"), _OneOf] = "off"
     # Rate limits and caller policies (README, "Callers")
     rate_limit_per_minute: Annotated[int, Field(alias="RATE_LIMIT_PER_MINUTE", ge=0, le=1_000_000), ZeroIfBlank] = 0

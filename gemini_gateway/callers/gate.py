@@ -1,4 +1,4 @@
-"""Who is calling: caller checks as layers, and the gate that runs them (contract sections 6 and 11).
+"""Who is calling: caller checks as layers, and the gate that runs them (docs/API.md §6).
 
 An app's key, even its App Check set-up, can be extracted; what an operator
 needs is "my genuine app *and* a signed-in user". So every credential a

@@ -184,7 +184,7 @@ class GenerateRequest(Strict):
         dict[str, Any] | None,
         Field(max_length=4, json_schema_extra={"additionalProperties": {"type": ["string", "number", "boolean"]}}),
     ] = None
-    callback: Callback | None = None  # with Prefer: respond-async (contract section 14)
+    callback: Callback | None = None  # with Prefer: respond-async (docs/API.md §12)
 
     @field_validator("temperature", "top_p")
     @classmethod

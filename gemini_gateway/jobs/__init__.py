@@ -1,1 +1,1 @@
-"""Server callers (contract section 14): idempotent retries and answers that arrive later, by signed webhook."""
+"""Server callers (docs/API.md §12): idempotent retries and answers that arrive later, by signed webhook."""

@@ -1,4 +1,4 @@
-"""Contract section 14 at the intake: `Idempotency-Key` and `Prefer: respond-async`, for the routes that opt in.
+"""docs/API.md §12 at the intake: `Idempotency-Key` and `Prefer: respond-async`, for the routes that opt in.
 
 `before_spend` runs in `intake.admit` once the caller is known and the body
 read, before the caller policy, the model and the spending: it refuses what

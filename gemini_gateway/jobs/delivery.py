@@ -1,4 +1,4 @@
-"""Signed delivery of a job's answer (contract section 14): one attempt, and the wait before the next.
+"""Signed delivery of a job's answer (docs/API.md, "Signed delivery"): one attempt, and the wait before the next.
 
 The body is `{"type": "job.succeeded"|"job.failed", "timestamp", "data": <the
 job object>}`, the same bytes on every attempt, signed per Standard Webhooks

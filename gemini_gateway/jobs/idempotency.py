@@ -1,4 +1,4 @@
-"""`Idempotency-Key` (contract section 14): a retried request runs once and is billed once.
+"""`Idempotency-Key` (docs/API.md, "Idempotency-Key"): a retried request runs once and is billed once.
 
 Decided in `intake.admit` once the caller is known and the body is read, and
 before anything is spent. The key is scoped to the caller; the request's

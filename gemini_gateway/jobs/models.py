@@ -1,4 +1,4 @@
-"""The request field and the answers of asynchronous jobs (contract section 14), for validation and the OpenAPI document.
+"""The request field and the answers of asynchronous jobs (docs/API.md §12), for validation and the OpenAPI document.
 
 `Callback` is part of a request body (`POST /`'s `callback`); its URL is
 checked against CALLBACK_URL_PREFIXES at admission (`callback_urls.py`),
@@ -48,7 +48,7 @@ class JobObject(Doc):
 
 
 def openapi_extra(*, respond_async: bool) -> dict[str, Any]:
-    """A route's `OperationDoc.extra` for contract section 14: its headers, and its `202` when it answers one."""
+    """A route's `OperationDoc.extra` for docs/API.md §12: its headers, and its `202` when it answers one."""
     parameters: list[dict[str, Any]] = [
         {
             "name": "Idempotency-Key",

@@ -77,7 +77,7 @@ class Job:
         return self.status in ("succeeded", "failed")
 
     def public(self) -> dict[str, Any]:
-        """The job object of contract section 14 (`GET /v1/jobs/{id}`, a delivery's `data`)."""
+        """The job object of docs/API.md §12 (`GET /v1/jobs/{id}`, a delivery's `data`)."""
         body: dict[str, Any] = {
             "id": self.id,
             "status": self.status,

@@ -1,4 +1,4 @@
-"""`POST /internal/jobs/{id}`: Cloud Tasks runs a job, or makes one delivery attempt (contract section 14).
+"""`POST /internal/jobs/{id}`: Cloud Tasks runs a job, or makes one delivery attempt (docs/API.md, "Where jobs run").
 
 Only a Google-signed OIDC token of JOBS_SERVICE_ACCOUNT with audience
 JOBS_URL opens it (`jobs/oidc.py`); no caller check applies. Without

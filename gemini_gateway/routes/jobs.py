@@ -1,4 +1,4 @@
-"""`GET /v1/jobs/{id}`: a job the caller submitted (contract section 14); anyone else's is `404`."""
+"""`GET /v1/jobs/{id}`: a job the caller submitted (docs/API.md §12); anyone else's is `404`."""
 
 from __future__ import annotations
 

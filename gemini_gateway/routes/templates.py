@@ -1,4 +1,4 @@
-"""`POST /v1/templates/{id}` and `GET /v1/templates`: server prompt templates (contract section 12).
+"""`POST /v1/templates/{id}` and `GET /v1/templates`: server prompt templates (docs/API.md §7e).
 
 The caller names a template and sends its inputs; the template fixes the
 prompt, model, tools and settings. A template is a generating route like
@@ -63,7 +63,7 @@ def _streamed(req: TemplateRequest, headers: Mapping[str, str]) -> bool:
     return req.stream or wants_event_stream(headers.get("accept"))
 
 
-_SERVER_CALLERS = ServerCallerOptions(idempotent=True, respond_async=True, streamed=_streamed)  # contract section 14
+_SERVER_CALLERS = ServerCallerOptions(idempotent=True, respond_async=True, streamed=_streamed)  # docs/API.md §12
 
 
 @functools.cache

@@ -1,1 +1,1 @@
-"""Server prompt templates (contract section 12): Dotprompt files the caller names by id and fills with inputs."""
+"""Server prompt templates (docs/API.md §7e): Dotprompt files the caller names by id and fills with inputs."""

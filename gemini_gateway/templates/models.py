@@ -42,7 +42,7 @@ class TemplateRequest(Strict):
         ),
     ] = None
     stream: bool = False
-    callback: Callback | None = None  # with Prefer: respond-async (contract section 14)
+    callback: Callback | None = None  # with Prefer: respond-async (docs/API.md §12)
 
     @model_validator(mode="after")
     def _history_where_used(self) -> TemplateRequest:

@@ -1,4 +1,4 @@
-"""Optional traces (contract section 16): one span per request, one per upstream attempt.
+"""Optional traces (docs/API.md §11): one span per request, one per upstream attempt.
 
 `TRACES` chooses: `off` (the default), `cloud_trace` (exported to Cloud
 Trace) or `console` (one JSON line per finished span on stdout, for local

@@ -42,7 +42,7 @@ from .transport import Pool
 __all__ = ["GatewayClient", "UpstreamAnswer", "backoff_delay", "make_transport", "model_path"]
 
 _MAX_ERROR_BODY = 64 * 1024
-_MAX_ANSWER_BODY = 32 * 1024 * 1024  # a JSON answer read whole (contract section 15)
+_MAX_ANSWER_BODY = 32 * 1024 * 1024  # a JSON answer read whole (docs/API.md, "The gateway is untrusted too")
 _BACKOFF_BASE = 0.5
 _BACKOFF_CAP = 8.0
 _CONNECT_TIMEOUT = 10.0
@@ -72,7 +72,7 @@ def make_transport() -> httpx.AsyncBaseTransport:
     CPU (measured 2026-12-06). The rare key-set fetches use an `AsyncClient` over the same transport,
     where its conveniences cost nothing that matters. No cookies are kept: a gateway cookie must never
     travel from one caller's request to another's. `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` /
-    `NO_PROXY` are read here, once (contract section 15).
+    `NO_PROXY` are read here, once (docs/API.md, "The gateway is untrusted too").
     """
     import os
 

@@ -1,7 +1,7 @@
 """One HTTP/1.1 connection of the upstream pool: an asyncio protocol parsing with llhttp.
 
-The gateway's bytes are trusted no more than a caller's (contract section
-15), so the framing is strict:
+The gateway's bytes are trusted no more than a caller's (docs/API.md,
+"The gateway is untrusted too"), so the framing is strict:
 
 - An answer's head (status line, headers, interim 1xx answers) is capped at
   64 KiB counted in bytes as they arrive, before the parser sees them: one

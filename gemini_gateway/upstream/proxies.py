@@ -1,6 +1,6 @@
 """`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`, as curl and httpx read them.
 
-The upstream pool honours them (contract section 15): an `https` origin is
+The upstream pool honours them (docs/API.md, "The gateway is untrusted too"): an `https` origin is
 reached through a CONNECT tunnel, an `http` one with its absolute URL sent
 to the proxy; `NO_PROXY` names the hosts reached directly. Only `http://`
 proxies are supported: a value the pool cannot use is reported by

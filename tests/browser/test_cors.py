@@ -1,4 +1,4 @@
-"""CORS in a real browser (issue 5): the allowed origin can call the function, another origin cannot."""
+"""CORS in a real browser (docs/API.md, "CORS"): the allowed origin can call the function, another origin cannot."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The App Check stand-in verifies and consumes tokens like Firebase's verifyAppCheckToken.
 
-Why: replay protection (contract section 11) is tested against this stand-in:
+Why: replay protection (docs/API.md §6) is tested against this stand-in:
 first use, replay, a refused token and an unreachable Firebase must look on
 the wire as they do from Google, and the stand-in must accept exactly the
 tokens tests/support/firebase_tokens.py signs.

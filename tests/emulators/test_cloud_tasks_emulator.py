@@ -1,6 +1,6 @@
 """The Cloud Tasks emulator answers the real google-cloud-tasks client and dispatches like Cloud Tasks.
 
-Why: the function's jobs (contract section 14) are tested against this
+Why: the function's jobs (docs/API.md §12) are tested against this
 emulator, so names, de-duplication, OIDC tokens, dispatch headers and the
 retry schedule must be what Google does; the token is checked here with
 google-auth exactly as the function will check it.

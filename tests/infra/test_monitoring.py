@@ -1,4 +1,4 @@
-"""infra/monitoring.tf: log-based metrics from the access line, the dashboard and the alerts (issue 24).
+"""infra/monitoring.tf: log-based metrics from the access line, the dashboard and the alerts (docs/OPERATING.md).
 
 Over the parsed HCL: every metric reads the function's own access lines (its
 Cloud Run service, its stdout), names only access-line fields, labels what it

@@ -1,5 +1,5 @@
-"""infra/: asynchronous answers on Cloud Tasks, signed callbacks (issue 23), and the deploy guide's
-operator steps for issues 22 and 24 (auth keys, a refused revision).
+"""infra/: asynchronous answers on Cloud Tasks, signed callbacks, and the deploy guide's
+operator steps for auth keys and a refused revision.
 
 Least privilege is the point: the runtime identity may enqueue on one queue
 and act as one account; that account may invoke the function and nothing else.
@@ -138,12 +138,12 @@ def test_callbacks_need_prefixes_and_bring_a_signing_secret(config):
 
 def test_deploy_guide_covers_the_new_operator_steps():
     text = " ".join(DEPLOY.split())
-    # Issue 22: an auth key (AQ.), bound to a service account, stored as the Gemini key's version.
+    # An auth key (AQ.), bound to a service account, stored as the Gemini key's version.
     assert "AQ." in text and "AIza" in text and "service account" in text
     assert "https://ai.google.dev/gemini-api/docs/api-key" in text
-    # Issue 23: a whsec_ signing secret, made by the operator.
+    # A whsec_ signing secret, made by the operator.
     assert 'gcloud secrets versions add "$FN-callback-signing-secret"' in text and "whsec_" in text
     assert "jobs_url" in text and "cloudfunctions.net" in text
-    # Issue 24: a revision refused at start keeps the last good one serving.
+    # A revision refused at start keeps the last good one serving.
     assert "keeps serving the last good revision" in text or "keeps serving the previous revision" in text
     assert "notification_channels" in text and "docs/OPERATING.md" in text

@@ -367,7 +367,7 @@ def test_the_tfvars_example_plans(harness):
     assert env["ALLOW_UNAUTHENTICATED"] == "true"
 
 
-# --- issues 20, 22, 23: App Check consumption, generated keys, jobs, callbacks -------------------
+# --- App Check consumption, generated keys, jobs, callbacks -----------------------------------------------
 
 
 def test_tool_id_key_is_always_generated_not_filled_in(harness):

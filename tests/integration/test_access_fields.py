@@ -1,4 +1,4 @@
-"""The monitoring Terraform names only what the function writes (issue 24).
+"""The monitoring Terraform names only what the function writes (docs/OPERATING.md, "The metrics").
 
 infra/monitoring.tf builds log-based metrics from the access line: its filters
 and label/value extractors name `jsonPayload.<field>`. Here the function runs

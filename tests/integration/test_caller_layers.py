@@ -1,4 +1,4 @@
-"""Caller layers over real sockets (contract section 11): every credential checked, require, replay protection.
+"""Caller layers over real sockets (docs/API.md §6): every credential checked, require, replay protection.
 
 The function runs under functions-framework; Firebase's certificates come from a loopback key server
 (tests/support/firebase_tokens.py), App Check's JWKS and its verify-and-consume endpoint from the App Check

@@ -1,4 +1,4 @@
-"""Caller checks over real sockets (contract section 6).
+"""Caller checks over real sockets (docs/API.md §6).
 
 The function runs as a real process; Google's key endpoints are played by a
 loopback HTTP server in this test process (FIREBASE_CERTS_URL and
@@ -161,7 +161,7 @@ def test_concurrent_first_callers_share_one_fetch(start_function: Any, keys: Key
     assert keys.count("/certs-concurrent") == 1
 
 
-# --- every rejection: 401 in the contract's shape, no hint, nothing sent upstream ---------------------------------
+# --- every rejection: 401 in the error shape of docs/API.md §8, no hint, nothing sent upstream -------------------
 
 
 def _now() -> int:

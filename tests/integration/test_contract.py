@@ -1,4 +1,4 @@
-"""The contract over HTTP: routes, happy paths and every error row of section 8."""
+"""docs/API.md over HTTP: routes (§1), happy paths and every error row of §8."""
 
 from __future__ import annotations
 
@@ -215,7 +215,7 @@ def test_cors_preflight_and_actual_request(fn: Function) -> None:
     )
 
 
-# ------------------------------------------------------------------ errors of section 8
+# ------------------------------------------------------------------ errors of docs/API.md §8
 
 
 def test_400_invalid_json(fn: Function) -> None:

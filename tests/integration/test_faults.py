@@ -1,4 +1,4 @@
-"""Contract section 9 over real sockets: retries, key rotation, deadline,
+"""Behaviour under faults (docs/API.md §9) over real sockets: retries, key rotation, deadline,
 cancellation, secret caching and hundreds of calls in flight."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Contract section 12, "Free-form requests": what an operator lets callers of their own prompts ask, on every route.
+"""Free-form requests (docs/API.md §7c): what an operator lets callers of their own prompts ask, on every route.
 
 The function runs under functions-framework against the AI Gateway emulator;
 what went upstream is read from what the emulator recorded. Each route is

@@ -1,4 +1,4 @@
-"""Contract 7b: the official google-genai SDK, unchanged, with the function as its base URL.
+"""docs/API.md §7b: the official google-genai SDK, unchanged, with the function as its base URL.
 
 The SDK talks to the function served on loopback; the function talks to the
 AI Gateway emulator with the real key from the Secret Manager emulator.

@@ -1,4 +1,4 @@
-"""A hostile AI Gateway (contract section 15): raw loopback servers answering exact bytes.
+"""A hostile AI Gateway (docs/API.md, "The gateway is untrusted too"): raw loopback servers answering exact bytes.
 
 Each case is something a malicious or broken gateway can send. The pool must
 keep an answer's framing (bytes after it close the connection, never become
@@ -62,7 +62,7 @@ async def next_call_is_unaffected(pool: Pool, raw: Raw) -> None:
     assert raw.connections == before + 1  # the spoiled connection was not reused
 
 
-# --- 1. framing: a complete answer ends the connection's use if anything follows it ---------------------------
+# --- framing: a complete answer ends the connection's use if anything follows it ------------------------------
 
 
 @both_loops
@@ -148,7 +148,7 @@ async def test_an_early_answer_with_a_body_longer_than_declared_is_not_reused() 
         await next_call_is_unaffected(pool, raw)
 
 
-# --- 2. truncated bodies are errors, never a 200 with part of a body -------------------------------------------
+# --- truncated bodies are errors, never a 200 with part of a body ----------------------------------------------
 
 
 def cut(head_and_part: bytes, how: str) -> object:
@@ -202,7 +202,7 @@ async def test_a_close_delimited_body_ended_cleanly_is_whole() -> None:
         await next_call_is_unaffected(pool, raw)
 
 
-# --- 3. answer headers: 64 KiB counted in bytes as they arrive ---------------------------------------------------
+# --- answer headers: 64 KiB counted in bytes as they arrive ------------------------------------------------------
 
 
 def endless(head: bytes, piece: bytes, total: int) -> object:
@@ -264,7 +264,7 @@ async def test_interim_answers_count_against_the_same_limit() -> None:
         await next_call_is_unaffected(pool, raw)
 
 
-# --- 5. what the pool sends is well formed --------------------------------------------------------------------
+# --- what the pool sends is well formed -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -312,7 +312,7 @@ async def test_transfer_encoding_is_read_as_a_list_of_codings(coding: str) -> No
         assert raw.requests[0].endswith(b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
 
 
-# --- 7. connecting: both address families, a short DNS cache, idle connections bounded -----------------------
+# --- connecting: both address families, a short DNS cache, idle connections bounded --------------------------
 
 
 @both_loops
@@ -542,7 +542,7 @@ async def test_a_proxy_value_the_pool_cannot_use_fails_the_call_naming_it() -> N
         await post(Pool(proxies=Proxies(environ)), "https://gateway.test/")
 
 
-# --- beyond the issue: a compressed answer nobody asked for (a decompression bomb) ------------------------------
+# --- a compressed answer nobody asked for (a decompression bomb) --------------------------------------------------
 
 
 @both_loops
@@ -579,7 +579,7 @@ async def test_empty_lines_between_answers_leave_nothing_behind() -> None:
         assert response.status_code == 200 and response.content == b"{}"
 
 
-# --- the whole function in front of a hostile gateway: contract errors, never a 500 or a traceback -------------
+# --- the whole function in front of a hostile gateway: its own errors, never a 500 or a traceback -----------------
 
 ANSWER = json.dumps(
     {

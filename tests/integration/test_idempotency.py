@@ -1,4 +1,4 @@
-"""`Idempotency-Key` over real sockets (contract section 14): replays, mismatches, races, streams.
+"""`Idempotency-Key` over real sockets (docs/API.md §12): replays, mismatches, races, streams.
 
 The function runs under functions-framework in front of the AI Gateway
 emulator; the two-instance race shares a real redis-server.

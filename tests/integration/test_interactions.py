@@ -1,4 +1,4 @@
-"""The Interactions API through the function (contract section 13), driven by google-genai's `client.interactions`.
+"""The Interactions API through the function (docs/API.md §7d), driven by google-genai's `client.interactions`.
 
 The SDK's base URL is the function, its API key a client key; the function forwards to the AI Gateway
 emulator (which speaks Interactions) with the real key. Ids the SDK sees are the function's sealed ids.

@@ -1,4 +1,4 @@
-"""Asynchronous answers over real sockets (contract section 14): in-process and on the Cloud Tasks emulator.
+"""Asynchronous answers over real sockets (docs/API.md §12): in-process and on the Cloud Tasks emulator.
 
 The function runs under functions-framework; Gemini is the AI Gateway
 emulator; callbacks go to a loopback receiver and are verified with the

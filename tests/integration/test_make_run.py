@@ -266,7 +266,7 @@ def test_client_keys_go_into_the_curl_line_and_sigint_stops_everything(tmp: Path
 
 def test_a_configuration_that_cannot_start_is_explained_and_nothing_is_left_running(tmp: Path) -> None:
     # Configured for a real gateway but without a Gemini key or a caller check: the function would refuse to
-    # start (contract section 16), so make run says why, names each variable, and stops.
+    # start (docs/API.md §2), so make run says why, names each variable, and stops.
     run = Run(
         tmp, ready=False, CLOUDFLARE_ACCOUNT_ID="acct", AI_GATEWAY_ID="gw", AI_GATEWAY_BASE_URL="http://127.0.0.1:9"
     )

@@ -1,4 +1,4 @@
-"""Contract section 7: the official OpenAI Python SDK, pointed at the function on loopback, just works.
+"""docs/API.md §7: the official OpenAI Python SDK, pointed at the function on loopback, just works.
 
 Each test asserts what the SDK hands its caller (objects, exceptions), and
 what reached the AI Gateway emulator (one mapping to Gemini for both routes).

@@ -1,4 +1,4 @@
-"""A bad revision never takes traffic (contract section 16): static problems stop the start, transient ones 503.
+"""A bad revision never takes traffic (docs/API.md §2): static problems stop the start, transient ones 503.
 
 Each case starts the function the way Cloud Run does (functions-framework,
 production server) and checks that it exits non-zero before its port ever

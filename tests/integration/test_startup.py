@@ -91,7 +91,7 @@ def test_start_up_loads_nothing_the_first_request_does_not_need() -> None:
     unused = ("aiohttp", "google.cloud.secretmanager", "jwt", "redis", "rich", "gemini_gateway.openapi")
     for name in (*unused, "dotpromptz", "jsonschema", "yaml"):  # no template in prompts/: no Dotprompt
         assert name not in modules, f"{name} is imported at start without being needed"
-    # Server callers (contract section 14): the Cloud Tasks client, google-auth's token code, Standard
+    # Server callers (docs/API.md §12): the Cloud Tasks client, google-auth's token code, Standard
     # Webhooks and the jobs' own stores and runner load with the first job, or at start only when configured.
     for unused_prefix in ("google.cloud.tasks_v2", "google.oauth2", "google.auth", "grpc", "standardwebhooks"):
         assert not any(m == unused_prefix or m.startswith(unused_prefix + ".") for m in modules), unused_prefix

@@ -1,4 +1,4 @@
-"""Contract section 5: a real stream, forwarded as it arrives, never buffered whole."""
+"""Streaming (docs/API.md §5): a real stream, forwarded as it arrives, never buffered whole."""
 
 from __future__ import annotations
 

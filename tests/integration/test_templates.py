@@ -1,4 +1,4 @@
-"""Server prompt templates (contract section 12), over real sockets against the AI Gateway emulator.
+"""Server prompt templates (docs/API.md §7e), over real sockets against the AI Gateway emulator.
 
 The function serves tests/fixtures/prompts: `triage` (Picoschema, JSON
 answer, a partial), `chat` (`{{history}}`), `profile` (JSON Schema inputs,

@@ -1,4 +1,4 @@
-"""Contract section 16, traces: a span per request and per upstream attempt, over real sockets.
+"""Traces (docs/API.md §11): a span per request and per upstream attempt, over real sockets.
 
 The function runs with `TRACES=console`: each finished span is one JSON line
 on its stdout (`{"otel_span": {...}}`), read back here. Nothing reaches Google.

@@ -1,4 +1,4 @@
-"""gemini_gateway.app_check: Firebase App Check tokens in X-Firebase-AppCheck (contract section 6)."""
+"""gemini_gateway.app_check: Firebase App Check tokens in X-Firebase-AppCheck (docs/API.md §6)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def test_keys_fetched_once() -> None:
     assert fetches == [1]
 
 
-# --- the refusals the contract names, one test each -----------------------------------------------------------
+# --- the refusals, one test each ----------------------------------------------------------------------------------
 
 
 def test_alg_none_refused() -> None:
@@ -155,7 +155,7 @@ class Admits:
 
 
 def test_another_apps_token_is_forbidden_even_beside_a_good_key() -> None:
-    """Contract section 11: every credential presented is checked; a key cannot cover for an app not allowed."""
+    """docs/API.md §6: every credential presented is checked; a key cannot cover for an app not allowed."""
     keys, _ = key_set()
     gate = CallerGate([AppCheckCheck(NUMBER, keys, (IOS_APP,)), Admits()], allow_unauthenticated=False)
     token = KEY.sign(app_check_claims(NUMBER, WEB_APP))

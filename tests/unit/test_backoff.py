@@ -1,4 +1,4 @@
-"""gemini_gateway.upstream.backoff_delay: jittered exponential backoff (contract section 9)."""
+"""gemini_gateway.upstream.backoff_delay: jittered exponential backoff (docs/API.md §9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""gemini_gateway.callers: client keys, presented credentials, the caller gate (contract section 6)."""
+"""gemini_gateway.callers: client keys, presented credentials, the caller gate (docs/API.md §6)."""
 
 from __future__ import annotations
 

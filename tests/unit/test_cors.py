@@ -1,4 +1,4 @@
-"""gemini_gateway.cors: exact-match allow-list, never a reflected origin (contract section 6)."""
+"""gemini_gateway.cors: exact-match allow-list, never a reflected origin (docs/API.md, "CORS")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""gemini_gateway.errors: the error taxonomy and its JSON (contract section 8)."""
+"""gemini_gateway.errors: the error taxonomy and its JSON (docs/API.md §8)."""
 
 from __future__ import annotations
 

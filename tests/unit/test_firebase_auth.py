@@ -1,7 +1,7 @@
-"""gemini_gateway.firebase_auth and jwt_keys: Firebase Auth ID tokens (contract section 6).
+"""gemini_gateway.firebase_auth and jwt_keys: Firebase Auth ID tokens (docs/API.md §6).
 
 Keys are generated here and served through httpx.MockTransport; each refusal
-the contract names (alg none, HS256 with the public key, wrong kid, expired,
+(alg none, HS256 with the public key, wrong kid, expired,
 future iat, wrong audience, wrong issuer, tampered payload) is its own test.
 """
 
@@ -83,7 +83,7 @@ def test_bearer_parsing() -> None:
     assert bearer_token({}) is None
 
 
-# --- the refusals the contract names, one test each -----------------------------------------------------------
+# --- the refusals, one test each ----------------------------------------------------------------------------------
 
 
 def test_alg_none_refused() -> None:
@@ -320,7 +320,7 @@ def test_default_url_is_googles() -> None:
 
 
 def test_keys_unreachable_is_503_even_beside_another_credential() -> None:
-    """Contract section 11: a presented token that cannot be judged is never skipped for another credential."""
+    """docs/API.md §6: a presented token that cannot be judged is never skipped for another credential."""
 
     class Admits:
         kind = "app_check"

@@ -1,4 +1,4 @@
-"""gemini_gateway.gemini_request: our request → Gemini body and AI Gateway headers (contract section 3)."""
+"""gemini_gateway.gemini_request: our request → Gemini body and AI Gateway headers (docs/API.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""gemini_gateway.normalize: Gemini answers → the contract's response fields (section 4)."""
+"""gemini_gateway.normalize: Gemini answers → the response fields of docs/API.md §4."""
 
 from __future__ import annotations
 

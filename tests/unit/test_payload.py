@@ -1,4 +1,4 @@
-"""gemini_gateway.chat.models + payload: contract section 3 validation → `details[].field` paths."""
+"""gemini_gateway.chat.models + payload: docs/API.md §3 validation → `details[].field` paths."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""gemini_gateway.rate_limit: per-caller token buckets, in memory and through Redis (contract section 6).
+"""gemini_gateway.rate_limit: per-caller token buckets, in memory and through Redis (docs/API.md, "Rate limits").
 
 The Redis limiter's script runs against a real redis-server in
 tests/integration/test_callers.py; here the shared Redis state's handling of

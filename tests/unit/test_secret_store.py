@@ -1,4 +1,4 @@
-"""gemini_gateway.secret_store: cache, shared fetches, refresh on rejection, stale on failure (sections 2, 9)."""
+"""gemini_gateway.secret_store: cache, shared fetches, refresh on rejection, stale on failure (docs/API.md §2, §9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""gemini_gateway.settings: environment → Settings, problems named by variable (contract section 2)."""
+"""gemini_gateway.settings: environment → Settings, problems named by variable (docs/API.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""gemini_gateway.upstream.sse.SseDecoder: Gemini's stream read incrementally, linear in it (section 15)."""
+"""gemini_gateway.upstream.sse.SseDecoder: Gemini's stream read incrementally, linear in it
+(docs/API.md, "The gateway is untrusted too")."""
 
 from __future__ import annotations
 

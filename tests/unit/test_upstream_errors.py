@@ -1,4 +1,4 @@
-"""gemini_gateway.upstream_errors: classify upstream failures, scrub what they say (sections 8, 9)."""
+"""gemini_gateway.upstream_errors: classify upstream failures, scrub what they say (docs/API.md §8, §9)."""
 
 from __future__ import annotations
 
@@ -302,7 +302,7 @@ def test_scrub_redacts_before_truncating() -> None:
     assert "test-secret" not in out
 
 
-# --- hostile error bodies and what scrubbing must still catch (contract section 15) ------------------------------
+# --- hostile error bodies and what scrubbing must still catch (docs/API.md, "The gateway is untrusted too") -------
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""gemini_gateway.webhooks: HMAC-signed webhook calls (X-Signature, contract section 6)."""
+"""gemini_gateway.webhooks: HMAC-signed webhook calls (X-Signature, docs/API.md §6)."""
 
 from __future__ import annotations
 

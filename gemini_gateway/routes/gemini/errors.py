@@ -32,7 +32,7 @@ _STATUS_NAMES = {
 
 
 def google_status(error: ApiError) -> str:
-    """The google.rpc.Code name for one of our errors (HTTP status as in contract section 8)."""
+    """The google.rpc.Code name for one of our errors (HTTP status as in docs/API.md §8)."""
     if error.status == 502:
         return "UNAVAILABLE" if error.retryable else "INTERNAL"
     return _STATUS_NAMES.get(error.status, "UNKNOWN")

@@ -1,1 +1,1 @@
-"""The Interactions API routes (contract section 13): the official SDKs' `client.interactions` through the function."""
+"""The Interactions API routes (docs/API.md §7d): the official SDKs' `client.interactions` through the function."""

@@ -1,6 +1,6 @@
 """What the Interactions routes send back: Google's interaction (and its stream events) with ids sealed.
 
-Interaction ids belong to their caller (contract section 13): Google stores
+Interaction ids belong to their caller (docs/API.md §7d): Google stores
 interactions and continues them by id, so an id forwarded as it is would let
 any caller read, continue, cancel or delete another caller's conversation.
 Every id Google hands out is sealed for the caller it was given to

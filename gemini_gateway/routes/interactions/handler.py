@@ -1,4 +1,4 @@
-"""The Interactions API through the function (contract section 13), for `client.interactions` in both SDKs.
+"""The Interactions API through the function (docs/API.md §7d), for `client.interactions` in both SDKs.
 
 `POST /{version}/interactions` creates (JSON, or the SSE stream with
 `stream: true`), `GET /{version}/interactions/{id}` reads (or resumes the

@@ -1,6 +1,6 @@
 """The Interactions API create body (`POST /{version}/interactions`), as far as this function serves it.
 
-A strict model of our own (contract section 13): `model` or `agent`, `input`,
+A strict model of our own (docs/API.md §7d): `model` or `agent`, `input`,
 `previous_interaction_id`, `store`, `background`, `stream`,
 `generation_config`, `system_instruction`, `tools`, `response_format`,
 `safety_settings`, `webhook_config`, `service_tier`, `labels`. Sub-objects

@@ -17,7 +17,7 @@ _ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate
 
 
 def openai_error_body(error: ApiError, request_id: str) -> dict[str, Any]:
-    """OpenAI's error JSON; `code` is the contract's type, `param` the first field at fault."""
+    """OpenAI's error JSON; `code` is our error type (docs/API.md §8), `param` the first field at fault."""
     kind = _ERROR_TYPES.get(error.status, "server_error" if error.status >= 500 else "invalid_request_error")
     return {
         "error": {
