@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import copy
 import json
 import os
 import secrets
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +68,7 @@ from emulators.model_answers import (
     split_words,
     tokens,
 )
+from emulators.serve import cli_parser, serve_app
 
 __all__ = [
     "RECORD_LIMIT",
@@ -709,28 +708,12 @@ def create_app(state: EmulatorState | None = None) -> web.Application:
 
 async def run(host: str, port: int, state: EmulatorState, ready: asyncio.Event | None = None) -> None:
     """Serve until cancelled or SIGTERM/SIGINT."""
-    runner = web.AppRunner(create_app(state), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=4096, reuse_address=True)
-    await site.start()
-    print(f"AI Gateway emulator listening on http://{host}:{port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    if ready is not None:
-        ready.set()
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    banner = f"AI Gateway emulator listening on http://{host}:{port}"
+    await serve_app(create_app(state), host, port, banner, backlog=4096, ready=ready)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m emulators.ai_gateway", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser = cli_parser("emulators.ai_gateway", __doc__)
     parser.add_argument(
         "--key", action="append", default=[], help="a valid x-goog-api-key, AIza... or AQ... (repeatable)"
     )
