@@ -20,46 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
+from emulators import gateway_core as core
+from emulators import model_answers as answers
 from emulators import model_rules
 from emulators.auth_errors import key_error
-from emulators.gateway_core import (
-    CORRUPTED_SIGNATURE_MESSAGE,
-    INVALID_ARGUMENT_MESSAGE,
-    JSON_CT,
-    MALFORMED_BODY,
-    OVERLOADED_MESSAGE,
-    POLL_SECONDS,
-    PREPARED,
-    SSE_CT,
-    STATE_KEY,
-    VERSIONS,
-    EmulatorState,
-    Gone,
-    abort,
-    b64decode,
-    dumps,
-    fault_headers,
-    gateway_fault,
-    json_response,
-    model_headers,
-    no_route,
-    raw_response,
-    sleep,
-    tracked,
-    unauthorized,
-)
 from emulators.interactions_body import AGENTS, BodyError, Create, parse_create, step_contents
-from emulators.model_answers import (
-    THOUGHT_TEXT,
-    Tools,
-    answer_text,
-    last_text,
-    new_call_id,
-    planned_calls,
-    prompt_tokens,
-    split_words,
-    tokens,
-)
 
 __all__ = ["INTERACTION_LIMIT", "Stored", "add_routes"]
 
@@ -69,7 +34,7 @@ INTERACTION_LIMIT = 10000
 _SERVICE = "google.learning.gemini.api.interactions.v1beta.InteractionsService"
 _TERMINAL = frozenset({"completed", "failed", "cancelled", "incomplete", "budget_exceeded", "requires_action"})
 _ERROR_CODES = {
-    400: ("invalid_request", INVALID_ARGUMENT_MESSAGE),
+    400: ("invalid_request", core.INVALID_ARGUMENT_MESSAGE),
     401: ("authentication", "The API key is missing or invalid."),
     402: ("payment_required", "Your prepayment credits are depleted."),
     403: ("permission_denied", "The caller does not have permission"),
@@ -81,7 +46,7 @@ _ERROR_CODES = {
         "api_error",
         "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
     ),
-    503: ("service_unavailable", OVERLOADED_MESSAGE),
+    503: ("service_unavailable", core.OVERLOADED_MESSAGE),
     504: ("deadline_exceeded", "Deadline expired before operation could complete."),
 }
 _SEARCH_SUGGESTIONS = '<div class="emulator-search">search suggestions from the emulator</div>'
@@ -98,7 +63,7 @@ def _error_body(status: int, code: str | None = None, message: str | None = None
 
 
 def _error(status: int, code: str | None = None, message: str | None = None) -> web.Response:
-    return json_response(status, _error_body(status, code, message))
+    return core.json_response(status, _error_body(status, code, message))
 
 
 def _not_found(interaction_id: str) -> web.Response:
@@ -157,13 +122,13 @@ class Stored:
         return view
 
 
-def _remember(state: EmulatorState, stored: Stored) -> None:
+def _remember(state: core.EmulatorState, stored: Stored) -> None:
     state.interactions[stored.id] = stored
     while len(state.interactions) > INTERACTION_LIMIT:
         del state.interactions[next(iter(state.interactions))]
 
 
-def _lookup(state: EmulatorState, interaction_id: str) -> Stored | None:
+def _lookup(state: core.EmulatorState, interaction_id: str) -> Stored | None:
     found = state.interactions.get(interaction_id)
     return found if isinstance(found, Stored) else None
 
@@ -171,15 +136,15 @@ def _lookup(state: EmulatorState, interaction_id: str) -> Stored | None:
 # --------------------------------------------------------------------------- answers
 
 
-def _signature_error(steps: list[dict[str, Any]], state: EmulatorState) -> str | None:
+def _signature_error(steps: list[dict[str, Any]], state: core.EmulatorState) -> str | None:
     """Gemini 3+ rule for steps sent back: every function call's model run starts with a signed thought step."""
     for i, step in enumerate(steps):
         signature = step.get("signature") if step.get("type") == "thought" else None
         if isinstance(signature, str):
-            if b64decode(signature) is None:
+            if core.b64decode(signature) is None:
                 return f"Invalid value at 'input[{i}].signature' (TYPE_BYTES), Base64 decoding failed for \"{signature[:40]}\""
             if not state.knows_signature(signature):
-                return CORRUPTED_SIGNATURE_MESSAGE
+                return core.CORRUPTED_SIGNATURE_MESSAGE
     user_turns = [
         i
         for i, s in enumerate(steps)
@@ -215,7 +180,7 @@ def _tool_pairs(create: Create, question: str) -> list[dict[str, Any]]:
     """Call and result steps for the built-in tools asked for; the emulator has nothing real to search or run."""
     steps: list[dict[str, Any]] = []
     for tool in create.tools:
-        kind, call_id = tool.get("type"), new_call_id()
+        kind, call_id = tool.get("type"), answers.new_call_id()
         if kind == "google_search":
             call = {"type": "google_search_call", "id": call_id, "arguments": {"queries": [question or "example"]}}
             result = {
@@ -262,7 +227,7 @@ def _usage(prompt: int, output: int, thoughts: int, tool_use: int) -> dict[str, 
     return usage
 
 
-def _model_turn(create: Create, prior: list[dict[str, Any]], state: EmulatorState, fault: dict[str, Any]) -> _Turn:
+def _model_turn(create: Create, prior: list[dict[str, Any]], state: core.EmulatorState, fault: dict[str, Any]) -> _Turn:
     """The model's answer, built with the model routes' logic (echo, JSON mode, function calls, signatures)."""
     model = create.model or ""
     contents = prior + step_contents(create.steps)
@@ -281,7 +246,7 @@ def _model_turn(create: Create, prior: list[dict[str, Any]], state: EmulatorStat
     declarations = [
         {"name": t["name"], "parameters": t.get("parameters")} for t in create.tools if t.get("type") == "function"
     ]
-    calls = planned_calls(body, Tools(declarations, mode, list(allowed.get("tools", []))), fault)
+    calls = answers.planned_calls(body, answers.Tools(declarations, mode, list(allowed.get("tools", []))), fault)
     thinking = model_rules.thinks(create.level)
     summary = thinking and (create.generation.get("thinking_summaries") == "auto" or bool(fault.get("thoughts")))
     steps: list[dict[str, Any]] = []
@@ -290,31 +255,35 @@ def _model_turn(create: Create, prior: list[dict[str, Any]], state: EmulatorStat
         if model_rules.signs_thoughts(model):
             thought["signature"] = state.issue_signature()
         if summary:
-            thought["summary"] = [{"type": "text", "text": THOUGHT_TEXT}]
+            thought["summary"] = [{"type": "text", "text": answers.THOUGHT_TEXT}]
         steps.append(thought)
-    question = last_text(body)
+    question = answers.last_text(body)
     tools = [] if calls else _tool_pairs(create, question)
     steps += tools
-    text = str(fault["text"]) if isinstance(fault.get("text"), str) else ("" if calls else answer_text(body, fault))
-    thoughts = tokens(THOUGHT_TEXT) if thinking else 0
+    text = (
+        str(fault["text"])
+        if isinstance(fault.get("text"), str)
+        else ("" if calls else answers.answer_text(body, fault))
+    )
+    thoughts = answers.tokens(answers.THOUGHT_TEXT) if thinking else 0
     status = "requires_action" if calls else "completed"
     limit = create.generation.get("max_output_tokens")
-    if isinstance(limit, int) and thoughts + tokens(text) > limit:
+    if isinstance(limit, int) and thoughts + answers.tokens(text) > limit:
         text, status = text[: max(0, limit - thoughts) * 4], "incomplete"
     if text or not calls:
         steps.append({"type": "model_output", "content": [{"type": "text", "text": text}]})
     steps += [{"type": "function_call", "id": c["id"], "name": c["name"], "arguments": c["args"]} for c in calls]
-    output = (tokens(text) if text else 0) + (tokens(json.dumps(calls)) if calls else 0)
-    tool_use = sum(tokens(json.dumps(s)) for s in tools if s["type"].endswith("_result"))
-    usage = _usage(prompt_tokens(body), output, thoughts, tool_use)
+    output = (answers.tokens(text) if text else 0) + (answers.tokens(json.dumps(calls)) if calls else 0)
+    tool_use = sum(answers.tokens(json.dumps(s)) for s in tools if s["type"].endswith("_result"))
+    usage = _usage(answers.prompt_tokens(body), output, thoughts, tool_use)
     return _Turn(steps, str(fault.get("interaction_status") or status), usage, contents + step_contents(steps))
 
 
 def _agent_turn(create: Create, prior: list[dict[str, Any]], fault: dict[str, Any]) -> _Turn:
     """A research agent's report: a plan, one search, and a text report about the question."""
     contents = prior + step_contents(create.steps)
-    question = last_text({"contents": contents})
-    call_id = new_call_id()
+    question = answers.last_text({"contents": contents})
+    call_id = answers.new_call_id()
     text = str(fault["text"]) if isinstance(fault.get("text"), str) else ("Research report: " + question)[:400]
     steps: list[dict[str, Any]] = [
         {"type": "thought", "summary": [{"type": "text", "text": "Planning the research: one search, then a report."}]},
@@ -322,7 +291,12 @@ def _agent_turn(create: Create, prior: list[dict[str, Any]], fault: dict[str, An
         {"type": "google_search_result", "call_id": call_id, "result": [{"search_suggestions": _SEARCH_SUGGESTIONS}]},
         {"type": "model_output", "content": [{"type": "text", "text": text}]},
     ]
-    usage = _usage(prompt_tokens({"contents": contents}), tokens(text), 4 * tokens(THOUGHT_TEXT), 258)
+    usage = _usage(
+        answers.prompt_tokens({"contents": contents}),
+        answers.tokens(text),
+        4 * answers.tokens(answers.THOUGHT_TEXT),
+        258,
+    )
     return _Turn(steps, str(fault.get("interaction_status") or "completed"), usage, contents + step_contents(steps))
 
 
@@ -352,7 +326,7 @@ def _step_events(index: int, step: dict[str, Any]) -> list[dict[str, Any]]:
             deltas.append({"type": "thought_signature", "signature": step["signature"]})
     elif kind == "model_output":
         text = "".join(c.get("text", "") for c in step.get("content", []))
-        deltas += [{"type": "text", "text": piece} for piece in (split_words(text) if text else [])]
+        deltas += [{"type": "text", "text": piece} for piece in (answers.split_words(text) if text else [])]
     elif kind == "function_call":
         start = {"type": kind, "id": step["id"], "name": step["name"], "arguments": {}}
         deltas.append({"type": "arguments_delta", "arguments": json.dumps(step["arguments"], separators=(",", ":"))})
@@ -384,7 +358,7 @@ def _events(stored: Stored, now: float) -> list[dict[str, Any]]:
 
 
 def _frame(event: dict[str, Any]) -> bytes:
-    return f"event: {event['event_type']}\r\ndata: ".encode() + dumps(event) + b"\r\n\r\n"
+    return f"event: {event['event_type']}\r\ndata: ".encode() + core.dumps(event) + b"\r\n\r\n"
 
 
 async def _stream(
@@ -395,11 +369,11 @@ async def _stream(
     after: int = -1,
 ) -> web.StreamResponse:
     """Send the interaction's events after `after` as SSE; wait for background work; end with [DONE]."""
-    state = request.app[STATE_KEY]
-    response = web.StreamResponse(status=200, headers=model_headers(SSE_CT))
+    state = request.app[core.STATE_KEY]
+    response = web.StreamResponse(status=200, headers=core.model_headers(core.SSE_CT))
     response.enable_chunked_encoding()
     record["status"] = 200
-    request[PREPARED] = response
+    request[core.PREPARED] = response
     await response.prepare(request)
     drop_after, error_after = fault.get("stream_drop_after"), fault.get("stream_error_after")
     first_delay, stream_delay = float(fault.get("stream_first_delay") or 0), state.config.stream_delay
@@ -410,26 +384,26 @@ async def _stream(
         if seq >= len(events):
             if stored.status_at(now) != "in_progress":
                 break
-            if not await sleep(request, min(POLL_SECONDS * 5, max(0.0, stored.ready_at - now))):
-                raise Gone
+            if not await core.sleep(request, min(core.POLL_SECONDS * 5, max(0.0, stored.ready_at - now))):
+                raise core.Gone
             continue
         event = dict(events[seq])
         if sent == drop_after:
-            abort(request, record)
+            core.abort(request, record)
         if sent == error_after:
             return await _mid_stream_error(response, state, stored, fault, seq)
-        if sent and stream_delay > 0 and not await sleep(request, stream_delay):
-            raise Gone
+        if sent and stream_delay > 0 and not await core.sleep(request, stream_delay):
+            raise core.Gone
         if event["event_type"] == "step.delta" and first_delta:
             first_delta = False
-            if first_delay > 0 and not await sleep(request, first_delay):
-                raise Gone
+            if first_delay > 0 and not await core.sleep(request, first_delay):
+                raise core.Gone
         if stored.store:
             event["event_id"] = _event_id(stored.id, seq)
         await response.write(_frame(event))
         sent, seq = sent + 1, seq + 1
     if drop_after is not None and sent <= int(drop_after):
-        abort(request, record)
+        core.abort(request, record)
     if error_after is not None and sent <= int(error_after):
         return await _mid_stream_error(response, state, stored, fault, seq)
     await response.write(b"event: done\r\ndata: [DONE]\r\n\r\n")
@@ -438,12 +412,12 @@ async def _stream(
 
 
 async def _mid_stream_error(
-    response: web.StreamResponse, state: EmulatorState, stored: Stored, fault: dict[str, Any], seq: int
+    response: web.StreamResponse, state: core.EmulatorState, stored: Stored, fault: dict[str, Any], seq: int
 ) -> web.StreamResponse:
     """An `error` event ends the stream (no [DONE]); the interaction is then `failed`."""
     error = {
         "code": str(fault.get("error_code") or "service_unavailable"),
-        "message": str(fault.get("message") or OVERLOADED_MESSAGE),
+        "message": str(fault.get("message") or core.OVERLOADED_MESSAGE),
     }
     event: dict[str, Any] = {"event_type": "error", "error": error}
     if stored.store:
@@ -458,7 +432,7 @@ async def _mid_stream_error(
 
 
 async def _front(
-    request: web.Request, state: EmulatorState, record: dict[str, Any], op: str
+    request: web.Request, state: core.EmulatorState, record: dict[str, Any], op: str
 ) -> tuple[dict[str, Any], web.StreamResponse | None]:
     """What every route does before its own work: fault, gateway token, delay, key, answer-replacing fault."""
     fault: dict[str, Any] = state.faults.popleft() if state.faults else {}
@@ -474,12 +448,12 @@ async def _front(
         config.gateway_token is not None
         and request.headers.get("cf-aig-authorization") != f"Bearer {config.gateway_token}"
     ):
-        return fault, unauthorized()
+        return fault, core.unauthorized()
     if config.delay > 0 and not await state.watcher.sleep(request, config.delay):
-        raise Gone
+        raise core.Gone
     refused = key_error(request.headers, config.keys, config.auth_error, f"{_SERVICE}.{op}InteractionHttp", fault)
     if refused is not None:
-        return fault, json_response(refused[0], [refused[1]])  # the front end wraps these in an array here
+        return fault, core.json_response(refused[0], [refused[1]])  # the front end wraps these in an array here
     if fault and not fault.get("before_auth"):
         return fault, await _apply_fault(request, record, fault, stream)
     return fault, None
@@ -489,24 +463,26 @@ async def _apply_fault(
     request: web.Request, record: dict[str, Any], fault: dict[str, Any], stream: bool
 ) -> web.StreamResponse | None:
     """Faults that replace the answer (delay, drop, gateway error, HTTP error, raw body, malformed)."""
-    done = await gateway_fault(request, record, fault)
+    done = await core.gateway_fault(request, record, fault)
     if done is not None:
         return done
-    extra = fault_headers(fault)
+    extra = core.fault_headers(fault)
     if "status" in fault and "auth_error" not in fault:
         status = int(fault["status"])
         body = fault["body"] if "body" in fault else _error_body(status, fault.get("error_code"), fault.get("message"))
-        return raw_response(status, body, extra, JSON_CT)
+        return core.raw_response(status, body, extra, core.JSON_CT)
     if "body" in fault:
-        return raw_response(200, fault["body"], extra, JSON_CT)
+        return core.raw_response(200, fault["body"], extra, core.JSON_CT)
     if fault.get("malformed"):
         if stream:
-            return raw_response(200, MALFORMED_EVENT, extra, SSE_CT)
-        return raw_response(200, MALFORMED_BODY, extra, JSON_CT)
+            return core.raw_response(200, MALFORMED_EVENT, extra, core.SSE_CT)
+        return core.raw_response(200, core.MALFORMED_BODY, extra, core.JSON_CT)
     return None
 
 
-async def _create(request: web.Request, state: EmulatorState, record: dict[str, Any], body: Any) -> web.StreamResponse:
+async def _create(
+    request: web.Request, state: core.EmulatorState, record: dict[str, Any], body: Any
+) -> web.StreamResponse:
     fault, done = await _front(request, state, record, "Create")
     if done is not None:
         return done
@@ -558,10 +534,10 @@ async def _create(request: web.Request, state: EmulatorState, record: dict[str, 
         _remember(state, stored)
     if create.stream:
         return await _stream(request, record, stored, fault)
-    return json_response(200, stored.view(now))
+    return core.json_response(200, stored.view(now))
 
 
-async def _get(request: web.Request, state: EmulatorState, record: dict[str, Any], _: Any) -> web.StreamResponse:
+async def _get(request: web.Request, state: core.EmulatorState, record: dict[str, Any], _: Any) -> web.StreamResponse:
     fault, done = await _front(request, state, record, "Get")
     if done is not None:
         return done
@@ -580,20 +556,24 @@ async def _get(request: web.Request, state: EmulatorState, record: dict[str, Any
                 )
             after = seq
         return await _stream(request, record, stored, fault, after)
-    return json_response(200, stored.view(time.time(), query.get("include_input", "false").lower() == "true"))
+    return core.json_response(200, stored.view(time.time(), query.get("include_input", "false").lower() == "true"))
 
 
-async def _delete(request: web.Request, state: EmulatorState, record: dict[str, Any], _: Any) -> web.StreamResponse:
+async def _delete(
+    request: web.Request, state: core.EmulatorState, record: dict[str, Any], _: Any
+) -> web.StreamResponse:
     _, done = await _front(request, state, record, "Delete")
     if done is not None:
         return done
     interaction_id = request.match_info["id"]
     if state.interactions.pop(interaction_id, None) is None:
         return _not_found(interaction_id)
-    return json_response(200, {})
+    return core.json_response(200, {})
 
 
-async def _cancel(request: web.Request, state: EmulatorState, record: dict[str, Any], _: Any) -> web.StreamResponse:
+async def _cancel(
+    request: web.Request, state: core.EmulatorState, record: dict[str, Any], _: Any
+) -> web.StreamResponse:
     _, done = await _front(request, state, record, "Cancel")
     if done is not None:
         return done
@@ -608,19 +588,21 @@ async def _cancel(request: web.Request, state: EmulatorState, record: dict[str, 
     if status in _TERMINAL:
         return _error(400, "failed_precondition", f"The interaction is already {status}.")
     stored.cancelled_at = now
-    return json_response(200, stored.view(now))
+    return core.json_response(200, stored.view(now))
 
 
 def _route(handler: Any) -> Any:
     async def serve(request: web.Request) -> web.StreamResponse:
-        if request.match_info["version"] not in VERSIONS:
-            return await no_route(request)
+        if request.match_info["version"] not in core.VERSIONS:
+            return await core.no_route(request)
 
-        async def answer(state: EmulatorState, record: dict[str, Any], raw: bytes, body: Any) -> web.StreamResponse:
+        async def answer(
+            state: core.EmulatorState, record: dict[str, Any], raw: bytes, body: Any
+        ) -> web.StreamResponse:
             response: web.StreamResponse = await handler(request, state, record, body)
             return response
 
-        return await tracked(request, answer)
+        return await core.tracked(request, answer)
 
     return serve
 
