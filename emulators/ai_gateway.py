@@ -16,26 +16,59 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
-import contextlib
 import copy
 import json
 import os
-import random
-import re
 import secrets
-import signal
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from emulators import model_rules
+from emulators import interactions, model_rules
 from emulators.auth_errors import AUTH_ERRORS, key_error
+from emulators.gateway_core import (
+    CORRUPTED_SIGNATURE_MESSAGE,
+    INVALID_ARGUMENT_MESSAGE,
+    JSON_CT,
+    MALFORMED_BODY,
+    OVERLOADED_MESSAGE,
+    PREPARED,
+    RECORD_LIMIT,
+    SSE_CT,
+    STATE_KEY,
+    VERSIONS,
+    EmulatorConfig,
+    EmulatorState,
+    Gone,
+    abort,
+    b64decode,
+    dumps,
+    fault_headers,
+    gateway_fault,
+    json_response,
+    model_headers,
+    no_route,
+    raw_response,
+    sleep,
+    state_of,
+    tracked,
+    unauthorized,
+)
+from emulators.model_answers import (
+    THOUGHT_TEXT,
+    Tools,
+    answer_text,
+    content_parts,
+    is_user_text,
+    parse_tools,
+    planned_calls,
+    prompt_tokens,
+    split_words,
+    tokens,
+)
+from emulators.serve import cli_parser, serve_app
 
 __all__ = [
     "RECORD_LIMIT",
@@ -45,49 +78,25 @@ __all__ = [
     "main",
     "run",
     "state_of",
-    "tracked",
 ]
-
-RECORD_LIMIT = 5000
-"""Recorded requests kept (oldest dropped) so long benchmarks stay bounded."""
 
 CACHE_LIMIT = 10000
 """Cached answers kept before the cache is emptied."""
 
-SIGNATURE_LIMIT = 10000
-"""Thought signatures remembered (oldest forgotten) so replayed ones validate without unbounded memory."""
-
-POLL_SECONDS = 0.02
-"""How often a sleeping request checks whether its client went away."""
-
-JSON_CT = "application/json; charset=UTF-8"
-SSE_CT = "text/event-stream"
 _ACTIONS = ("generateContent", "streamGenerateContent", "countTokens")
-_VERSIONS = ("v1", "v1beta")
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_MODEL_MAJOR = re.compile(r"gemini-(\d+)")
-_FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 THINKING_LEVELS = ("THINKING_LEVEL_UNSPECIFIED", *model_rules.LEVELS)
-FUNCTION_CALLING_MODES = ("MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED")
-DUMMY_SIGNATURES = frozenset({b"skip_thought_signature_validator", b"context_engineering_is_the_way_to_go"})
-"""Values Google documents as accepted in place of a real signature (plain or base64)."""
 
-NO_ROUTE_BODY = b'{"success":false,"errors":[{"code":7000,"message":"No route for that URI"}]}'
-INVALID_ARGUMENT_MESSAGE = "Request contains an invalid argument."
-OVERLOADED_MESSAGE = "The model is overloaded. Please try again later."
 QUOTA_MESSAGE = (
     "You exceeded your current quota, please check your plan and billing details. "
     "For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
 )
 BOTH_THINKING_MESSAGE = "You can only set only one of thinking budget and thinking level."
-CORRUPTED_SIGNATURE_MESSAGE = "Corrupted thought signature."
 MISSING_SIGNATURE_MESSAGE = (
     "Function call is missing a thought_signature in functionCall parts. This is required for tools to work "
     "correctly, and missing thought_signature may lead to degraded model performance. Additional data, "
     "function call `default_api:{name}` , position {position}. Please refer to "
     "https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
 )
-MALFORMED_BODY = b'{"candidates": [{"content": {"parts": [{"text": "trunc'
 
 _STATUS_NAMES: dict[int, tuple[str, str]] = {
     400: ("INVALID_ARGUMENT", INVALID_ARGUMENT_MESSAGE),
@@ -117,17 +126,6 @@ _STATUS_NAMES: dict[int, tuple[str, str]] = {
     504: ("DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
 }
 
-_GATEWAY_ERRORS: dict[int, tuple[int, str]] = {
-    2002: (500, "Internal server error"),
-    2003: (429, "Rate limited"),
-    2009: (401, "Unauthorized"),
-    2016: (424, "Prompt blocked due to security configurations"),
-    2017: (424, "Response blocked due to security configurations"),
-    2021: (402, "Insufficient credits"),
-    2041: (429, "Spend limit exceeded"),
-    7013: (503, "Guardrails scanner unavailable"),
-}
-
 _SAFETY_RATINGS: list[dict[str, Any]] = [
     {"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "NEGLIGIBLE"},
     {"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"},
@@ -135,173 +133,13 @@ _SAFETY_RATINGS: list[dict[str, Any]] = [
     {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True},
 ]
 
-THOUGHT_TEXT = (
-    "**Thinking**\n\nThe user sent a message and this emulator answers by echoing "
-    "its last text part back. Nothing to plan; keep it short.\n"
-)
-
-
-def _alive(request: web.BaseRequest) -> bool:
-    transport = request.transport
-    return transport is not None and not transport.is_closing()
-
-
-def _resolve(future: asyncio.Future[bool], value: bool) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-class _DisconnectWatcher:
-    """One poller for all sleeping requests.
-
-    Why: a timer per request waking every 20 ms costs most of a core with
-    thousands of requests held open in a benchmark; one loop over a dict of
-    waiting requests costs a few percent.
-    """
-
-    def __init__(self) -> None:
-        self._waiting: dict[asyncio.Future[bool], web.BaseRequest] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    async def sleep(self, request: web.BaseRequest, seconds: float) -> bool:
-        """Sleep without blocking; False as soon as the client has gone away."""
-        if seconds <= 0 or not _alive(request):
-            return _alive(request)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
-        handle = loop.call_later(seconds, _resolve, future, True)
-        self._waiting[future] = request
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._task = loop.create_task(self._watch())
-        try:
-            return await future
-        finally:
-            handle.cancel()
-            self._waiting.pop(future, None)
-
-    async def _watch(self) -> None:
-        while self._waiting:
-            await asyncio.sleep(POLL_SECONDS)
-            for future, request in list(self._waiting.items()):
-                if not _alive(request):
-                    _resolve(future, False)
-
-
-# --------------------------------------------------------------------------- state
-
-
-@dataclass
-class EmulatorConfig:
-    """Global behaviour that `/__emulator/config` may change at run time."""
-
-    keys: list[str] = field(default_factory=list)
-    gateway_token: str | None = None
-    delay: float = 0.0
-    stream_delay: float = 0.0
-    background_delay: float = 0.3
-    """Seconds a background interaction (and every agent) stays `in_progress` before it completes."""
-    auth_error: str | None = None
-    """ACCESS_TOKEN_TYPE_UNSUPPORTED or API_KEY_SERVICE_BLOCKED: every request with a key fails so."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "keys": list(self.keys),
-            "gateway_token": self.gateway_token,
-            "delay": self.delay,
-            "stream_delay": self.stream_delay,
-            "background_delay": self.background_delay,
-            "auth_error": self.auth_error,
-        }
-
-
-@dataclass
-class EmulatorState:
-    """Everything mutable; one per app so in-process tests stay isolated."""
-
-    initial: EmulatorConfig = field(default_factory=EmulatorConfig)
-    config: EmulatorConfig = field(init=False)
-    faults: deque[dict[str, Any]] = field(default_factory=deque)
-    requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECORD_LIMIT))
-    cache: dict[tuple[str, bytes, str], bytes] = field(default_factory=dict)
-    signatures: dict[bytes, None] = field(default_factory=dict)
-    interactions: dict[str, Any] = field(default_factory=dict)
-    """Stored interactions by id (emulators.interactions), oldest first."""
-    watcher: _DisconnectWatcher = field(default_factory=_DisconnectWatcher)
-    total: int = 0
-    in_flight: int = 0
-    max_in_flight: int = 0
-
-    def __post_init__(self) -> None:
-        self.config = copy.deepcopy(self.initial)
-
-    def reset(self) -> None:
-        self.config = copy.deepcopy(self.initial)
-        self.faults.clear()
-        self.requests.clear()
-        self.cache.clear()
-        self.signatures.clear()
-        self.interactions.clear()
-        self.total = 0
-        self.max_in_flight = self.in_flight
-
-    def issue_signature(self) -> str:
-        """A fresh opaque thought signature, remembered so a replay of it validates."""
-        raw = secrets.token_bytes(random.randint(64, 200))
-        self.signatures[raw] = None
-        while len(self.signatures) > SIGNATURE_LIMIT:
-            del self.signatures[next(iter(self.signatures))]
-        return base64.b64encode(raw).decode()
-
-    def knows_signature(self, value: str) -> bool:
-        """True for a signature this emulator issued or one of Google's documented dummy values."""
-        raw = _b64decode(value)
-        return value.encode() in DUMMY_SIGNATURES or raw in DUMMY_SIGNATURES or raw in self.signatures
-
-
-_STATE_KEY: web.AppKey[EmulatorState] = web.AppKey("emulator_state", EmulatorState)
-
-
-async def _sleep(request: web.Request, seconds: float) -> bool:
-    """Sleep without blocking; False as soon as the client has gone away."""
-    return await request.app[_STATE_KEY].watcher.sleep(request, seconds)
-
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _log_id() -> str:
-    """A ULID-looking id (26 Crockford base32 chars, time first), like cf-aig-log-id."""
-    ms = int(time.time() * 1000)
-    head = "".join(_CROCKFORD[(ms >> (5 * i)) & 31] for i in range(9, -1, -1))
-    bits = random.getrandbits(80)
-    tail = "".join(_CROCKFORD[(bits >> (5 * i)) & 31] for i in range(16))
-    return head + tail
 
 
 def _response_id() -> str:
     """22 url-safe chars, like Gemini's responseId."""
     return secrets.token_urlsafe(16)[:22]
-
-
-def _b64decode(value: str) -> bytes | None:
-    """Bytes of a proto `bytes` field as JSON carries it: standard or url-safe base64, padding optional."""
-    padded = value + "=" * (-len(value) % 4)
-    for altchars in (None, b"-_"):
-        with contextlib.suppress(binascii.Error, ValueError):
-            return base64.b64decode(padded, altchars=altchars, validate=True)
-    return None
-
-
-def _tokens(text: str) -> int:
-    return len(text) // 4 + 1
-
-
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _model_headers(content_type: str = JSON_CT, cache_status: str = "MISS") -> dict[str, str]:
-    return {"Content-Type": content_type, "cf-aig-log-id": _log_id(), "cf-aig-cache-status": cache_status}
 
 
 def _google_error(status: int, model: str, version: str, action: str, fault: dict[str, Any]) -> dict[str, Any]:
@@ -345,104 +183,6 @@ def _google_error(status: int, model: str, version: str, action: str, fault: dic
     return {"error": error}
 
 
-def _gateway_error_body(code: int, status: int | None, message: str | None) -> tuple[int, dict[str, Any]]:
-    default_status, default_message = _GATEWAY_ERRORS.get(code, (500, "Gateway error"))
-    http = status if status is not None else default_status
-    msg = message or default_message
-    return http, {
-        "success": False,
-        "result": [],
-        "messages": [],
-        "error": [{"code": code, "message": msg}],
-        "name": "AiGatewayError",
-        "httpCode": http,
-        "internalCode": code,
-        "message": msg,
-    }
-
-
-def _unauthorized() -> web.Response:
-    _, body = _gateway_error_body(2009, 401, None)
-    return web.Response(status=401, body=_dumps(body), content_type="application/json")
-
-
-def _json_response(status: int, body: Any, extra: dict[str, str] | None = None) -> web.Response:
-    headers = _model_headers()
-    if extra:
-        headers.update(extra)
-    return web.Response(status=status, body=_dumps(body), headers=headers)
-
-
-def _last_text(body: dict[str, Any]) -> str:
-    contents = body.get("contents") or []
-    last = contents[-1] if contents else {}
-    parts = last.get("parts") if isinstance(last, dict) else None
-    if isinstance(parts, list):
-        for part in reversed(parts):
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                return str(part["text"])
-    return ""
-
-
-def _prompt_tokens(body: dict[str, Any]) -> int:
-    """Cheap stand-in for Gemini's tokenizer: total text length / 4, plus 1."""
-    chars = 0
-    system = body.get("systemInstruction")
-    for content in [*(body.get("contents") or []), *([system] if isinstance(system, dict) else [])]:
-        if isinstance(content, dict):
-            for part in content.get("parts") or []:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    chars += len(part["text"])
-                elif isinstance(part, dict) and ("functionCall" in part or "functionResponse" in part):
-                    chars += len(json.dumps(part.get("functionCall") or part.get("functionResponse")))
-                elif isinstance(part, dict):
-                    chars += 1032  # an image or file costs a fixed-ish amount (258 tokens)
-    return chars // 4 + 1
-
-
-def _sample_for(schema: Any) -> Any:
-    if not isinstance(schema, dict):
-        return "example"
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if str(k).lower() != "null"), "string")
-    kind = str(kind or "string").lower()
-    if kind == "object":
-        props = schema.get("properties")
-        return {k: _sample_for(v) for k, v in props.items()} if isinstance(props, dict) else {}
-    return {"string": "example", "integer": 1, "number": 1.5, "boolean": True, "array": []}.get(kind, "example")
-
-
-def _answer_text(body: dict[str, Any], fault: dict[str, Any]) -> str:
-    """Fault text, else JSON when asked for, else the tool result or an echo of the last text."""
-    if isinstance(fault.get("text"), str):
-        return str(fault["text"])
-    result = _last_function_response(body)
-    if result is not None:
-        echo = ("Result: " + json.dumps(result.get("response"), ensure_ascii=False, separators=(",", ":")))[:200]
-    else:
-        echo = ("Echo: " + _last_text(body))[:200]
-    config = body.get("generationConfig") or {}
-    if config.get("responseMimeType") == "application/json":
-        schema = config.get("responseJsonSchema") or config.get("responseSchema")
-        if isinstance(schema, dict) and str(schema.get("type", "")).lower() == "object":
-            return json.dumps(_sample_for(schema))
-        return json.dumps({"answer": echo})
-    return echo
-
-
-def _major(model: str) -> int | None:
-    """The model family's major version (`gemini-3.5-flash` → 3); None for names without one."""
-    match = _MODEL_MAJOR.match(model)
-    return int(match.group(1)) if match else None
-
-
-def _gemini3(model: str) -> bool:
-    """Gemini 3+ rules (thought signatures) apply; unknown names stay lenient."""
-    major = _major(model)
-    return major is not None and major >= 3
-
-
 def _thinking_config(body: dict[str, Any]) -> dict[str, Any]:
     config = body.get("generationConfig")
     thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
@@ -480,112 +220,10 @@ def _thinking_error(body: dict[str, Any], model: str) -> str | None:
 # --------------------------------------------------------------------------- function calling
 
 
-@dataclass
-class _Tools:
-    """The function-calling part of a request: declared functions and how the model may use them."""
-
-    declarations: list[dict[str, Any]]
-    mode: str
-    allowed: list[str]
-
-    def callable(self) -> list[dict[str, Any]]:
-        """Declarations the model may call; allowedFunctionNames narrows them."""
-        if not self.allowed:
-            return self.declarations
-        return [d for d in self.declarations if d["name"] in self.allowed]
-
-
-def _tools(body: dict[str, Any]) -> _Tools | str:
-    """Parse `tools` and `toolConfig`; a string is the INVALID_ARGUMENT message.
-
-    Built-in tools (googleSearch, urlContext, codeExecution, ...) are accepted
-    and ignored: the emulator has nothing to search or run.
-    """
-    tools = body.get("tools") or []
-    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
-        return INVALID_ARGUMENT_MESSAGE
-    declarations: list[dict[str, Any]] = []
-    for i, tool in enumerate(tools):
-        found = tool.get("functionDeclarations") or []
-        if not isinstance(found, list):
-            return INVALID_ARGUMENT_MESSAGE
-        for j, declaration in enumerate(found):
-            name = declaration.get("name") if isinstance(declaration, dict) else None
-            if not isinstance(name, str) or not _FUNCTION_NAME.fullmatch(name):
-                return (
-                    f"* GenerateContentRequest.tools[{i}].function_declarations[{j}].name: Invalid function name. "
-                    "Must start with a letter or an underscore. Must be alphameric (a-z, A-Z, 0-9), underscores "
-                    "(_), dots (.), colons (:), or dashes (-), with a maximum length of 64.\n"
-                )
-            declarations.append(declaration)
-    tool_config = body.get("toolConfig") or {}
-    calling = tool_config.get("functionCallingConfig") or {} if isinstance(tool_config, dict) else None
-    if not isinstance(calling, dict):
-        return INVALID_ARGUMENT_MESSAGE
-    mode = str(calling.get("mode") or "AUTO").upper()
-    allowed = calling.get("allowedFunctionNames") or []
-    if mode not in FUNCTION_CALLING_MODES or not isinstance(allowed, list):
-        return INVALID_ARGUMENT_MESSAGE
-    return _Tools(declarations, "AUTO" if mode == "MODE_UNSPECIFIED" else mode, [str(a) for a in allowed])
-
-
-def _parts(content: Any) -> list[dict[str, Any]]:
-    parts = content.get("parts") if isinstance(content, dict) else None
-    return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
-
-
-def _is_user(content: Any) -> bool:
-    """Google treats a content without a role as the user's."""
-    return isinstance(content, dict) and content.get("role") in (None, "", "user")
-
-
-def _is_user_text(content: Any) -> bool:
-    """A user turn with text: where Gemini's "current turn" for thought signatures starts."""
-    return _is_user(content) and any(isinstance(p.get("text"), str) for p in _parts(content))
-
-
-def _last_function_response(body: dict[str, Any]) -> dict[str, Any] | None:
-    """The first functionResponse of the last content, when that content is the user's."""
-    last = (body.get("contents") or [None])[-1]
-    if not _is_user(last):
-        return None
-    for part in _parts(last):
-        response = part.get("functionResponse")
-        if isinstance(response, dict):
-            return response
-    return None
-
-
-def _new_call_id() -> str:
-    return secrets.token_hex(4)
-
-
-def _planned_calls(body: dict[str, Any], tools: _Tools, fault: dict[str, Any]) -> list[dict[str, Any]]:
-    """The functionCall objects to answer with: scripted by the fault, else one call when a call is due.
-
-    Why always call: a real model in AUTO mode decides; a test needs to know.
-    """
-    scripted = fault.get("function_calls")
-    if isinstance(scripted, list):
-        return [
-            {"name": str(c.get("name")), "args": dict(c.get("args") or {}), "id": str(c.get("id") or _new_call_id())}
-            for c in scripted
-            if isinstance(c, dict)
-        ]
-    callable_ = tools.callable()
-    last = (body.get("contents") or [None])[-1]
-    if tools.mode == "NONE" or not callable_ or not _is_user_text(last) or _last_function_response(body):
-        return []
-    declaration = callable_[0]
-    schema = declaration.get("parametersJsonSchema") or declaration.get("parameters")
-    args = _sample_for(schema) if isinstance(schema, dict) else {}
-    return [{"name": declaration["name"], "args": args if isinstance(args, dict) else {}, "id": _new_call_id()}]
-
-
 def _call_parts(calls: list[dict[str, Any]], model: str, state: EmulatorState) -> list[dict[str, Any]]:
     """Parts for calls; on Gemini 3+ the first one carries the thought signature, as Gemini sends it."""
     parts: list[dict[str, Any]] = [{"functionCall": call} for call in calls]
-    if parts and _gemini3(model):
+    if parts and model_rules.signs_thoughts(model):
         parts[0]["thoughtSignature"] = state.issue_signature()
     return parts
 
@@ -594,18 +232,20 @@ def _contents_error(body: dict[str, Any], model: str, state: EmulatorState) -> s
     """Proto-level checks on every part, then Gemini 3's thought-signature rule; None when valid."""
     contents: list[Any] = body["contents"]
     for i, content in enumerate(contents):
-        for j, part in enumerate(_parts(content)):
+        for j, part in enumerate(content_parts(content)):
             error = _part_error(part, f"contents[{i}].parts[{j}]")
             if error:
                 return error
-    if not _gemini3(model):
+    if not model_rules.signs_thoughts(model):
         return None
-    start = max((i for i, c in enumerate(contents) if _is_user_text(c)), default=-1)
+    start = max((i for i, c in enumerate(contents) if is_user_text(c)), default=-1)
     for i, content in enumerate(contents):
         if not isinstance(content, dict) or content.get("role") != "model":
             continue
-        calls = [p for p in _parts(content) if isinstance(p.get("functionCall"), dict)]
-        signatures = [p["thoughtSignature"] for p in _parts(content) if isinstance(p.get("thoughtSignature"), str)]
+        calls = [p for p in content_parts(content) if isinstance(p.get("functionCall"), dict)]
+        signatures = [
+            p["thoughtSignature"] for p in content_parts(content) if isinstance(p.get("thoughtSignature"), str)
+        ]
         if any(not state.knows_signature(s) for s in signatures):
             return CORRUPTED_SIGNATURE_MESSAGE
         if i > start and calls and not calls[0].get("thoughtSignature"):
@@ -616,7 +256,7 @@ def _contents_error(body: dict[str, Any], model: str, state: EmulatorState) -> s
 def _part_error(part: dict[str, Any], where: str) -> str | None:
     """What Google's JSON → proto parser rejects in a part."""
     signature = part.get("thoughtSignature")
-    if signature is not None and (not isinstance(signature, str) or _b64decode(signature) is None):
+    if signature is not None and (not isinstance(signature, str) or b64decode(signature) is None):
         return f"Invalid value at '{where}.thought_signature' (TYPE_BYTES), Base64 decoding failed for {json.dumps(signature)}"
     call = part.get("functionCall")
     if call is not None:
@@ -649,23 +289,6 @@ def _usage(prompt: int, candidates: int, thoughts: int) -> dict[str, Any]:
     return usage
 
 
-def _split_words(text: str) -> list[str]:
-    """Text pieces at word boundaries (>= 3 if there are enough words); joined they equal text."""
-    words = re.findall(r"\s*\S+\s*", text)
-    if not words or "".join(words) != text:
-        return [text]
-    if len(words) <= 3:
-        return words
-    n = max(3, len(words) // 8)
-    size, extra = divmod(len(words), n)
-    pieces, start = [], 0
-    for i in range(n):
-        end = start + size + (1 if i < extra else 0)
-        pieces.append("".join(words[start:end]))
-        start = end
-    return pieces
-
-
 @dataclass
 class _Answer:
     """One model answer, before it is framed as a body or a stream."""
@@ -688,8 +311,8 @@ class _Answer:
 
     @property
     def candidates_tokens(self) -> int:
-        calls = _tokens(json.dumps([p["functionCall"] for p in self.calls])) if self.calls else 0
-        return (_tokens(self.text) if self.text or not self.calls else 0) + calls
+        calls = tokens(json.dumps([p["functionCall"] for p in self.calls])) if self.calls else 0
+        return (tokens(self.text) if self.text or not self.calls else 0) + calls
 
     def whole(self) -> dict[str, Any]:
         parts: list[dict[str, Any]] = []
@@ -718,7 +341,7 @@ class _Answer:
             candidate = {"finishReason": self.finish_reason, "index": 0, "safetyRatings": _SAFETY_RATINGS}
             yield self._wrap([candidate], _usage(self.prompt_tokens, 0, thoughts))
             return
-        pieces = _split_words(self.text) if self.text or not self.calls else []
+        pieces = split_words(self.text) if self.text or not self.calls else []
         so_far = ""
         for i, piece in enumerate(pieces):
             so_far += piece
@@ -730,7 +353,7 @@ class _Answer:
                     "finishReason": self.finish_reason,
                     "index": 0,
                 }
-            count = _tokens(self.text) if last else min(_tokens(so_far), _tokens(self.text))
+            count = tokens(self.text) if last else min(tokens(so_far), tokens(self.text))
             yield self._wrap([candidate], _usage(self.prompt_tokens, count, thoughts))
         if self.calls:
             # Gemini streams function calls whole: every call (and the signature) in one chunk.
@@ -749,7 +372,7 @@ class _Answer:
 
 def _special_body(fault: dict[str, Any], body: dict[str, Any], model: str) -> dict[str, Any] | None:
     """Bodies for faults that replace the whole answer with one odd-shaped object."""
-    base = {"usageMetadata": _usage(_prompt_tokens(body), 0, 0), "modelVersion": model, "responseId": _response_id()}
+    base = {"usageMetadata": _usage(prompt_tokens(body), 0, 0), "modelVersion": model, "responseId": _response_id()}
     if fault.get("block_reason"):
         return {"promptFeedback": {"blockReason": str(fault["block_reason"]), "safetyRatings": _SAFETY_RATINGS}, **base}
     if fault.get("no_candidates"):
@@ -762,67 +385,16 @@ def _special_body(fault: dict[str, Any], body: dict[str, Any], model: str) -> di
 # --------------------------------------------------------------------------- handlers
 
 
-_PREPARED = "emulator_prepared_response"
-
-
-class _Gone(Exception):
-    """The client went away; stop working on this request."""
-
-
 async def _model_handler(request: web.Request) -> web.StreamResponse:
     info = request.match_info
     model, _, action = info["target"].rpartition(":")
-    if info["version"] not in _VERSIONS or action not in _ACTIONS or not model:
-        return await _no_route(request)
+    if info["version"] not in VERSIONS or action not in _ACTIONS or not model:
+        return await no_route(request)
 
     async def answer(state: EmulatorState, record: dict[str, Any], raw: bytes, body: Any) -> web.StreamResponse:
         return await _answer(request, state, record, raw, body, model, info["version"], action)
 
     return await tracked(request, answer)
-
-
-Answerer = Callable[[EmulatorState, dict[str, Any], bytes, Any], Awaitable[web.StreamResponse]]
-
-
-async def tracked(request: web.Request, answer: Answerer) -> web.StreamResponse:
-    """Record the request, count it in flight, run `answer`, and note how it ended (status, disconnect, drop)."""
-    state = request.app[_STATE_KEY]
-    raw = await request.read()
-    try:
-        body: Any = json.loads(raw) if raw else None
-    except ValueError:
-        body = raw.decode("utf-8", "replace")
-    record: dict[str, Any] = {
-        "path": request.path,
-        "query": dict(request.query),
-        "headers": {k.lower(): v for k, v in request.headers.items()},
-        "body": body,
-        "status": None,
-        "disconnected": False,
-        "started": time.time(),
-        "ended": None,
-        "fault": None,
-    }
-    state.requests.append(record)
-    state.total += 1
-    state.in_flight += 1
-    state.max_in_flight = max(state.max_in_flight, state.in_flight)
-    try:
-        response = await answer(state, record, raw, body)
-        if record["status"] is None and not record["disconnected"]:
-            record["status"] = response.status
-        return response
-    except asyncio.CancelledError:
-        record["disconnected"] = True
-        raise
-    except (_Gone, ConnectionResetError):
-        if not record.get("dropped"):
-            record["disconnected"] = True
-        prepared: web.StreamResponse | None = request.get(_PREPARED)
-        return prepared if prepared is not None else web.Response(status=499)
-    finally:
-        state.in_flight -= 1
-        record["ended"] = time.time()
 
 
 async def _answer(
@@ -848,7 +420,7 @@ async def _answer(
             return done
 
     if config.gateway_token is not None and headers.get("cf-aig-authorization") != f"Bearer {config.gateway_token}":
-        return _unauthorized()
+        return unauthorized()
 
     key = headers.get("x-goog-api-key", "")
     cache_key: tuple[str, bytes, str] | None = None
@@ -861,15 +433,15 @@ async def _answer(
         cache_key = (request.path, raw, key)
         hit = state.cache.get(cache_key)
         if hit is not None:
-            return web.Response(body=hit, headers=_model_headers(cache_status="HIT"))
+            return web.Response(body=hit, headers=model_headers(cache_status="HIT"))
 
     if config.delay > 0 and not await state.watcher.sleep(request, config.delay):
-        raise _Gone
+        raise Gone
 
     method = f"google.ai.generativelanguage.{version}.GenerativeService.{action[0].upper()}{action[1:]}"
     refused = key_error(headers, config.keys, config.auth_error, method, fault)
     if refused is not None:
-        return _json_response(*refused)
+        return json_response(*refused)
 
     if fault and not fault.get("before_auth"):
         done = await _apply_fault(request, record, fault, model, version, action, stream)
@@ -881,7 +453,7 @@ async def _answer(
     if not _has_contents(body):
         return _invalid_argument()
     assert isinstance(body, dict)
-    tools = _tools(body)
+    tools = parse_tools(body)
     if isinstance(tools, str):
         return _invalid_argument(tools)
     error = _thinking_error(body, model) or _contents_error(body, model, state)
@@ -892,17 +464,17 @@ async def _answer(
     if special is not None:
         if stream:
             return await _stream(request, record, [special], fault, config.stream_delay)
-        return _json_response(200, special)
+        return json_response(200, special)
 
     answer = _make_answer(body, model, fault, tools, state)
     if stream:
         return await _stream(request, record, answer.chunks(), fault, config.stream_delay)
-    data = _dumps(answer.whole())
+    data = dumps(answer.whole())
     if cache_key is not None:
         if len(state.cache) >= CACHE_LIMIT:
             state.cache.clear()  # crude, but keeps benchmarks with unique bodies bounded
         state.cache[cache_key] = data
-    return web.Response(body=data, headers=_model_headers())
+    return web.Response(body=data, headers=model_headers())
 
 
 def _has_contents(body: Any) -> bool:
@@ -911,30 +483,30 @@ def _has_contents(body: Any) -> bool:
 
 
 def _invalid_argument(message: str = INVALID_ARGUMENT_MESSAGE) -> web.Response:
-    return _json_response(400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}})
+    return json_response(400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}})
 
 
 def _make_answer(
-    body: dict[str, Any], model: str, fault: dict[str, Any], tools: _Tools, state: EmulatorState
+    body: dict[str, Any], model: str, fault: dict[str, Any], tools: Tools, state: EmulatorState
 ) -> _Answer:
     thinking = _thinking(body)
     show_thought = bool(fault.get("thoughts")) or (thinking and _include_thoughts(body))
-    calls = _call_parts(_planned_calls(body, tools, fault), model, state)
+    calls = _call_parts(planned_calls(body, tools, fault), model, state)
     if calls:
         text = str(fault["text"]) if isinstance(fault.get("text"), str) else ""
     else:
-        text = _answer_text(body, fault)
-    thoughts = _tokens(THOUGHT_TEXT) if thinking or show_thought else 0
+        text = answer_text(body, fault)
+    thoughts = tokens(THOUGHT_TEXT) if thinking or show_thought else 0
     finish = str(fault.get("finish_reason") or "STOP")
     limit = _max_output_tokens(body)
-    if limit is not None and not calls and thoughts + _tokens(text) > limit:
+    if limit is not None and not calls and thoughts + tokens(text) > limit:
         # Gemini stops at maxOutputTokens, thinking included: the answer is cut, finishReason MAX_TOKENS.
         thoughts = min(thoughts, limit)
         text, finish = text[: max(0, limit - thoughts - 1) * 4], "MAX_TOKENS"
     return _Answer(
         model=model,
         response_id=_response_id(),
-        prompt_tokens=_prompt_tokens(body),
+        prompt_tokens=prompt_tokens(body),
         thought=THOUGHT_TEXT if show_thought else None,
         thoughts_tokens=thoughts,
         text=text,
@@ -956,8 +528,8 @@ def _count_tokens(body: Any) -> web.Response:
     request = body.get("generateContentRequest", body)
     if not _has_contents(request):
         return _invalid_argument()
-    total = _prompt_tokens(request)
-    return _json_response(
+    total = prompt_tokens(request)
+    return json_response(
         200, {"totalTokens": total, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]}
     )
 
@@ -972,43 +544,22 @@ async def _apply_fault(
     stream: bool,
 ) -> web.StreamResponse | None:
     """Apply the answer-replacing parts of a fault; None = carry on with the normal answer."""
-    delay = float(fault.get("delay") or 0)
-    if delay > 0 and not await _sleep(request, delay):
-        raise _Gone
-    extra = {str(k): str(v) for k, v in (fault.get("headers") or {}).items()}
-    if fault.get("drop"):
-        if request.transport is not None:
-            request.transport.abort()
-        record["dropped"] = True
-        raise _Gone
-    if "gateway_error" in fault:
-        status, gw = _gateway_error_body(int(fault["gateway_error"]), fault.get("status"), fault.get("message"))
-        body_value: Any = fault.get("body", gw)
-        return _raw_response(status, body_value, extra, "application/json")
+    done = await gateway_fault(request, record, fault)
+    if done is not None:
+        return done
+    extra = fault_headers(fault)
     if "status" in fault:
         status = int(fault["status"])
         body_value = fault["body"] if "body" in fault else _google_error(status, model, version, action, fault)
-        return _raw_response(status, body_value, extra, JSON_CT)
+        return raw_response(status, body_value, extra, JSON_CT)
     if "body" in fault:
-        return _raw_response(200, fault["body"], extra, JSON_CT)
+        return raw_response(200, fault["body"], extra, JSON_CT)
     if fault.get("malformed"):
         if stream and request.query.get("alt") == "sse":
-            resp = _raw_response(200, b"data: " + MALFORMED_BODY + b"\r\n\r\n", extra, SSE_CT)
+            resp = raw_response(200, b"data: " + MALFORMED_BODY + b"\r\n\r\n", extra, SSE_CT)
             return resp
-        return _raw_response(200, MALFORMED_BODY, extra, JSON_CT)
+        return raw_response(200, MALFORMED_BODY, extra, JSON_CT)
     return None
-
-
-def _raw_response(status: int, body: Any, extra: dict[str, str], content_type: str) -> web.Response:
-    headers = _model_headers(content_type)
-    headers.update(extra)
-    if isinstance(body, bytes):
-        data = body
-    elif isinstance(body, str):
-        data = body.encode()
-    else:
-        data = _dumps(body)
-    return web.Response(status=status, body=data, headers=headers)
 
 
 async def _stream(
@@ -1020,10 +571,10 @@ async def _stream(
 ) -> web.StreamResponse:
     """Write chunks one by one as SSE (alt=sse) or as a streamed JSON array, flushing each."""
     sse = request.query.get("alt") == "sse"
-    response = web.StreamResponse(status=200, headers=_model_headers(SSE_CT if sse else JSON_CT))
+    response = web.StreamResponse(status=200, headers=model_headers(SSE_CT if sse else JSON_CT))
     response.enable_chunked_encoding()
     record["status"] = 200
-    request[_PREPARED] = response
+    request[PREPARED] = response
     await response.prepare(request)
     drop_after = fault.get("stream_drop_after")
     error_after = fault.get("stream_error_after")
@@ -1031,14 +582,14 @@ async def _stream(
     sent = 0
     for chunk in chunks:
         if sent == drop_after:
-            return _abort(request, record, response)
+            abort(request, record)
         if sent == error_after:
             return await _mid_stream_error(response, str(fault.get("message") or OVERLOADED_MESSAGE))
-        if sent and stream_delay > 0 and not await _sleep(request, stream_delay):
-            raise _Gone
-        if sent == 1 and first_delay > 0 and not await _sleep(request, first_delay):
-            raise _Gone
-        data = _dumps(chunk)
+        if sent and stream_delay > 0 and not await sleep(request, stream_delay):
+            raise Gone
+        if sent == 1 and first_delay > 0 and not await sleep(request, first_delay):
+            raise Gone
+        data = dumps(chunk)
         if sse:
             frame = b"data: " + data + b"\r\n\r\n"
         else:
@@ -1046,20 +597,13 @@ async def _stream(
         await response.write(frame)
         sent += 1
     if drop_after is not None and sent <= int(drop_after):
-        return _abort(request, record, response)
+        abort(request, record)
     if error_after is not None and sent <= int(error_after):
         return await _mid_stream_error(response, str(fault.get("message") or OVERLOADED_MESSAGE))
     if not sse:
         await response.write(b"]" if sent else b"[]")
     await response.write_eof()
     return response
-
-
-def _abort(request: web.Request, record: dict[str, Any], response: web.StreamResponse) -> web.StreamResponse:
-    if request.transport is not None:
-        request.transport.abort()
-    record["dropped"] = True
-    raise _Gone
 
 
 async def _mid_stream_error(response: web.StreamResponse, message: str) -> web.StreamResponse:
@@ -1070,20 +614,16 @@ async def _mid_stream_error(response: web.StreamResponse, message: str) -> web.S
     return response
 
 
-async def _no_route(request: web.Request) -> web.Response:
-    return web.Response(status=400, body=NO_ROUTE_BODY, content_type="application/json")
-
-
 # --------------------------------------------------------------------------- control API
 
 
 async def _control_reset(request: web.Request) -> web.Response:
-    request.app[_STATE_KEY].reset()
+    request.app[STATE_KEY].reset()
     return web.json_response({"ok": True})
 
 
 async def _control_config(request: web.Request) -> web.Response:
-    state = request.app[_STATE_KEY]
+    state = request.app[STATE_KEY]
     if request.method == "GET":
         return web.json_response(state.config.as_dict())
     try:
@@ -1117,7 +657,7 @@ async def _control_config(request: web.Request) -> web.Response:
 
 
 async def _control_faults(request: web.Request) -> web.Response:
-    state = request.app[_STATE_KEY]
+    state = request.app[STATE_KEY]
     if request.method == "GET":
         return web.json_response({"faults": list(state.faults)})
     if request.method == "DELETE":
@@ -1135,12 +675,12 @@ async def _control_faults(request: web.Request) -> web.Response:
 
 
 async def _control_requests(request: web.Request) -> web.Response:
-    state = request.app[_STATE_KEY]
+    state = request.app[STATE_KEY]
     return web.json_response({"requests": list(state.requests)})
 
 
 async def _control_stats(request: web.Request) -> web.Response:
-    state = request.app[_STATE_KEY]
+    state = request.app[STATE_KEY]
     return web.json_response({"total": state.total, "in_flight": state.in_flight, "max_in_flight": state.max_in_flight})
 
 
@@ -1150,7 +690,7 @@ async def _control_stats(request: web.Request) -> web.Response:
 def create_app(state: EmulatorState | None = None) -> web.Application:
     """The aiohttp app; pass a state to share or inspect it in-process."""
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    app[_STATE_KEY] = state if state is not None else EmulatorState()
+    app[STATE_KEY] = state if state is not None else EmulatorState()
     router = app.router
     router.add_post("/__emulator/reset", _control_reset)
     router.add_route("*", "/__emulator/config", _control_config)
@@ -1160,43 +700,20 @@ def create_app(state: EmulatorState | None = None) -> web.Application:
     model_path = "/{account}/{gateway}/google-ai-studio/{version}/models/{target}"
     router.add_post(model_path, _model_handler)
     router.add_post("/v1" + model_path, _model_handler)  # the real base URL ends in /v1
-    from emulators import interactions  # here, not at the top: it imports this module
-
     interactions.add_routes(router, "/{account}/{gateway}/google-ai-studio/{version}/interactions")
     interactions.add_routes(router, "/v1/{account}/{gateway}/google-ai-studio/{version}/interactions")
-    router.add_route("*", "/{tail:.*}", _no_route)
+    router.add_route("*", "/{tail:.*}", no_route)
     return app
-
-
-def state_of(app: web.Application) -> EmulatorState:
-    """The state behind an app made by create_app."""
-    return app[_STATE_KEY]
 
 
 async def run(host: str, port: int, state: EmulatorState, ready: asyncio.Event | None = None) -> None:
     """Serve until cancelled or SIGTERM/SIGINT."""
-    runner = web.AppRunner(create_app(state), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=4096, reuse_address=True)
-    await site.start()
-    print(f"AI Gateway emulator listening on http://{host}:{port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    if ready is not None:
-        ready.set()
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    banner = f"AI Gateway emulator listening on http://{host}:{port}"
+    await serve_app(create_app(state), host, port, banner, backlog=4096, ready=ready)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m emulators.ai_gateway", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser = cli_parser("emulators.ai_gateway", __doc__)
     parser.add_argument(
         "--key", action="append", default=[], help="a valid x-goog-api-key, AIza... or AQ... (repeatable)"
     )
@@ -1233,8 +750,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    # Run the importable module, not this __main__ copy: emulators.interactions imports emulators.ai_gateway,
-    # and both must share one state key and one _Gone class.
-    from emulators import ai_gateway
-
-    ai_gateway.main()
+    main()

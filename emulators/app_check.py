@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import secrets
-import signal
 import time
 import urllib.request
 from collections import Counter, OrderedDict, deque
@@ -37,6 +35,7 @@ import jwt
 from aiohttp import web
 
 from emulators.oidc import OidcKey
+from emulators.serve import cli_parser, serve_app
 
 __all__ = ["ISSUER_PREFIX", "EmulatorConfig", "EmulatorState", "create_app", "main"]
 
@@ -407,28 +406,8 @@ def _load_jwks(files: list[str], urls: list[str]) -> list[dict[str, Any]]:
     return [jwk for document in documents for jwk in document.get("keys", [])]
 
 
-async def _run(host: str, port: int, state: EmulatorState) -> None:
-    runner = web.AppRunner(create_app(state), access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, host, port, reuse_address=True).start()
-    print(
-        f"App Check emulator listening on http://{host}:{port} (verify base: http://{host}:{port}/v1beta)", flush=True
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m emulators.app_check", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser = cli_parser("emulators.app_check", __doc__)
     parser.add_argument(
         "--project", type=_parse_project, action="append", default=[], help="NUMBER[:ID]; none: any project"
     )
@@ -442,7 +421,9 @@ def main(argv: list[str] | None = None) -> None:
         initial_jwks=_load_jwks(args.jwks_file, args.jwks_url),
         initial=EmulatorConfig(delay=max(0.0, args.delay), status=args.fail_status),
     )
-    asyncio.run(_run(args.host, args.port, state))
+    url = f"http://{args.host}:{args.port}"
+    banner = f"App Check emulator listening on {url} (verify base: {url}/v1beta)"
+    asyncio.run(serve_app(create_app(state), args.host, args.port, banner))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import datetime
 import ipaddress
 import re
 import secrets
-import signal
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
@@ -39,6 +38,7 @@ from google.protobuf import empty_pb2
 from google.rpc import status_pb2
 
 from emulators import oidc
+from emulators.serve import cli_parser, start_app, stop_event
 
 __all__ = [
     "SERVICE",
@@ -772,9 +772,7 @@ async def serve(
 ) -> tuple[grpc.aio.Server, web.AppRunner]:
     """Start the control/certs HTTP server, then the gRPC server (so a ready gRPC port means all is up)."""
     await state.start()
-    runner = web.AppRunner(create_control_app(state, certs_max_age), access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, host, oidc_port, reuse_address=True).start()
+    runner = await start_app(create_control_app(state, certs_max_age), host, oidc_port)
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((_generic_handler(state),))
     if server.add_insecure_port(f"{host}:{port}") == 0:
@@ -790,9 +788,7 @@ def _queue_name(text: str) -> str:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m emulators.cloud_tasks", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True, help="gRPC port (CLOUD_TASKS_EMULATOR_HOST)")
+    parser = cli_parser("emulators.cloud_tasks", __doc__, port_help="gRPC port (CLOUD_TASKS_EMULATOR_HOST)")
     parser.add_argument("--oidc-port", type=int, required=True, help="HTTP port: OIDC certs and the control API")
     parser.add_argument("--queue", type=_queue_name, action="append", default=[], help="create this queue at start")
     defaults = RetryPolicy()
@@ -824,11 +820,7 @@ async def _main(args: argparse.Namespace) -> None:
         initial_queues=args.queue,
     )
     server, runner = await serve(args.host, args.port, args.oidc_port, state, args.certs_max_age)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_event()
     print(
         f"Cloud Tasks emulator listening on {args.host}:{args.port} "
         f"(OIDC certs: http://{args.host}:{args.oidc_port}{oidc.CERTS_PATH})",

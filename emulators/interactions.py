@@ -20,7 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
-from emulators import ai_gateway as gw
+from emulators import gateway_core as core
+from emulators import model_answers as answers
 from emulators import model_rules
 from emulators.auth_errors import key_error
 from emulators.interactions_body import AGENTS, BodyError, Create, parse_create, step_contents
@@ -33,7 +34,7 @@ INTERACTION_LIMIT = 10000
 _SERVICE = "google.learning.gemini.api.interactions.v1beta.InteractionsService"
 _TERMINAL = frozenset({"completed", "failed", "cancelled", "incomplete", "budget_exceeded", "requires_action"})
 _ERROR_CODES = {
-    400: ("invalid_request", gw.INVALID_ARGUMENT_MESSAGE),
+    400: ("invalid_request", core.INVALID_ARGUMENT_MESSAGE),
     401: ("authentication", "The API key is missing or invalid."),
     402: ("payment_required", "Your prepayment credits are depleted."),
     403: ("permission_denied", "The caller does not have permission"),
@@ -45,7 +46,7 @@ _ERROR_CODES = {
         "api_error",
         "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
     ),
-    503: ("service_unavailable", gw.OVERLOADED_MESSAGE),
+    503: ("service_unavailable", core.OVERLOADED_MESSAGE),
     504: ("deadline_exceeded", "Deadline expired before operation could complete."),
 }
 _SEARCH_SUGGESTIONS = '<div class="emulator-search">search suggestions from the emulator</div>'
@@ -62,7 +63,7 @@ def _error_body(status: int, code: str | None = None, message: str | None = None
 
 
 def _error(status: int, code: str | None = None, message: str | None = None) -> web.Response:
-    return gw._json_response(status, _error_body(status, code, message))
+    return core.json_response(status, _error_body(status, code, message))
 
 
 def _not_found(interaction_id: str) -> web.Response:
@@ -121,13 +122,13 @@ class Stored:
         return view
 
 
-def _remember(state: gw.EmulatorState, stored: Stored) -> None:
+def _remember(state: core.EmulatorState, stored: Stored) -> None:
     state.interactions[stored.id] = stored
     while len(state.interactions) > INTERACTION_LIMIT:
         del state.interactions[next(iter(state.interactions))]
 
 
-def _lookup(state: gw.EmulatorState, interaction_id: str) -> Stored | None:
+def _lookup(state: core.EmulatorState, interaction_id: str) -> Stored | None:
     found = state.interactions.get(interaction_id)
     return found if isinstance(found, Stored) else None
 
@@ -135,15 +136,15 @@ def _lookup(state: gw.EmulatorState, interaction_id: str) -> Stored | None:
 # --------------------------------------------------------------------------- answers
 
 
-def _signature_error(steps: list[dict[str, Any]], state: gw.EmulatorState) -> str | None:
+def _signature_error(steps: list[dict[str, Any]], state: core.EmulatorState) -> str | None:
     """Gemini 3+ rule for steps sent back: every function call's model run starts with a signed thought step."""
     for i, step in enumerate(steps):
         signature = step.get("signature") if step.get("type") == "thought" else None
         if isinstance(signature, str):
-            if gw._b64decode(signature) is None:
+            if core.b64decode(signature) is None:
                 return f"Invalid value at 'input[{i}].signature' (TYPE_BYTES), Base64 decoding failed for \"{signature[:40]}\""
             if not state.knows_signature(signature):
-                return gw.CORRUPTED_SIGNATURE_MESSAGE
+                return core.CORRUPTED_SIGNATURE_MESSAGE
     user_turns = [
         i
         for i, s in enumerate(steps)
@@ -179,7 +180,7 @@ def _tool_pairs(create: Create, question: str) -> list[dict[str, Any]]:
     """Call and result steps for the built-in tools asked for; the emulator has nothing real to search or run."""
     steps: list[dict[str, Any]] = []
     for tool in create.tools:
-        kind, call_id = tool.get("type"), gw._new_call_id()
+        kind, call_id = tool.get("type"), answers.new_call_id()
         if kind == "google_search":
             call = {"type": "google_search_call", "id": call_id, "arguments": {"queries": [question or "example"]}}
             result = {
@@ -226,7 +227,7 @@ def _usage(prompt: int, output: int, thoughts: int, tool_use: int) -> dict[str, 
     return usage
 
 
-def _model_turn(create: Create, prior: list[dict[str, Any]], state: gw.EmulatorState, fault: dict[str, Any]) -> _Turn:
+def _model_turn(create: Create, prior: list[dict[str, Any]], state: core.EmulatorState, fault: dict[str, Any]) -> _Turn:
     """The model's answer, built with the model routes' logic (echo, JSON mode, function calls, signatures)."""
     model = create.model or ""
     contents = prior + step_contents(create.steps)
@@ -245,40 +246,44 @@ def _model_turn(create: Create, prior: list[dict[str, Any]], state: gw.EmulatorS
     declarations = [
         {"name": t["name"], "parameters": t.get("parameters")} for t in create.tools if t.get("type") == "function"
     ]
-    calls = gw._planned_calls(body, gw._Tools(declarations, mode, list(allowed.get("tools", []))), fault)
+    calls = answers.planned_calls(body, answers.Tools(declarations, mode, list(allowed.get("tools", []))), fault)
     thinking = model_rules.thinks(create.level)
     summary = thinking and (create.generation.get("thinking_summaries") == "auto" or bool(fault.get("thoughts")))
     steps: list[dict[str, Any]] = []
-    if (gw._gemini3(model) and (thinking or calls)) or summary:
+    if (model_rules.signs_thoughts(model) and (thinking or calls)) or summary:
         thought: dict[str, Any] = {"type": "thought"}
-        if gw._gemini3(model):
+        if model_rules.signs_thoughts(model):
             thought["signature"] = state.issue_signature()
         if summary:
-            thought["summary"] = [{"type": "text", "text": gw.THOUGHT_TEXT}]
+            thought["summary"] = [{"type": "text", "text": answers.THOUGHT_TEXT}]
         steps.append(thought)
-    question = gw._last_text(body)
+    question = answers.last_text(body)
     tools = [] if calls else _tool_pairs(create, question)
     steps += tools
-    text = str(fault["text"]) if isinstance(fault.get("text"), str) else ("" if calls else gw._answer_text(body, fault))
-    thoughts = gw._tokens(gw.THOUGHT_TEXT) if thinking else 0
+    text = (
+        str(fault["text"])
+        if isinstance(fault.get("text"), str)
+        else ("" if calls else answers.answer_text(body, fault))
+    )
+    thoughts = answers.tokens(answers.THOUGHT_TEXT) if thinking else 0
     status = "requires_action" if calls else "completed"
     limit = create.generation.get("max_output_tokens")
-    if isinstance(limit, int) and thoughts + gw._tokens(text) > limit:
+    if isinstance(limit, int) and thoughts + answers.tokens(text) > limit:
         text, status = text[: max(0, limit - thoughts) * 4], "incomplete"
     if text or not calls:
         steps.append({"type": "model_output", "content": [{"type": "text", "text": text}]})
     steps += [{"type": "function_call", "id": c["id"], "name": c["name"], "arguments": c["args"]} for c in calls]
-    output = (gw._tokens(text) if text else 0) + (gw._tokens(json.dumps(calls)) if calls else 0)
-    tool_use = sum(gw._tokens(json.dumps(s)) for s in tools if s["type"].endswith("_result"))
-    usage = _usage(gw._prompt_tokens(body), output, thoughts, tool_use)
+    output = (answers.tokens(text) if text else 0) + (answers.tokens(json.dumps(calls)) if calls else 0)
+    tool_use = sum(answers.tokens(json.dumps(s)) for s in tools if s["type"].endswith("_result"))
+    usage = _usage(answers.prompt_tokens(body), output, thoughts, tool_use)
     return _Turn(steps, str(fault.get("interaction_status") or status), usage, contents + step_contents(steps))
 
 
 def _agent_turn(create: Create, prior: list[dict[str, Any]], fault: dict[str, Any]) -> _Turn:
     """A research agent's report: a plan, one search, and a text report about the question."""
     contents = prior + step_contents(create.steps)
-    question = gw._last_text({"contents": contents})
-    call_id = gw._new_call_id()
+    question = answers.last_text({"contents": contents})
+    call_id = answers.new_call_id()
     text = str(fault["text"]) if isinstance(fault.get("text"), str) else ("Research report: " + question)[:400]
     steps: list[dict[str, Any]] = [
         {"type": "thought", "summary": [{"type": "text", "text": "Planning the research: one search, then a report."}]},
@@ -286,7 +291,12 @@ def _agent_turn(create: Create, prior: list[dict[str, Any]], fault: dict[str, An
         {"type": "google_search_result", "call_id": call_id, "result": [{"search_suggestions": _SEARCH_SUGGESTIONS}]},
         {"type": "model_output", "content": [{"type": "text", "text": text}]},
     ]
-    usage = _usage(gw._prompt_tokens({"contents": contents}), gw._tokens(text), 4 * gw._tokens(gw.THOUGHT_TEXT), 258)
+    usage = _usage(
+        answers.prompt_tokens({"contents": contents}),
+        answers.tokens(text),
+        4 * answers.tokens(answers.THOUGHT_TEXT),
+        258,
+    )
     return _Turn(steps, str(fault.get("interaction_status") or "completed"), usage, contents + step_contents(steps))
 
 
@@ -316,7 +326,7 @@ def _step_events(index: int, step: dict[str, Any]) -> list[dict[str, Any]]:
             deltas.append({"type": "thought_signature", "signature": step["signature"]})
     elif kind == "model_output":
         text = "".join(c.get("text", "") for c in step.get("content", []))
-        deltas += [{"type": "text", "text": piece} for piece in (gw._split_words(text) if text else [])]
+        deltas += [{"type": "text", "text": piece} for piece in (answers.split_words(text) if text else [])]
     elif kind == "function_call":
         start = {"type": kind, "id": step["id"], "name": step["name"], "arguments": {}}
         deltas.append({"type": "arguments_delta", "arguments": json.dumps(step["arguments"], separators=(",", ":"))})
@@ -348,7 +358,7 @@ def _events(stored: Stored, now: float) -> list[dict[str, Any]]:
 
 
 def _frame(event: dict[str, Any]) -> bytes:
-    return f"event: {event['event_type']}\r\ndata: ".encode() + gw._dumps(event) + b"\r\n\r\n"
+    return f"event: {event['event_type']}\r\ndata: ".encode() + core.dumps(event) + b"\r\n\r\n"
 
 
 async def _stream(
@@ -359,11 +369,11 @@ async def _stream(
     after: int = -1,
 ) -> web.StreamResponse:
     """Send the interaction's events after `after` as SSE; wait for background work; end with [DONE]."""
-    state = request.app[gw._STATE_KEY]
-    response = web.StreamResponse(status=200, headers=gw._model_headers(gw.SSE_CT))
+    state = request.app[core.STATE_KEY]
+    response = web.StreamResponse(status=200, headers=core.model_headers(core.SSE_CT))
     response.enable_chunked_encoding()
     record["status"] = 200
-    request[gw._PREPARED] = response
+    request[core.PREPARED] = response
     await response.prepare(request)
     drop_after, error_after = fault.get("stream_drop_after"), fault.get("stream_error_after")
     first_delay, stream_delay = float(fault.get("stream_first_delay") or 0), state.config.stream_delay
@@ -374,26 +384,26 @@ async def _stream(
         if seq >= len(events):
             if stored.status_at(now) != "in_progress":
                 break
-            if not await gw._sleep(request, min(gw.POLL_SECONDS * 5, max(0.0, stored.ready_at - now))):
-                raise gw._Gone
+            if not await core.sleep(request, min(core.POLL_SECONDS * 5, max(0.0, stored.ready_at - now))):
+                raise core.Gone
             continue
         event = dict(events[seq])
         if sent == drop_after:
-            gw._abort(request, record, response)
+            core.abort(request, record)
         if sent == error_after:
             return await _mid_stream_error(response, state, stored, fault, seq)
-        if sent and stream_delay > 0 and not await gw._sleep(request, stream_delay):
-            raise gw._Gone
+        if sent and stream_delay > 0 and not await core.sleep(request, stream_delay):
+            raise core.Gone
         if event["event_type"] == "step.delta" and first_delta:
             first_delta = False
-            if first_delay > 0 and not await gw._sleep(request, first_delay):
-                raise gw._Gone
+            if first_delay > 0 and not await core.sleep(request, first_delay):
+                raise core.Gone
         if stored.store:
             event["event_id"] = _event_id(stored.id, seq)
         await response.write(_frame(event))
         sent, seq = sent + 1, seq + 1
     if drop_after is not None and sent <= int(drop_after):
-        gw._abort(request, record, response)
+        core.abort(request, record)
     if error_after is not None and sent <= int(error_after):
         return await _mid_stream_error(response, state, stored, fault, seq)
     await response.write(b"event: done\r\ndata: [DONE]\r\n\r\n")
@@ -402,12 +412,12 @@ async def _stream(
 
 
 async def _mid_stream_error(
-    response: web.StreamResponse, state: gw.EmulatorState, stored: Stored, fault: dict[str, Any], seq: int
+    response: web.StreamResponse, state: core.EmulatorState, stored: Stored, fault: dict[str, Any], seq: int
 ) -> web.StreamResponse:
     """An `error` event ends the stream (no [DONE]); the interaction is then `failed`."""
     error = {
         "code": str(fault.get("error_code") or "service_unavailable"),
-        "message": str(fault.get("message") or gw.OVERLOADED_MESSAGE),
+        "message": str(fault.get("message") or core.OVERLOADED_MESSAGE),
     }
     event: dict[str, Any] = {"event_type": "error", "error": error}
     if stored.store:
@@ -422,7 +432,7 @@ async def _mid_stream_error(
 
 
 async def _front(
-    request: web.Request, state: gw.EmulatorState, record: dict[str, Any], op: str
+    request: web.Request, state: core.EmulatorState, record: dict[str, Any], op: str
 ) -> tuple[dict[str, Any], web.StreamResponse | None]:
     """What every route does before its own work: fault, gateway token, delay, key, answer-replacing fault."""
     fault: dict[str, Any] = state.faults.popleft() if state.faults else {}
@@ -438,12 +448,12 @@ async def _front(
         config.gateway_token is not None
         and request.headers.get("cf-aig-authorization") != f"Bearer {config.gateway_token}"
     ):
-        return fault, gw._unauthorized()
+        return fault, core.unauthorized()
     if config.delay > 0 and not await state.watcher.sleep(request, config.delay):
-        raise gw._Gone
+        raise core.Gone
     refused = key_error(request.headers, config.keys, config.auth_error, f"{_SERVICE}.{op}InteractionHttp", fault)
     if refused is not None:
-        return fault, gw._json_response(refused[0], [refused[1]])  # the front end wraps these in an array here
+        return fault, core.json_response(refused[0], [refused[1]])  # the front end wraps these in an array here
     if fault and not fault.get("before_auth"):
         return fault, await _apply_fault(request, record, fault, stream)
     return fault, None
@@ -453,33 +463,25 @@ async def _apply_fault(
     request: web.Request, record: dict[str, Any], fault: dict[str, Any], stream: bool
 ) -> web.StreamResponse | None:
     """Faults that replace the answer (delay, drop, gateway error, HTTP error, raw body, malformed)."""
-    delay = float(fault.get("delay") or 0)
-    if delay > 0 and not await gw._sleep(request, delay):
-        raise gw._Gone
-    extra = {str(k): str(v) for k, v in (fault.get("headers") or {}).items()}
-    if fault.get("drop"):
-        if request.transport is not None:
-            request.transport.abort()
-        record["dropped"] = True
-        raise gw._Gone
-    if "gateway_error" in fault:
-        status, body = gw._gateway_error_body(int(fault["gateway_error"]), fault.get("status"), fault.get("message"))
-        return gw._raw_response(status, fault.get("body", body), extra, "application/json")
+    done = await core.gateway_fault(request, record, fault)
+    if done is not None:
+        return done
+    extra = core.fault_headers(fault)
     if "status" in fault and "auth_error" not in fault:
         status = int(fault["status"])
         body = fault["body"] if "body" in fault else _error_body(status, fault.get("error_code"), fault.get("message"))
-        return gw._raw_response(status, body, extra, gw.JSON_CT)
+        return core.raw_response(status, body, extra, core.JSON_CT)
     if "body" in fault:
-        return gw._raw_response(200, fault["body"], extra, gw.JSON_CT)
+        return core.raw_response(200, fault["body"], extra, core.JSON_CT)
     if fault.get("malformed"):
         if stream:
-            return gw._raw_response(200, MALFORMED_EVENT, extra, gw.SSE_CT)
-        return gw._raw_response(200, gw.MALFORMED_BODY, extra, gw.JSON_CT)
+            return core.raw_response(200, MALFORMED_EVENT, extra, core.SSE_CT)
+        return core.raw_response(200, core.MALFORMED_BODY, extra, core.JSON_CT)
     return None
 
 
 async def _create(
-    request: web.Request, state: gw.EmulatorState, record: dict[str, Any], body: Any
+    request: web.Request, state: core.EmulatorState, record: dict[str, Any], body: Any
 ) -> web.StreamResponse:
     fault, done = await _front(request, state, record, "Create")
     if done is not None:
@@ -507,7 +509,7 @@ async def _create(
             return _error(
                 400, "invalid_request", f"function_result call_id {stray[0]} does not match any function_call."
             )
-        refused = _signature_error(create.steps, state) if gw._gemini3(create.model or "") else None
+        refused = _signature_error(create.steps, state) if model_rules.signs_thoughts(create.model or "") else None
         if refused:
             return _error(400, "invalid_request", refused)
         turn = _model_turn(create, prior, state, fault)
@@ -532,10 +534,10 @@ async def _create(
         _remember(state, stored)
     if create.stream:
         return await _stream(request, record, stored, fault)
-    return gw._json_response(200, stored.view(now))
+    return core.json_response(200, stored.view(now))
 
 
-async def _get(request: web.Request, state: gw.EmulatorState, record: dict[str, Any], _: Any) -> web.StreamResponse:
+async def _get(request: web.Request, state: core.EmulatorState, record: dict[str, Any], _: Any) -> web.StreamResponse:
     fault, done = await _front(request, state, record, "Get")
     if done is not None:
         return done
@@ -554,20 +556,24 @@ async def _get(request: web.Request, state: gw.EmulatorState, record: dict[str, 
                 )
             after = seq
         return await _stream(request, record, stored, fault, after)
-    return gw._json_response(200, stored.view(time.time(), query.get("include_input", "false").lower() == "true"))
+    return core.json_response(200, stored.view(time.time(), query.get("include_input", "false").lower() == "true"))
 
 
-async def _delete(request: web.Request, state: gw.EmulatorState, record: dict[str, Any], _: Any) -> web.StreamResponse:
+async def _delete(
+    request: web.Request, state: core.EmulatorState, record: dict[str, Any], _: Any
+) -> web.StreamResponse:
     _, done = await _front(request, state, record, "Delete")
     if done is not None:
         return done
     interaction_id = request.match_info["id"]
     if state.interactions.pop(interaction_id, None) is None:
         return _not_found(interaction_id)
-    return gw._json_response(200, {})
+    return core.json_response(200, {})
 
 
-async def _cancel(request: web.Request, state: gw.EmulatorState, record: dict[str, Any], _: Any) -> web.StreamResponse:
+async def _cancel(
+    request: web.Request, state: core.EmulatorState, record: dict[str, Any], _: Any
+) -> web.StreamResponse:
     _, done = await _front(request, state, record, "Cancel")
     if done is not None:
         return done
@@ -582,19 +588,21 @@ async def _cancel(request: web.Request, state: gw.EmulatorState, record: dict[st
     if status in _TERMINAL:
         return _error(400, "failed_precondition", f"The interaction is already {status}.")
     stored.cancelled_at = now
-    return gw._json_response(200, stored.view(now))
+    return core.json_response(200, stored.view(now))
 
 
 def _route(handler: Any) -> Any:
     async def serve(request: web.Request) -> web.StreamResponse:
-        if request.match_info["version"] not in gw._VERSIONS:
-            return await gw._no_route(request)
+        if request.match_info["version"] not in core.VERSIONS:
+            return await core.no_route(request)
 
-        async def answer(state: gw.EmulatorState, record: dict[str, Any], raw: bytes, body: Any) -> web.StreamResponse:
+        async def answer(
+            state: core.EmulatorState, record: dict[str, Any], raw: bytes, body: Any
+        ) -> web.StreamResponse:
             response: web.StreamResponse = await handler(request, state, record, body)
             return response
 
-        return await gw.tracked(request, answer)
+        return await core.tracked(request, answer)
 
     return serve
 

@@ -1,4 +1,4 @@
-"""Which thinking levels each Gemini model accepts, shared by the model routes and the Interactions routes.
+"""Per-model rules (family, thought signatures, thinking levels), shared by the model and Interactions routes.
 
 Why: the function must meet Google's refusals here first. As of December 2026 the Flash line from 3.7 on,
 the Pro line and Gemini 4 refuse `minimal`; Flash up to 3.6 and every Flash-Lite take all four levels;
@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["LEVELS", "allowed_levels", "content_level_error", "interactions_level_error", "thinks"]
+__all__ = [
+    "LEVELS",
+    "allowed_levels",
+    "content_level_error",
+    "family",
+    "interactions_level_error",
+    "signs_thoughts",
+    "thinks",
+]
 
 LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH")
 """Every level either API's enum knows (generateContent also has THINKING_LEVEL_UNSPECIFIED)."""
@@ -29,14 +37,26 @@ _INTERACTIONS_ORDER = {_NO_MINIMAL: "medium, low, high", _ALL_FOUR: "minimal, lo
 """The order Google's Interactions message lists the allowed levels in (seen for the three-level case)."""
 
 
+def family(model: str) -> int | None:
+    """The model family's major version (`gemini-3.5-flash` → 3); None for names without one."""
+    match = _FAMILY.match(model)
+    return int(match.group(1)) if match else None
+
+
+def signs_thoughts(model: str) -> bool:
+    """Gemini 3+ rules (thought signatures) apply; unknown names stay lenient."""
+    major = family(model)
+    return major is not None and major >= 3
+
+
 def allowed_levels(model: str) -> tuple[str, ...] | None:
     """Levels the model takes; None when it takes none (Gemini 2.x). Unknown names take every level."""
     if any(p.match(model) for p in _NO_MINIMAL_MODELS):
         return _NO_MINIMAL
-    family = _FAMILY.match(model)
-    if family is None:
+    major = family(model)
+    if major is None:
         return LEVELS
-    return None if int(family.group(1)) < 3 else _ALL_FOUR
+    return None if major < 3 else _ALL_FOUR
 
 
 def thinks(level: str | None) -> bool:

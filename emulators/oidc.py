@@ -13,14 +13,11 @@ embeds the same routes on its `--oidc-port`).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
-import contextlib
 import datetime
 import hashlib
 import json
-import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from emulators.serve import cli_parser, serve_app
 
 __all__ = [
     "CERTS_PATH",
@@ -233,29 +232,13 @@ def create_app(signer: OidcSigner | None = None, cache_max_age: int = 3600) -> w
     return app
 
 
-async def _run(host: str, port: int, cache_max_age: int) -> None:
-    runner = web.AppRunner(create_app(cache_max_age=cache_max_age), access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, host, port, reuse_address=True).start()
-    print(f"OIDC emulator listening on http://{host}:{port} (certs: http://{host}:{port}{CERTS_PATH})", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m emulators.oidc", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser = cli_parser("emulators.oidc", __doc__)
     parser.add_argument("--certs-max-age", type=int, default=3600, help="Cache-Control max-age of the certs")
     args = parser.parse_args(argv)
-    asyncio.run(_run(args.host, args.port, args.certs_max_age))
+    url = f"http://{args.host}:{args.port}"
+    banner = f"OIDC emulator listening on {url} (certs: {url}{CERTS_PATH})"
+    asyncio.run(serve_app(create_app(cache_max_age=args.certs_max_age), args.host, args.port, banner))
 
 
 if __name__ == "__main__":

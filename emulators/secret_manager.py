@@ -28,6 +28,8 @@ from typing import Any, NoReturn
 import grpc
 from google.cloud.secretmanager_v1 import types
 
+from emulators.serve import cli_parser
+
 __all__ = [
     "SERVICE",
     "EmulatorState",
@@ -378,9 +380,7 @@ def _parse_secret(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m emulators.secret_manager", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser = cli_parser("emulators.secret_manager", __doc__)
     parser.add_argument("--seed", type=_parse_seed, action="append", default=[], help="projects/P/secrets/S=VALUE")
     parser.add_argument("--deny", type=_parse_secret, action="append", default=[], help="projects/P/secrets/S")
     parser.add_argument("--stats-port", type=int, default=None, help="serve GET /stats on this HTTP port")
