@@ -82,7 +82,7 @@ class Settings(CallerSettings, TemplateSettings, FreeformSettings, JobSettings):
     with them (`CallerSettings`, `TemplateSettings`, `FreeformSettings`, `JobSettings`).
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=False)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=False, defer_build=False)
 
     cloudflare_account_id: Annotated[str, Field(alias="CLOUDFLARE_ACCOUNT_ID")]
     ai_gateway_id: Annotated[str, Field(alias="AI_GATEWAY_ID")]

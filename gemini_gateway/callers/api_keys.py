@@ -15,9 +15,9 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from ..config_types import Optional, SecretName
+from ..config_types import Optional, SecretName, SettingsPart
 from ..errors import Unauthenticated, Unavailable
 from ..logs import log
 from ..secret_store import SecretRef, SecretSetting, SecretStore
@@ -29,7 +29,7 @@ __all__ = ["SPEC", "ApiKeyCheck", "ApiKeySettings", "parse_client_keys", "presen
 SECRET = SecretSetting("client_api_keys", "client API keys")
 
 
-class ApiKeySettings(BaseModel):
+class ApiKeySettings(SettingsPart):
     client_api_keys_secret: Annotated[SecretName, Field(alias="CLIENT_API_KEYS_SECRET")] = None
     client_api_keys: Annotated[SecretStr | None, Field(alias="CLIENT_API_KEYS"), Optional] = None
 

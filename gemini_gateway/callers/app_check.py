@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from typing import Annotated, ClassVar
 
 import httpx
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
-from ..config_types import CsvList, HttpUrl, Optional
+from ..config_types import CsvList, HttpUrl, Optional, SettingsPart
 from ..errors import Forbidden, Unauthenticated, Unavailable
 from ..logs import log
 from .gate import Layer, note
@@ -43,7 +43,7 @@ _LOCAL = re.compile(r"^http://(127\.0\.0\.1|localhost)(:[0-9]+)?(/|$)")
 _CONSUME_TIMEOUT = 5.0
 
 
-class AppCheckSettings(BaseModel):
+class AppCheckSettings(SettingsPart):
     app_check_project_number: Annotated[
         str | None, Field(alias="APP_CHECK_PROJECT_NUMBER", pattern=r"^\s*[0-9]{1,20}\s*$"), Optional
     ] = None

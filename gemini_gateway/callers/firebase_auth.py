@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
-from ..config_types import HttpUrl, Optional
+from ..config_types import HttpUrl, Optional, SettingsPart
 from ..errors import Unauthenticated
 from .gate import Layer, note
 from .jwt_keys import CLOCK_SKEW_SECONDS, KeySet, bearer_token, decode_rs256, parse_x509_certs, preload_pyjwt, rs256_kid
@@ -34,7 +34,7 @@ _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 _FIREBASE_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 
 
-class FirebaseAuthSettings(BaseModel):
+class FirebaseAuthSettings(SettingsPart):
     firebase_project_id: Annotated[str | None, Field(alias="FIREBASE_PROJECT_ID"), Optional] = None
     firebase_certs_url: Annotated[HttpUrl, Field(alias="FIREBASE_CERTS_URL")] = FIREBASE_CERTS_URL
 

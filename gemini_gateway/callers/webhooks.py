@@ -30,9 +30,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from ..config_types import Optional, SecretName
+from ..config_types import Optional, SecretName, SettingsPart
 from ..errors import Conflict, Unauthenticated, Unavailable
 from ..logs import log
 from ..secret_store import SecretRef, SecretSetting, SecretStore
@@ -54,7 +54,7 @@ __all__ = [
 SECRET = SecretSetting("webhook_secret", "webhook secret")
 
 
-class WebhookSettings(BaseModel):
+class WebhookSettings(SettingsPart):
     webhook_secret_secret: Annotated[SecretName, Field(alias="WEBHOOK_SECRET_SECRET")] = None
     webhook_secret: Annotated[SecretStr | None, Field(alias="WEBHOOK_SECRET"), Optional] = None
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
-from ..config_types import CsvList, csv
+from ..config_types import CsvList, SettingsPart, csv
 from .safety import floor_problem
 
 __all__ = ["IMAGE_TYPES", "MODALITIES", "OPTIONS", "FreeformSettings", "parse_safety_floor"]
@@ -39,7 +39,7 @@ def parse_safety_floor(value: Any) -> Any:
     return floor
 
 
-class FreeformSettings(BaseModel):
+class FreeformSettings(SettingsPart):
     safety_floor: Annotated[
         dict[str, str], Field(alias="SAFETY_FLOOR", default_factory=dict), BeforeValidator(parse_safety_floor)
     ]

@@ -8,10 +8,10 @@ import re
 from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from ..callback_urls import parse_prefix
-from ..config_types import CsvList, HttpUrl, Optional, SecretName
+from ..config_types import CsvList, HttpUrl, Optional, SecretName, SettingsPart
 from ..secret_store import SecretSetting
 
 __all__ = ["CALLBACK_SECRET", "GOOGLE_OIDC_CERTS_URL", "JobSettings", "rules", "signing_secret_ok"]
@@ -24,7 +24,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _LOCAL_PREFIX = re.compile(r"^http://(localhost|127\.0\.0\.1)(:[0-9]{1,5})?(/|$)")
 
 
-class JobSettings(BaseModel):
+class JobSettings(SettingsPart):
     idempotency_ttl_seconds: Annotated[int, Field(alias="IDEMPOTENCY_TTL_SECONDS", ge=1, le=30 * 86400)] = 86400
     jobs_queue: Annotated[str | None, Field(alias="JOBS_QUEUE", pattern=_QUEUE.pattern), Optional] = None
     jobs_service_account: Annotated[

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from ..config_types import SettingsPart
 
 __all__ = ["TemplateSettings"]
 
 
-class TemplateSettings(BaseModel):
+class TemplateSettings(SettingsPart):
     prompts_dir: Annotated[str, Field(alias="PROMPTS_DIR", min_length=1)] = "prompts"
     template_input_max_chars: Annotated[int, Field(alias="TEMPLATE_INPUT_MAX_CHARS", ge=1, le=1_000_000)] = 2000
