@@ -29,7 +29,7 @@ prompt that names one:
 9. an endless SSE stream on ``POST /`` (2 callers reading it as fast as it comes, then leaving);
 10. the same on the Gemini-native ``:streamGenerateContent`` route;
 11. one answer header of 32 MiB that never ends (``502 upstream_error`` expected);
-12. one 15 MiB SSE record in 4 KiB pieces, 1 ms apart (forwarded whole, then ``done``);
+12. one 15 MiB SSE record in 4 KiB pieces, 1 ms apart, on the Gemini-native stream (forwarded whole);
 13. desync: a complete 200 answer with a forged 403 ``API_KEY_INVALID`` right behind it in the
     same segment, 50 requests (every one a 200 with the real answer, no key refetch).
 
@@ -772,12 +772,15 @@ def upstream_attacks(server: Server, quick: bool) -> list[Attack]:
     )  # fmt: skip
 
     def run12() -> dict[str, Any]:
-        one = read_stream(port, "/", b'{"prompt": "attack:record", "stream": true}', 60.0)
+        # The Gemini-native route forwards a record whole (POST / keeps a streamed answer for its `done`
+        # event and ends one past 4 MiB with an error event: docs/API.md, "The gateway is untrusted too").
+        body = b'{"contents": [{"role": "user", "parts": [{"text": "attack:record"}]}]}'
+        one = read_stream(port, native_stream, body, 60.0)
         return {"streams": [one], "requests": 1}
 
     out.append(
-        Attack(12, "one 15 MiB upstream SSE record in 4 KiB pieces", "15 MiB record", 15 * MIB, 1,
-               "200: a 15 MiB delta, then done", run12, TARGET_GROWTH_FLOOR_MB)
+        Attack(12, "one 15 MiB upstream SSE record in 4 KiB pieces (Gemini-native stream)", "15 MiB record",
+               15 * MIB, 1, "200: the 15 MiB record forwarded whole, no error", run12, TARGET_GROWTH_FLOOR_MB)
     )  # fmt: skip
 
     def run13() -> dict[str, Any]:
@@ -801,9 +804,9 @@ def expectation_met(a: Attack, res: dict[str, Any]) -> tuple[bool, str]:
         streams = r["streams"]
         summary = "; ".join(f"{x['status']}, {x['bytes'] / MIB:.1f} MiB in {x['seconds']:.1f} s" for x in streams)
         if a.number == 12:
-            done = all(x["events"].get("done") == 1 and not x["events"].get("error") for x in streams)
-            summary += ", ends with done" if done else ", no done at the end"
-            return all(x["status"] == "200" and x["bytes"] > 15 * MIB for x in streams) and done, summary
+            clean = all(not x["events"].get("error") for x in streams)
+            summary += ", no error event" if clean else ", an error event"
+            return all(x["status"] == "200" and x["bytes"] > 15 * MIB for x in streams) and clean, summary
         return all(x["status"] == "200" and x["bytes"] > MIB for x in streams), summary
     if a.number in (1, 2):
         want = "401" if a.number == 1 else "408"
