@@ -132,13 +132,17 @@ class RequestContext:
         What the answer used is Gemini's last usage (a stream cut short: the
         last usage it sent); no usage (a call that failed before any answer,
         a refusal, a request that never went upstream) gives the whole
-        reservation back.
+        reservation back. A caller that left (499) keeps its whole reservation:
+        Gemini bills what it generated (thinking included) up to the cap sent,
+        whether or not its usage arrived, so leaving early must not be free.
         """
         if self._settled:
             return
         self._settled = True
         if self.ticket is not None:
             tokens = self.usage.total_tokens if self.usage is not None else 0
+            if status == 499:
+                tokens = max(tokens, self.ticket.reserved)
             await self.ticket.settle(tokens)
             self.log.note(budget_reserved=self.ticket.reserved, budget_spent=self.ticket.spent)
         self.log.write(status)

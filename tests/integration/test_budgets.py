@@ -19,7 +19,7 @@ import httpx
 import openai
 import pytest
 
-from .conftest import CLIENT_KEYS, Function, Gateway
+from .conftest import CLIENT_KEYS, Function, Gateway, leave_midway
 from .test_callers import Redis, redis_server  # noqa: F401 - the module-scoped fixture, reused
 
 IOS = {"Authorization": f"Bearer {CLIENT_KEYS['ios-app']}"}
@@ -177,6 +177,22 @@ def test_streams_settle_at_done_and_when_cut_short(fn: Function, start_function:
     assert 0 < used < second["budget_reserved"] and second["stream_error"] is True
     after = limited.post(PROMPT, key=None, headers=IOS)
     assert int(after.headers["x-budget-remaining"]) == budget - cost - used - cost
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_a_caller_that_leaves_keeps_its_whole_reservation(stream: bool, start_function: Any, gateway: Gateway) -> None:
+    """Gemini bills what it generated up to the cap sent, usage or not: hanging up early must not be free."""
+    limited = budgeted(start_function, 20_000, GOOGLE_CLOUD_PROJECT=f"budget-leave-{int(stream)}")
+    gateway.faults({"delay": 5})
+    body = json.dumps({**PROMPT, "stream": stream}).encode()
+    leave_midway(limited.server.port, "/", IOS, body, until=lambda _: bool(gateway.requests()))
+    assert gateway.the_one_request_once_disconnected()["disconnected"] is True
+    (line,) = _access_lines(limited, 1)
+    assert line["status"] == 499 and line["error_type"] == "client_disconnected"
+    assert line["budget_spent"] == line["budget_reserved"] > 8192  # the input estimate and the whole cap
+    after = limited.post(PROMPT, key=None, headers=IOS)
+    used = after.json()["usage"]["total_tokens"]
+    assert int(after.headers["x-budget-remaining"]) == 20_000 - line["budget_reserved"] - used
 
 
 @pytest.mark.parametrize("route", ["/", "/v1/chat/completions"])
