@@ -20,7 +20,7 @@ import pytest
 from google.cloud import secretmanager
 from google.cloud.secretmanager_v1.services.secret_manager_service.transports import SecretManagerServiceGrpcTransport
 
-from tests.support.processes import Server, free_port, start_server
+from tests.support.processes import Server, free_port, start_server, stop_all
 
 PROJECT = "projects/test-project"
 GEMINI_KEY = "AQ.Ab8RN6LtestEmulatorGeminiKey-v1_not-a-real-auth-key"  # an AI Studio auth key, as issued today
@@ -237,8 +237,7 @@ def start_function(gateway: Gateway, secret_manager: SecretManager, logs_dir: Pa
         return started[key]
 
     yield start
-    for fn in started.values():
-        fn.server.stop()
+    stop_all([fn.server for fn in started.values()])
 
 
 @pytest.fixture(scope="session")
