@@ -45,7 +45,7 @@ test: install lint
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check gemini_gateway main.py bench tests dev emulators
-	$(VENV)/bin/mypy gemini_gateway main.py bench
+	$(VENV)/bin/mypy gemini_gateway main.py bench emulators
 
 ## lock: compile requirements*.in into the hashed requirements*.txt (UPGRADE=1 to move every pin; needs PyPI)
 lock: install

@@ -333,7 +333,7 @@ class EmulatorState:
         limits.max_dispatches_per_second = limits.max_dispatches_per_second or 500.0
         limits.max_burst_size = limits.max_burst_size or 100
         limits.max_concurrent_dispatches = limits.max_concurrent_dispatches or 1000
-        stored.state = types.Queue.State.RUNNING
+        stored.state = types.Queue.State.RUNNING  # type: ignore[assignment]  # proto-plus enums are typed as int
         self.queues[queue.name] = QueueRecord(stored, policy, asyncio.Semaphore(limits.max_concurrent_dispatches))
         return types.Queue(stored)
 
@@ -472,7 +472,7 @@ class EmulatorState:
         full = view == types.Task.View.FULL
         if not full and "http_request" in task:
             task.http_request.body = b""
-        task.view = types.Task.View.FULL if full else types.Task.View.BASIC
+        task.view = types.Task.View.FULL if full else types.Task.View.BASIC  # type: ignore[assignment]  # as above
         task.schedule_time = _timestamp(record.schedule)
         task.create_time = _timestamp(int(record.created))
         task.dispatch_deadline = datetime.timedelta(seconds=record.deadline)
