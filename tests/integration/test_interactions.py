@@ -87,7 +87,10 @@ def test_stream_seals_ids_and_charges_usage(ifn: Function, gateway: Gateway) -> 
     assert gateway.requests()[-1]["headers"]["accept"] == "text/event-stream"
 
 
-def test_background_then_get_is_charged_once(start_function: Any, gateway: Gateway) -> None:
+def test_background_prepays_its_reservation_then_settles_to_its_usage_once(
+    start_function: Any, gateway: Gateway
+) -> None:
+    """One never read back is paid for (its reservation); one read back costs its usage, charged once."""
     fn: Function = start_function(DAILY_TOKEN_BUDGET="100000", GOOGLE_CLOUD_PROJECT="interactions-budget")
     c = client(fn)
     started = c.interactions.create(model=MODEL, input="later", background=True)
@@ -99,9 +102,26 @@ def test_background_then_get_is_charged_once(start_function: Any, gateway: Gatew
     again = c.interactions.get(started.id)
     assert again.status == "completed"
     lines = [line for line in fn.logs() if line.get("route") == "interactions" and "httpRequest" in line]
-    charged = [line for line in lines if line.get("budget_spent")]  # the create itself used nothing yet
+    create, *reads = lines
+    assert create["httpRequest"]["requestMethod"] == "POST"
+    assert create["budget_spent"] == create["budget_reserved"] == create["interaction_prepaid"] > 2048
+    charged = [line for line in reads if "budget_spent" in line]
     assert len(charged) == 1 and charged[0]["httpRequest"]["requestMethod"] == "GET", lines
-    assert charged[0]["budget_spent"] == done.usage.total_tokens
+    assert charged[0]["budget_spent"] == done.usage.total_tokens  # the prepayment settled to the usage
+
+
+def test_a_function_call_turn_is_charged_its_usage(start_function: Any, gateway: Gateway) -> None:
+    """`requires_action` ends a turn as much as `completed` does: its tokens are spent."""
+    fn: Function = start_function(DAILY_TOKEN_BUDGET="100000", GOOGLE_CLOUD_PROJECT="interactions-calls")
+    response = fn.post(
+        {"model": MODEL, "input": "Weather in Oslo?", "tools": [WEATHER]},
+        key=None,
+        headers={"x-goog-api-key": KEY},
+        path="/v1beta/interactions",
+    )
+    assert response.status_code == 200 and response.json()["status"] == "requires_action"
+    used = response.json()["usage"]["total_tokens"]
+    assert used > 0 and int(response.headers["x-budget-remaining"]) == 100_000 - used
 
 
 def test_previous_interaction_continues_the_callers_own(ifn: Function, gateway: Gateway) -> None:

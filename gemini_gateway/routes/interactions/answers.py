@@ -12,6 +12,7 @@ rest of each answer, thought signatures included, travels unchanged.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ConfigDict
@@ -21,7 +22,15 @@ from ...errors import NotFound
 from ...model_base import Doc
 from ...tool_ids import Sealer
 
-__all__ = ["Interaction", "InteractionIds", "InteractionsErrorBody", "seal_event", "seal_interaction", "usage_of"]
+__all__ = [
+    "Interaction",
+    "InteractionIds",
+    "InteractionsErrorBody",
+    "Prepaid",
+    "seal_event",
+    "seal_interaction",
+    "usage_of",
+]
 
 
 class Interaction(Doc):
@@ -56,43 +65,61 @@ class InteractionsErrorBody(Doc):
 _PREFIX = "ix_"
 
 
+@dataclass(frozen=True)
+class Prepaid:
+    """What a background create kept of its reservation (tokens), on which UTC day's budget."""
+
+    tokens: int
+    day: str
+
+
 class InteractionIds:
     def __init__(self, keys: Sequence[bytes], caller: str) -> None:
         self._sealer = Sealer(keys, "interaction", caller)
 
-    def seal(self, google_id: str) -> str:
-        return self._sealer.seal(_PREFIX, {"g": google_id})
+    def seal(self, google_id: str, prepaid: Prepaid | None = None) -> str:
+        """The caller's id for `google_id`; a background create's id also carries what it prepaid, and when."""
+        payload: dict[str, Any] = {"g": google_id}
+        if prepaid is not None and prepaid.tokens > 0:
+            payload.update(p=prepaid.tokens, d=prepaid.day)
+        return self._sealer.seal(_PREFIX, payload)
 
     def open(self, sealed: str) -> str:
         """Google's id of an interaction this caller was handed; 404 for any other id."""
+        return self.opened(sealed)[0]
+
+    def opened(self, sealed: str) -> tuple[str, Prepaid | None]:
+        """Google's id and what its create prepaid (a background create's id only); 404 for any other id."""
         try:
             payload = self._sealer.open(_PREFIX, sealed)
         except ValueError:
             payload = {}
-        google_id = payload.get("g")
+        google_id, tokens, day = payload.get("g"), payload.get("p"), payload.get("d")
         if not isinstance(google_id, str) or not google_id:
             raise NotFound("no such interaction")
-        return google_id
+        if isinstance(tokens, int) and tokens > 0 and isinstance(day, str):
+            return google_id, Prepaid(tokens, day)
+        return google_id, None
 
 
-def seal_interaction(interaction: Any, ids: InteractionIds) -> Any:
-    """An Interaction object with its own id and its previous interaction's id sealed for this caller."""
+def seal_interaction(interaction: Any, ids: InteractionIds, prepaid: Prepaid | None = None) -> Any:
+    """An Interaction object with its own id (carrying `prepaid`) and its previous interaction's id sealed."""
     if isinstance(interaction, dict):
         for key in ("id", "previous_interaction_id"):
             value = interaction.get(key)
             if isinstance(value, str) and value:
-                interaction[key] = ids.seal(value)
+                interaction[key] = ids.seal(value, prepaid if key == "id" else None)
     return interaction
 
 
-def seal_event(event: Any, ids: InteractionIds) -> Any:
+def seal_event(event: Any, ids: InteractionIds, prepaid: Prepaid | None = None) -> Any:
     """A stream event with the interaction ids it carries sealed (`interaction.*`, `interaction_id`)."""
     if isinstance(event, dict):
         if isinstance(event.get("interaction"), dict):
-            seal_interaction(event["interaction"], ids)
+            seal_interaction(event["interaction"], ids, prepaid)
         value = event.get("interaction_id")
         if isinstance(value, str) and value:
-            event["interaction_id"] = ids.seal(value)
+            event["interaction_id"] = ids.seal(value, prepaid)
     return event
 
 

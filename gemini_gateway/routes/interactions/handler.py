@@ -12,8 +12,10 @@ Create is a generating route (the intake: caller, strict body, model through
 MODEL_ALIASES and ALLOWED_MODELS or an agent in ALLOWED_AGENTS, built-in tools
 per ALLOWED_TOOLS, the output ceiling, the free-form controls, spend). Ids are
 sealed for their caller (answers.py). Usage is charged when the interaction
-completes: at once for a plain or streamed one, and for a background one when
-a GET first sees it completed (remembered, so it is charged once).
+ends (completed, requires_action, incomplete, failed...): at once for a plain
+or streamed one. A background one keeps its create's whole reservation (so one
+never read back is paid for) and is settled to its usage when a GET first sees
+it ended (remembered, so once); its id carries what it prepaid.
 """
 
 from __future__ import annotations
@@ -39,12 +41,21 @@ from ...streaming import stream_response
 from ...upstream.client import UpstreamAnswer
 from ...upstream.metadata import metadata_header
 from ...upstream.stream import UpstreamStream
-from .answers import Interaction, InteractionIds, InteractionsErrorBody, seal_event, seal_interaction, usage_of
+from .answers import (
+    Interaction,
+    InteractionIds,
+    InteractionsErrorBody,
+    Prepaid,
+    seal_event,
+    seal_interaction,
+    usage_of,
+)
 from .errors import interactions_error_body
 from .models import InteractionRequest
 
 __all__ = ["CANCEL", "CREATE", "DELETE", "GET"]
 
+_RUNNING = frozenset({"in_progress", "queued"})  # every other status is an end: its usage is charged
 _CHARGED_FOR = 56 * 86400.0  # Google keeps a stored interaction 55 days
 _EVENT_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,256}$")
 _THINKING_FIELD = "generation_config.thinking_level"
@@ -117,9 +128,9 @@ async def create(ctx: RequestContext) -> Response:
 
 
 async def get(ctx: RequestContext) -> Response:
-    """Read an interaction (or stream it again); a background one is charged when first seen completed."""
+    """Read an interaction (or stream it again); a background one is settled to its usage when first seen ended."""
     await identify(ctx)
-    google_id = await _opened(ctx)
+    google_id, prepaid = await _opened(ctx)
     query = ctx.request.query_params
     stream = query.get("stream", "false") == "true"
     path = f"interactions/{google_id}?stream={'true' if stream else 'false'}"
@@ -135,9 +146,9 @@ async def get(ctx: RequestContext) -> Response:
         ctx.log.record_stream()
         opening = gateway.open_stream("GET", path, None, _headers(ctx, True), ctx.started, version)
         meta, upstream = await cancel_if_gone(ctx.request, opening)
-        return _relay(ctx, meta, upstream, charge_once=True)
+        return _relay(ctx, meta, upstream, charge_once=True, prepaid=prepaid)
     meta = await cancel_if_gone(ctx.request, gateway.request("GET", path, None, _headers(ctx), ctx.started, version))
-    return await _answer(ctx, meta, charge_now=False)
+    return await _answer(ctx, meta, charge_now=False, prepaid=prepaid)
 
 
 async def delete(ctx: RequestContext) -> Response:
@@ -147,23 +158,24 @@ async def delete(ctx: RequestContext) -> Response:
 
 
 async def cancel(ctx: RequestContext) -> Response:
-    return await _answer(ctx, await _on_the_callers_own(ctx, "POST", "/cancel"), charge_now=False)
+    meta = await _on_the_callers_own(ctx, "POST", "/cancel")
+    return await _answer(ctx, meta, charge_now=False, prepaid=_ids(ctx).opened(ctx.params["id"])[1])
 
 
 async def _on_the_callers_own(ctx: RequestContext, method: str, tail: str) -> UpstreamAnswer:
     """`method interactions/{id}{tail}` upstream, for an interaction of this caller's (404 for any other)."""
     await identify(ctx)
-    google_id = await _opened(ctx)
+    google_id, _ = await _opened(ctx)
     call = ctx.runtime.gateway.request(
         method, f"interactions/{google_id}{tail}", None, _headers(ctx), ctx.started, ctx.params["version"]
     )
     return await cancel_if_gone(ctx.request, call)
 
 
-async def _opened(ctx: RequestContext) -> str:
-    """Google's id of the interaction the path names, if it is this caller's (404 otherwise)."""
+async def _opened(ctx: RequestContext) -> tuple[str, Prepaid | None]:
+    """Google's id of the interaction the path names, if it is this caller's (404 otherwise), and its prepaid tokens."""
     ctx.id_keys = await ctx.runtime.id_keys.keys()
-    return _ids(ctx).open(ctx.params["id"])
+    return _ids(ctx).opened(ctx.params["id"])
 
 
 async def _refusing_thinking(ctx: RequestContext, work: Any) -> Any:
@@ -174,8 +186,15 @@ async def _refusing_thinking(ctx: RequestContext, work: Any) -> Any:
         raise thinking_refusal(exc, _THINKING_FIELD) from None
 
 
-async def _answer(ctx: RequestContext, meta: UpstreamAnswer, *, charge_now: bool) -> Response:
-    """The interaction as Google answered it, ids sealed; its usage recorded (and charged) once completed."""
+async def _answer(
+    ctx: RequestContext, meta: UpstreamAnswer, *, charge_now: bool, prepaid: Prepaid | None = None
+) -> Response:
+    """The interaction as Google answered it, ids sealed; its usage recorded (and charged) once it ended.
+
+    A create answered while the interaction still runs (background) keeps its
+    whole reservation: the sealed id carries it, and the first request that
+    sees the interaction ended settles the difference to its usage.
+    """
     ctx.log.record_upstream(meta)
     interaction = meta.body
     if not isinstance(interaction, dict):
@@ -183,13 +202,25 @@ async def _answer(ctx: RequestContext, meta: UpstreamAnswer, *, charge_now: bool
     status, google_id = interaction.get("status"), interaction.get("id")
     ctx.log.note(interaction_status=status)
     usage = usage_of(interaction)
-    if status == "completed" and usage is not None and isinstance(google_id, str):
-        await _charge_once(ctx, google_id, usage, settle=charge_now)
-    return json_response(seal_interaction(interaction, _ids(ctx)))
+    if status in _RUNNING:
+        if charge_now and ctx.ticket is not None and ctx.ticket.reserved > 0:
+            prepaid = Prepaid(ctx.ticket.reserved, ctx.ticket.day)
+            ctx.record_usage(Usage(total_tokens=prepaid.tokens))  # settled to its whole reservation
+            ctx.log.note(interaction_prepaid=prepaid.tokens)
+    elif usage is not None and isinstance(google_id, str):
+        await _charge_once(ctx, google_id, usage, settle=charge_now, prepaid=prepaid)
+    return json_response(seal_interaction(interaction, _ids(ctx), prepaid))  # the id handed back keeps it
 
 
-async def _charge_once(ctx: RequestContext, google_id: str, usage: Usage, *, settle: bool) -> None:
-    """Charge a completed interaction's usage to its caller, once, whichever request sees it first."""
+async def _charge_once(
+    ctx: RequestContext, google_id: str, usage: Usage, *, settle: bool, prepaid: Prepaid | None = None
+) -> None:
+    """Charge an ended interaction's usage to its caller, once, whichever request sees it first.
+
+    `settle`: against this request's reservation. Otherwise (a background
+    interaction read back) the usage less what its create prepaid; on a later
+    day than the prepayment, nothing is given back to the new day.
+    """
     ctx.log.record_usage(usage)
     if not await ctx.runtime.once.first_time(f"interaction-charged:{google_id}", _CHARGED_FOR):
         return
@@ -198,13 +229,21 @@ async def _charge_once(ctx: RequestContext, google_id: str, usage: Usage, *, set
         return
     runtime, effective = ctx.runtime, await policy(ctx)
     if runtime.budgets is not None and effective.daily_token_budget > 0 and ctx.caller is not None:
-        today = utc_day(time.time())  # a background interaction reserved nothing: charged as first seen completed
-        spent = await runtime.budgets.adjust(ctx.caller.identity, today, usage.total_tokens, ctx.redis_allowance)
+        today = utc_day(time.time())
+        change = usage.total_tokens - (prepaid.tokens if prepaid is not None else 0)
+        if prepaid is not None and prepaid.day != today:
+            change = max(change, 0)
+        spent = await runtime.budgets.adjust(ctx.caller.identity, today, change, ctx.redis_allowance)
         ctx.log.note(budget_spent=spent)
 
 
 def _relay(
-    ctx: RequestContext, meta: UpstreamAnswer, stream: UpstreamStream | None, *, charge_once: bool = False
+    ctx: RequestContext,
+    meta: UpstreamAnswer,
+    stream: UpstreamStream | None,
+    *,
+    charge_once: bool = False,
+    prepaid: Prepaid | None = None,
 ) -> Response:
     """Each event as it arrives, ids sealed, then `[DONE]`; the completed interaction's usage is charged."""
     ids = _ids(ctx)
@@ -217,8 +256,8 @@ def _relay(
                     interaction = event.get("interaction", event)
                     usage, google_id = usage_of(interaction), interaction.get("id") or event.get("interaction_id")
                     if kind == "interaction.completed" and usage is not None and isinstance(google_id, str):
-                        await _charge_once(ctx, google_id, usage, settle=not charge_once)
-                yield _frame(str(kind or "message"), seal_event(event, ids))
+                        await _charge_once(ctx, google_id, usage, settle=not charge_once, prepaid=prepaid)
+                yield _frame(str(kind or "message"), seal_event(event, ids, prepaid))
         ctx.log.record_upstream(meta)
         yield b"event: done\r\ndata: [DONE]\r\n\r\n"
 
