@@ -45,11 +45,9 @@ import gzip
 import importlib.metadata
 import json
 import os
-import socket
-import struct
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +60,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.harness import RESULTS  # noqa: E402
+from tests.support.raw_http import OK, Handler, Raw, keep_alive, raw_server, reset  # noqa: E402
 
 Reader = asyncio.StreamReader
 Writer = asyncio.StreamWriter
@@ -74,74 +73,6 @@ TRANSPORTS = {  # name -> the table's column
 }
 TIMEOUTS = {"timeout": {"connect": 10.0, "read": None, "write": None, "pool": None}}  # the function's
 CHILD_LIMIT = 60.0
-
-
-# --- raw loopback servers (as tests/support/raw_http.py, which pytest-typed code keeps out of bench's mypy) -------
-
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"
-
-
-class Raw:
-    """One listening server: counts connections, keeps every request it read."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.port = 0
-
-    async def read_request(self, reader: Reader) -> bytes:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        request = head + await reader.readexactly(length)
-        self.requests.append(request)
-        return request
-
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-
-Handler = Callable[[Raw, Reader, Writer], Awaitable[None]]
-
-
-@contextlib.asynccontextmanager
-async def raw_server(handler: Handler) -> AsyncIterator[Raw]:
-    raw = Raw()
-
-    async def serve(reader: Reader, writer: Writer) -> None:
-        raw.connections += 1
-        try:
-            await handler(raw, reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass  # the client left, or the loop is ending
-        finally:
-            with contextlib.suppress(RuntimeError):
-                writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    raw.port = server.sockets[0].getsockname()[1]
-    try:
-        yield raw
-    finally:
-        server.close()
-
-
-async def keep_alive(raw: Raw, reader: Reader, writer: Writer) -> None:
-    """Answer OK to every request on one connection, for as long as the client keeps it."""
-    while True:
-        await raw.read_request(reader)
-        writer.write(OK)
-        await writer.drain()
-
-
-def reset(writer: Writer) -> None:
-    """Close the connection with a TCP reset (RST) instead of a clean FIN."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
 
 
 # --- the hostile servers (the bytes of tests/integration/test_hostile_gateway.py) -----------------------------

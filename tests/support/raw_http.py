@@ -17,9 +17,9 @@ import inspect
 import socket
 import struct
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -41,7 +41,7 @@ __all__ = [
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"
 
 
-def both_loops(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+def both_loops(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
     """Run an async test on asyncio's loop and on uvloop's (what uvicorn serves the function with)."""
 
     @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
@@ -52,10 +52,10 @@ def both_loops(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
     del run.__wrapped__
     signature = inspect.signature(test)  # pytest must see `loop` and the test's own parameters
     loop_param = inspect.Parameter("loop", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined,unused-ignore]
         parameters=[loop_param, *signature.parameters.values()], return_annotation=None
     )
-    return run
+    return cast(Callable[..., None], run)  # parametrize's decorator is typed as returning Any
 
 
 class Raw:
