@@ -71,6 +71,7 @@ bench: install
 	$(PY) bench/streaming.py
 	$(PY) bench/instance.py
 	$(PY) bench/hostile.py
+	$(PY) bench/transports_hostile.py
 	$(PY) bench/templates.py
 
 ## infra-check: terraform fmt (if installed), checkov, and tests over the parsed HCL
