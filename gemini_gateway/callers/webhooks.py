@@ -10,7 +10,7 @@
 Either way the signature is checked on the raw bytes before anything parses
 them, a timestamp more than 300 s from now (either way) is refused, and a
 delivery seen again within that window is refused (409 conflict: its
-`webhook-id`, or for `X-Signature` the signature itself, kept in Redis when
+`webhook-id`, or for `X-Signature` what it signs, timestamp and body, kept in Redis when
 REDIS_URL is set, else in memory), so a captured request cannot be replayed.
 
 Rotation: the secret (WEBHOOK_SECRET_SECRET, or WEBHOOK_SECRET locally) may
@@ -177,7 +177,9 @@ class WebhookCheck:
                     matched = expected
         if matched is None:
             raise _refused("no signature matches (secret, or body changed after signing)")
-        return "x-signature:" + matched.decode()
+        # What was signed, not which signature matched: a delivery signed with two secrets (a rotation)
+        # replayed with one of its v1 values is the same delivery.
+        return "x-signature:" + hashlib.sha256(signed).hexdigest()
 
     async def _standard(self, headers: Mapping[str, str], body: bytes) -> str:
         from standardwebhooks import WebhookVerificationError
