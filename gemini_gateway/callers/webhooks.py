@@ -108,9 +108,11 @@ def parse_secrets(text: str) -> tuple[list[bytes], list[str]]:
     for secret in standard:
         key = secret[len(_STANDARD_PREFIX) :].rstrip("=")
         try:
-            base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
+            decoded = base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
         except (ValueError, binascii.Error):
             raise ValueError("a whsec_ secret is not base64") from None
+        if not decoded:  # the standardwebhooks package refuses an empty key with an error of its own
+            raise ValueError("a whsec_ secret is empty")
     return [e.encode() for e in entries if not e.startswith(_STANDARD_PREFIX)], standard
 
 
@@ -211,6 +213,18 @@ def _refused(why: str) -> Unauthenticated:
     return Unauthenticated()
 
 
+def _rules(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """WEBHOOK_SECRET, when it is what serves, parsed at start: a malformed literal will not fix itself."""
+    literal = environ.get("WEBHOOK_SECRET", "").strip()
+    if not literal or environ.get("WEBHOOK_SECRET_SECRET", "").strip():
+        return []
+    try:
+        parse_secrets(literal)
+    except ValueError as exc:
+        return [("WEBHOOK_SECRET", str(exc))]
+    return []
+
+
 SPEC = CheckSpec(
     name="webhook_secret",
     enabled_by=("WEBHOOK_SECRET_SECRET", "WEBHOOK_SECRET"),
@@ -235,4 +249,5 @@ SPEC = CheckSpec(
         },
     },
     secrets=(SECRET,),
+    rules=_rules,
 )
