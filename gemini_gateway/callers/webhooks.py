@@ -10,7 +10,7 @@
 Either way the signature is checked on the raw bytes before anything parses
 them, a timestamp more than 300 s from now (either way) is refused, and a
 delivery seen again within that window is refused (409 conflict: its
-`webhook-id`, or for `X-Signature` what it signs, timestamp and body, kept in Redis when
+`webhook-id`, or for `X-Signature` any signature it carries, kept in Redis when
 REDIS_URL is set, else in memory), so a captured request cannot be replayed.
 
 Rotation: the secret (WEBHOOK_SECRET_SECRET, or WEBHOOK_SECRET locally) may
@@ -155,15 +155,16 @@ class WebhookCheck:
 
     async def verify(self, headers: Mapping[str, str], body: bytes) -> Layer:
         if headers.get("webhook-signature"):
-            replay_key = await self._standard(headers, body)
+            replay_keys = [await self._standard(headers, body)]
         else:
-            replay_key = await self._own(headers.get(HEADER, ""), body)
-        if not await self._seen.first_time(replay_key, _SEEN_WINDOW):
+            replay_keys = await self._own(headers.get(HEADER, ""), body)
+        firsts = [await self._seen.first_time(key, _SEEN_WINDOW) for key in replay_keys]  # each one remembered
+        if not all(firsts):
             note(webhook_refused="delivery seen before (a replay)")
             raise Conflict("this webhook delivery was already received (the same id or signature)", retryable=False)
         return Layer("webhook", "webhook")
 
-    async def _own(self, header: str, body: bytes) -> str:
+    async def _own(self, header: str, body: bytes) -> list[str]:
         parsed = parse_signature(header)
         if parsed is None:
             raise _refused("malformed X-Signature")
@@ -171,17 +172,17 @@ class WebhookCheck:
         if abs(self._clock() - timestamp) > TOLERANCE_SECONDS:
             raise _refused(f"timestamp {round(timestamp - self._clock())} s from now")
         signed = f"{timestamp}.".encode() + body
-        matched: bytes | None = None
+        matched: list[bytes] = []
         for secret in (await self._keys())[0]:
             expected = hmac.new(secret, signed, hashlib.sha256).hexdigest().encode()
             for candidate in presented:  # no early exit: the same work whichever pair matches
-                if hmac.compare_digest(expected, candidate):
-                    matched = expected
-        if matched is None:
+                if hmac.compare_digest(expected, candidate) and expected not in matched:
+                    matched.append(expected)
+        if not matched:
             raise _refused("no signature matches (secret, or body changed after signing)")
-        # What was signed, not which signature matched: a delivery signed with two secrets (a rotation)
-        # replayed with one of its v1 values is the same delivery.
-        return "x-signature:" + hashlib.sha256(signed).hexdigest()
+        # Every v1 that matched, not one of them: a delivery signed with two secrets (a rotation) and
+        # replayed with only one of its signatures is still a delivery seen before.
+        return ["x-signature:" + signature.decode() for signature in matched]
 
     async def _standard(self, headers: Mapping[str, str], body: bytes) -> str:
         from standardwebhooks import WebhookVerificationError
