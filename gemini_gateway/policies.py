@@ -65,7 +65,9 @@ class CallerPolicy(Strict):
     @classmethod
     def _floor(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return parse_safety_floor(",".join(f"{k}={v}" for k, v in value.items() if isinstance(v, str)))
+            if not all(isinstance(v, str) for v in value.values()):  # not dropped: that would lift the floor
+                raise ValueError("each threshold must be a name such as BLOCK_MEDIUM_AND_ABOVE")
+            return parse_safety_floor(",".join(f"{k}={v}" for k, v in value.items()))
         return value
 
     @field_validator("allowed_modalities")

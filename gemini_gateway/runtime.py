@@ -214,7 +214,7 @@ def get_runtime() -> Runtime:
         id_keys=IdKeys(secrets, settings.secret("tool_id_key"), settings.required_secret("gemini_api_key")),
         policies=policies,
         jobs=server_callers.ServerCallers(settings, secrets, redis),
-        once=make_seen(redis_url),
+        once=make_seen(None, redis),  # the process's one Redis client and health state, like the rest
         limiter=make_limiter(
             settings.rate_limit_per_minute, settings.rate_limit_burst, None, always=policies.configured, redis=redis
         ),

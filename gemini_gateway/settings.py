@@ -180,6 +180,13 @@ class Settings(CallerSettings, TemplateSettings, FreeformSettings, JobSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return SecretStr(value.get_secret_value().strip()) if value is not None else None
 
+    @field_validator("tool_id_key")
+    @classmethod
+    def _id_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.sub(r"[,\s]", "", value.get_secret_value()):
+            raise ValueError("must hold at least one key (one per line or comma-separated)")
+        return value
+
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
         if not self.allowed_models:

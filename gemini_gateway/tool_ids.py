@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import Unavailable
+from .logs import log
 from .secret_store import SecretRef, SecretStore
 
 __all__ = ["MAX_ID_CHARS", "IdKeys", "Sealer", "ToolCallRef", "ToolIds"]
@@ -128,6 +130,9 @@ class IdKeys:
         if self._parsed is None or self._parsed[0] != text:
             if self._configured is not None:
                 keys = tuple(entry.strip().encode() for entry in _ENTRY.split(text) if entry.strip())
+                if not keys:  # only separators: no id could be sealed or opened (a 503, not a crash)
+                    log.error("the tool-call id key is misconfigured", extra={"fields": {"problem": "no key in it"}})
+                    raise Unavailable("the tool-call id key is misconfigured; see the function's logs")
             else:  # a key of its own, so an id never reveals anything about the Gemini key
                 keys = (hmac.new(text.encode(), _DERIVED, hashlib.sha256).digest(),)
             self._parsed = (text, keys)

@@ -111,6 +111,18 @@ class ApiKeyCheck:
         return Layer("api_key", str(matched))
 
 
+def _rules(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """CLIENT_API_KEYS, when it is what serves, parsed at start: a malformed literal will not fix itself."""
+    literal = environ.get("CLIENT_API_KEYS", "").strip()
+    if not literal or environ.get("CLIENT_API_KEYS_SECRET", "").strip():
+        return []
+    try:
+        parse_client_keys(literal)
+    except ValueError as exc:
+        return [("CLIENT_API_KEYS", str(exc))]
+    return []
+
+
 SPEC = CheckSpec(
     name="client_api_keys",
     enabled_by=("CLIENT_API_KEYS_SECRET", "CLIENT_API_KEYS"),
@@ -132,4 +144,5 @@ SPEC = CheckSpec(
         },
     },
     secrets=(SECRET,),
+    rules=_rules,
 )

@@ -11,6 +11,7 @@ expires.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import time
 from typing import Any
 
@@ -55,5 +56,7 @@ class GoogleAccessToken:
             self._credentials, _ = google.auth.default(scopes=list(self._scopes))
         self._credentials.refresh(google.auth.transport.requests.Request())
         expiry = self._credentials.expiry
+        if expiry is not None and expiry.tzinfo is None:  # google-auth keeps naive UTC: not this machine's zone
+            expiry = expiry.replace(tzinfo=datetime.UTC)
         lifetime = (expiry.timestamp() - time.time()) if expiry is not None else 3600.0
         return str(self._credentials.token), time.monotonic() + max(0.0, lifetime - _EARLY)

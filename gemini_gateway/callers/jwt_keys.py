@@ -79,7 +79,7 @@ def rs256_kid(token: str) -> str | None:
         return None
     try:
         header = json.loads(_b64url(token.split(".", 1)[0]))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):  # RecursionError: 1,000 nested `[`
         return None
     if not isinstance(header, dict) or header.get("alg") != "RS256":
         return None

@@ -62,6 +62,8 @@ class RedisSeen:
             )
         except FailOpen:
             return self._fallback.first_time_now(key, window)
+        if stored:  # memory keeps it too: a replay on this instance during a later outage is still caught
+            self._fallback.first_time_now(key, window)
         return bool(stored)
 
 

@@ -10,7 +10,7 @@
 Either way the signature is checked on the raw bytes before anything parses
 them, a timestamp more than 300 s from now (either way) is refused, and a
 delivery seen again within that window is refused (409 conflict: its
-`webhook-id`, or for `X-Signature` the signature itself, kept in Redis when
+`webhook-id`, or for `X-Signature` any signature it carries, kept in Redis when
 REDIS_URL is set, else in memory), so a captured request cannot be replayed.
 
 Rotation: the secret (WEBHOOK_SECRET_SECRET, or WEBHOOK_SECRET locally) may
@@ -108,9 +108,11 @@ def parse_secrets(text: str) -> tuple[list[bytes], list[str]]:
     for secret in standard:
         key = secret[len(_STANDARD_PREFIX) :].rstrip("=")
         try:
-            base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
+            decoded = base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
         except (ValueError, binascii.Error):
             raise ValueError("a whsec_ secret is not base64") from None
+        if not decoded:  # the standardwebhooks package refuses an empty key with an error of its own
+            raise ValueError("a whsec_ secret is empty")
     return [e.encode() for e in entries if not e.startswith(_STANDARD_PREFIX)], standard
 
 
@@ -153,15 +155,16 @@ class WebhookCheck:
 
     async def verify(self, headers: Mapping[str, str], body: bytes) -> Layer:
         if headers.get("webhook-signature"):
-            replay_key = await self._standard(headers, body)
+            replay_keys = [await self._standard(headers, body)]
         else:
-            replay_key = await self._own(headers.get(HEADER, ""), body)
-        if not await self._seen.first_time(replay_key, _SEEN_WINDOW):
+            replay_keys = await self._own(headers.get(HEADER, ""), body)
+        firsts = [await self._seen.first_time(key, _SEEN_WINDOW) for key in replay_keys]  # each one remembered
+        if not all(firsts):
             note(webhook_refused="delivery seen before (a replay)")
             raise Conflict("this webhook delivery was already received (the same id or signature)", retryable=False)
         return Layer("webhook", "webhook")
 
-    async def _own(self, header: str, body: bytes) -> str:
+    async def _own(self, header: str, body: bytes) -> list[str]:
         parsed = parse_signature(header)
         if parsed is None:
             raise _refused("malformed X-Signature")
@@ -169,15 +172,17 @@ class WebhookCheck:
         if abs(self._clock() - timestamp) > TOLERANCE_SECONDS:
             raise _refused(f"timestamp {round(timestamp - self._clock())} s from now")
         signed = f"{timestamp}.".encode() + body
-        matched: bytes | None = None
+        matched: list[bytes] = []
         for secret in (await self._keys())[0]:
             expected = hmac.new(secret, signed, hashlib.sha256).hexdigest().encode()
             for candidate in presented:  # no early exit: the same work whichever pair matches
-                if hmac.compare_digest(expected, candidate):
-                    matched = expected
-        if matched is None:
+                if hmac.compare_digest(expected, candidate) and expected not in matched:
+                    matched.append(expected)
+        if not matched:
             raise _refused("no signature matches (secret, or body changed after signing)")
-        return "x-signature:" + matched.decode()
+        # Every v1 that matched, not one of them: a delivery signed with two secrets (a rotation) and
+        # replayed with only one of its signatures is still a delivery seen before.
+        return ["x-signature:" + signature.decode() for signature in matched]
 
     async def _standard(self, headers: Mapping[str, str], body: bytes) -> str:
         from standardwebhooks import WebhookVerificationError
@@ -209,6 +214,18 @@ def _refused(why: str) -> Unauthenticated:
     return Unauthenticated()
 
 
+def _rules(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """WEBHOOK_SECRET, when it is what serves, parsed at start: a malformed literal will not fix itself."""
+    literal = environ.get("WEBHOOK_SECRET", "").strip()
+    if not literal or environ.get("WEBHOOK_SECRET_SECRET", "").strip():
+        return []
+    try:
+        parse_secrets(literal)
+    except ValueError as exc:
+        return [("WEBHOOK_SECRET", str(exc))]
+    return []
+
+
 SPEC = CheckSpec(
     name="webhook_secret",
     enabled_by=("WEBHOOK_SECRET_SECRET", "WEBHOOK_SECRET"),
@@ -233,4 +250,5 @@ SPEC = CheckSpec(
         },
     },
     secrets=(SECRET,),
+    rules=_rules,
 )

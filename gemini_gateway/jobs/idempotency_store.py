@@ -11,7 +11,8 @@ the entry of the request that claimed the key after it.
 Redis slow or down: the same fail-open-to-memory rule as the rate limits
 (`callers/redis_state.py`: the process's one health state, and the request's
 one Redis allowance): per instance, the key still protects retries that land
-on the same instance.
+on the same instance, also those of a claim or answer Redis took before the
+outage (memory holds a copy of what this instance claimed and kept there).
 """
 
 from __future__ import annotations
@@ -144,6 +145,10 @@ class MemoryIdempotency:
         if self._get(key) == claim.token:
             self._pop(key)
 
+    def hold(self, key: str, claim: Claim, lease: float) -> None:
+        """A claim made in Redis, held here too: a retry on this instance while Redis is down still sees it."""
+        self._set(key, claim.token, lease)
+
     async def claim(self, key: str, fingerprint: str, lease: float) -> Claim:
         return self.claim_now(key, fingerprint, lease)
 
@@ -177,14 +182,17 @@ class RedisIdempotency:
         ok, reply = await self._run(self._claim, key, [entry, max(1, int(lease * 1000))])
         if not ok:
             return self._fallback.claim_now(key, fingerprint, lease)
-        return Claim("claimed", fingerprint, entry) if reply is None else _parse(bytes(reply))
+        if reply is not None:
+            return _parse(bytes(reply))
+        claim = Claim("claimed", fingerprint, entry)
+        self._fallback.hold(key, claim, lease)  # memory follows what Redis holds, for an outage that may come
+        return claim
 
     async def keep(self, key: str, claim: Claim, stored: Stored, ttl: float) -> None:
-        ok, _ = await self._run(self._keep, key, [claim.token, _done(claim.fingerprint, stored), int(ttl * 1000)])
-        if not ok:
+        ok, kept = await self._run(self._keep, key, [claim.token, _done(claim.fingerprint, stored), int(ttl * 1000)])
+        if not ok or int(kept) == 1:
             self._fallback.keep_now(key, claim, stored, ttl)
 
     async def release(self, key: str, claim: Claim) -> None:
-        ok, _ = await self._run(self._release, key, [claim.token])
-        if not ok:
-            self._fallback.release_now(key, claim)
+        await self._run(self._release, key, [claim.token])
+        self._fallback.release_now(key, claim)  # what memory holds for this claim goes too, whatever Redis said

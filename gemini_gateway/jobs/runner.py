@@ -3,10 +3,11 @@
 A job runs exactly what a synchronous request would: the stored body goes
 through `app.handle` on the stored path, with a context that carries the job
 (`JobRun`): the intake takes the stored caller instead of checking
-credentials, spends no second rate-limit token and does not refuse on the
-budget (both were decided at submission), and the answer's tokens are
-charged as for any request. The run's access line has the job's id as its
-request id and as `job_id`, like the submission's and the deliveries'.
+credentials and spends no second rate-limit token (decided at submission);
+the run reserves its tokens in the daily budget like any request (a budget
+spent meanwhile is the job's `429`) and the answer's tokens are charged.
+The run's access line has the job's id as its request id and as `job_id`,
+like the submission's and the deliveries'.
 
 A run holds its job with a lease it renews every few seconds
 (`records.LEASE_SECONDS`): a task delivered twice while the job runs is told
