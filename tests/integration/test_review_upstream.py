@@ -42,3 +42,13 @@ def test_a_last_event_id_ending_in_a_newline_is_400(budgeted: Function, gateway:
     assert r.status_code == 400, r.text
     assert r.json()["error"]["details"][0]["field"] == "last_event_id"
     assert len(gateway.requests()) == before
+
+
+def test_an_interaction_ending_in_a_function_call_is_charged(start_function: Any) -> None:
+    fresh: Function = start_function(DAILY_TOKEN_BUDGET="100000", GOOGLE_CLOUD_PROJECT="review-interactions-call")
+    r = create(fresh, input="Weather in Paris?", tools=[WEATHER])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "requires_action" and body["usage"]["total_tokens"] > 0
+    line = fresh.access_line(r.headers["x-request-id"])  # budget_spent: the caller's day, this request alone
+    assert line is not None and line["budget_spent"] == body["usage"]["total_tokens"], line

@@ -12,8 +12,10 @@ Create is a generating route (the intake: caller, strict body, model through
 MODEL_ALIASES and ALLOWED_MODELS or an agent in ALLOWED_AGENTS, built-in tools
 per ALLOWED_TOOLS, the output ceiling, the free-form controls, spend). Ids are
 sealed for their caller (answers.py). Usage is charged when the interaction
-completes: at once for a plain or streamed one, and for a background one when
-a GET first sees it completed (remembered, so it is charged once).
+ends (any status but `in_progress` / `queued`: `requires_action` and
+`incomplete` spent tokens too): at once for a plain or streamed one, and for a
+background one when a GET first sees it ended (remembered, so it is charged
+once).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = ["CANCEL", "CREATE", "DELETE", "GET"]
 _CHARGED_FOR = 56 * 86400.0  # Google keeps a stored interaction 55 days
 _EVENT_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,256}")  # fullmatch: `$` would let a final newline in
 _THINKING_FIELD = "generation_config.thinking_level"
+_RUNNING = ("in_progress", "queued")  # any other status has spent its tokens (a tuple: a status may be any JSON)
 
 
 def _prepare(ctx: RequestContext, req: InteractionRequest) -> bytes:
@@ -117,7 +120,7 @@ async def create(ctx: RequestContext) -> Response:
 
 
 async def get(ctx: RequestContext) -> Response:
-    """Read an interaction (or stream it again); a background one is charged when first seen completed."""
+    """Read an interaction (or stream it again); a background one is charged when first seen ended."""
     await identify(ctx)
     google_id = await _opened(ctx)
     query = ctx.request.query_params
@@ -175,7 +178,7 @@ async def _refusing_thinking(ctx: RequestContext, work: Any) -> Any:
 
 
 async def _answer(ctx: RequestContext, meta: UpstreamAnswer, *, charge_now: bool) -> Response:
-    """The interaction as Google answered it, ids sealed; its usage recorded (and charged) once completed."""
+    """The interaction as Google answered it, ids sealed; its usage recorded (and charged) once it ended."""
     ctx.log.record_upstream(meta)
     interaction = meta.body
     if not isinstance(interaction, dict):
@@ -183,13 +186,13 @@ async def _answer(ctx: RequestContext, meta: UpstreamAnswer, *, charge_now: bool
     status, google_id = interaction.get("status"), interaction.get("id")
     ctx.log.note(interaction_status=status)
     usage = usage_of(interaction)
-    if status == "completed" and usage is not None and isinstance(google_id, str):
+    if status not in _RUNNING and usage is not None and isinstance(google_id, str):
         await _charge_once(ctx, google_id, usage, settle=charge_now)
     return json_response(seal_interaction(interaction, _ids(ctx)))
 
 
 async def _charge_once(ctx: RequestContext, google_id: str, usage: Usage, *, settle: bool) -> None:
-    """Charge a completed interaction's usage to its caller, once, whichever request sees it first."""
+    """Charge an ended interaction's usage to its caller, once, whichever request sees it first."""
     ctx.log.record_usage(usage)
     if not await ctx.runtime.once.first_time(f"interaction-charged:{google_id}", _CHARGED_FOR):
         return
@@ -198,7 +201,7 @@ async def _charge_once(ctx: RequestContext, google_id: str, usage: Usage, *, set
         return
     runtime, effective = ctx.runtime, await policy(ctx)
     if runtime.budgets is not None and effective.daily_token_budget > 0 and ctx.caller is not None:
-        today = utc_day(time.time())  # a background interaction reserved nothing: charged as first seen completed
+        today = utc_day(time.time())  # a background interaction reserved nothing: charged as first seen ended
         spent = await runtime.budgets.adjust(ctx.caller.identity, today, usage.total_tokens, ctx.redis_allowance)
         ctx.log.note(budget_spent=spent)
 
