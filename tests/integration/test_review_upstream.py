@@ -52,3 +52,12 @@ def test_an_interaction_ending_in_a_function_call_is_charged(start_function: Any
     assert body["status"] == "requires_action" and body["usage"]["total_tokens"] > 0
     line = fresh.access_line(r.headers["x-request-id"])  # budget_spent: the caller's day, this request alone
     assert line is not None and line["budget_spent"] == body["usage"]["total_tokens"], line
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_guardrail_refusal_is_400_not_an_empty_answer(budgeted: Function, gateway: Gateway, stream: bool) -> None:
+    gateway.faults({"gateway_error": 2016})
+    r = create(budgeted, input="hi", stream=stream)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_request" and "guardrails blocked the prompt" in error["message"], error

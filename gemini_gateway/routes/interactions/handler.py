@@ -113,7 +113,7 @@ async def create(ctx: RequestContext) -> Response:
         ctx.log.record_stream()
         opening = gateway.open_stream("POST", "interactions", body, _headers(ctx, True), ctx.started, version)
         meta, stream = await _refusing_thinking(ctx, opening)
-        return _relay(ctx, meta, stream)
+        return _relay(ctx, _unblocked(meta), stream)
     call = gateway.request("POST", "interactions", body, _headers(ctx), ctx.started, version)
     meta = await _refusing_thinking(ctx, call)
     return await _answer(ctx, meta, charge_now=True)
@@ -138,7 +138,7 @@ async def get(ctx: RequestContext) -> Response:
         ctx.log.record_stream()
         opening = gateway.open_stream("GET", path, None, _headers(ctx, True), ctx.started, version)
         meta, upstream = await cancel_if_gone(ctx.request, opening)
-        return _relay(ctx, meta, upstream, charge_once=True)
+        return _relay(ctx, _unblocked(meta), upstream, charge_once=True)
     meta = await cancel_if_gone(ctx.request, gateway.request("GET", path, None, _headers(ctx), ctx.started, version))
     return await _answer(ctx, meta, charge_now=False)
 
@@ -180,7 +180,7 @@ async def _refusing_thinking(ctx: RequestContext, work: Any) -> Any:
 async def _answer(ctx: RequestContext, meta: UpstreamAnswer, *, charge_now: bool) -> Response:
     """The interaction as Google answered it, ids sealed; its usage recorded (and charged) once it ended."""
     ctx.log.record_upstream(meta)
-    interaction = meta.body
+    interaction = _unblocked(meta).body
     if not isinstance(interaction, dict):
         raise UpstreamError("the upstream answer was not a usable interaction")
     status, google_id = interaction.get("status"), interaction.get("id")
@@ -189,6 +189,14 @@ async def _answer(ctx: RequestContext, meta: UpstreamAnswer, *, charge_now: bool
     if status not in _RUNNING and usage is not None and isinstance(google_id, str):
         await _charge_once(ctx, google_id, usage, settle=charge_now)
     return json_response(seal_interaction(interaction, _ids(ctx)))
+
+
+def _unblocked(meta: UpstreamAnswer) -> UpstreamAnswer:
+    """A gateway guardrail's refusal is `400` naming what it blocked (as on countTokens), not an empty answer."""
+    if meta.blocked is not None:
+        what = "answer" if meta.blocked.reason == "2017" else "prompt"
+        raise InvalidRequest(f"the AI Gateway's guardrails blocked the {what}")
+    return meta
 
 
 async def _charge_once(ctx: RequestContext, google_id: str, usage: Usage, *, settle: bool) -> None:
