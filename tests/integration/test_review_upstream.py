@@ -6,6 +6,7 @@ event stream, and an upstream error whose ErrorInfo reason holds a key.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -61,3 +62,22 @@ def test_a_guardrail_refusal_is_400_not_an_empty_answer(budgeted: Function, gate
     assert r.status_code == 400, r.text
     error = r.json()["error"]
     assert error["code"] == "invalid_request" and "guardrails blocked the prompt" in error["message"], error
+
+
+def test_hostile_stream_events_neither_break_the_stream_nor_add_lines(budgeted: Function, gateway: Gateway) -> None:
+    events = [
+        {"event_type": "interaction.completed", "interaction": "not an object"},
+        {"event_type": "interaction.status_update", "interaction": None, "interaction_id": 7},
+        {"event_type": 'x\r\ndata: {"id": "v1_unsealed"}', "n": 1},
+        {"event_type": ["interaction.completed"], "n": 2},
+    ]
+    raw = "".join(f"data: {json.dumps(e)}\r\n\r\n" for e in events) + "data: [DONE]\r\n\r\n"
+    gateway.faults({"body": raw})
+    r = create(budgeted, input="hi", stream=True)
+    assert r.status_code == 200, r.text
+    names = [line for line in r.text.split("\r\n") if line.startswith("event: ")]
+    expected = ["interaction.completed", "interaction.status_update", "message", "message", "done"]
+    assert names == [f"event: {name}" for name in expected], r.text
+    assert 'data: {"id": "v1_unsealed"}' not in r.text.split("\r\n")
+    line = budgeted.access_line(r.headers["x-request-id"])
+    assert line is not None and "exception" not in line and "error_type" not in line, line

@@ -50,6 +50,7 @@ __all__ = ["CANCEL", "CREATE", "DELETE", "GET"]
 _CHARGED_FOR = 56 * 86400.0  # Google keeps a stored interaction 55 days
 _EVENT_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,256}")  # fullmatch: `$` would let a final newline in
 _THINKING_FIELD = "generation_config.thinking_level"
+_EVENT_TYPE = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")  # what may follow `event: ` (no CR or LF from upstream)
 _RUNNING = ("in_progress", "queued")  # any other status has spent its tokens (a tuple: a status may be any JSON)
 
 
@@ -224,12 +225,15 @@ def _relay(
         if stream is not None:
             async for event in stream:
                 kind = event.get("event_type") if isinstance(event, dict) else None
+                if not isinstance(kind, str) or not _EVENT_TYPE.fullmatch(kind):
+                    kind = "message"
                 if kind in ("interaction.completed", "interaction.status_update"):
-                    interaction = event.get("interaction", event)
+                    interaction = event.get("interaction")
+                    interaction = interaction if isinstance(interaction, dict) else event
                     usage, google_id = usage_of(interaction), interaction.get("id") or event.get("interaction_id")
                     if kind == "interaction.completed" and usage is not None and isinstance(google_id, str):
                         await _charge_once(ctx, google_id, usage, settle=not charge_once)
-                yield _frame(str(kind or "message"), seal_event(event, ids))
+                yield _frame(kind, seal_event(event, ids))
         ctx.log.record_upstream(meta)
         yield b"event: done\r\ndata: [DONE]\r\n\r\n"
 
