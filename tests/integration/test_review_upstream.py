@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import CLIENT_KEYS, Function, Gateway
+from .conftest import CLIENT_KEYS, GEMINI_KEY, Function, Gateway
 
 MODEL = "gemini-3.8-flash"
 KEY = CLIENT_KEYS["ios-app"]
@@ -81,3 +81,18 @@ def test_hostile_stream_events_neither_break_the_stream_nor_add_lines(budgeted: 
     assert 'data: {"id": "v1_unsealed"}' not in r.text.split("\r\n")
     line = budgeted.access_line(r.headers["x-request-id"])
     assert line is not None and "exception" not in line and "error_type" not in line, line
+
+
+def test_an_error_reason_holding_a_key_is_scrubbed(fn: Function, gateway: Gateway) -> None:
+    found = "AIzaSyfaketestKeyInAReason0123456789abc"  # a fake key, never issued
+    for reason in (GEMINI_KEY, found, "X" * 5000):
+        detail = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason}
+        body = {"error": {"code": 403, "message": "refused", "status": "PERMISSION_DENIED", "details": [detail]}}
+        gateway.faults({"status": 403, "body": body})
+        r = fn.post({"prompt": "x"})
+        assert r.status_code == 502, r.text
+        line = fn.access_line(r.headers["x-request-id"])
+        assert line is not None, r.headers
+        logged = json.dumps(line)
+        assert GEMINI_KEY not in logged and found not in logged, line
+        assert len(line["upstream_reason"]) <= 64, line
