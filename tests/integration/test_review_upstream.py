@@ -1,7 +1,8 @@
 """Review fixes on the Interactions routes and the upstream failure path, over real sockets.
 
 A query value ending in a newline, an interaction that ended in a function call, a gateway guardrail, a hostile
-event stream, and an upstream error whose ErrorInfo reason holds a key.
+event stream, an upstream error whose ErrorInfo reason holds a key, and answers nested deeper than JSON can be
+written back.
 """
 
 from __future__ import annotations
@@ -96,3 +97,38 @@ def test_an_error_reason_holding_a_key_is_scrubbed(fn: Function, gateway: Gatewa
         logged = json.dumps(line)
         assert GEMINI_KEY not in logged and found not in logged, line
         assert len(line["upstream_reason"]) <= 64, line
+
+
+DEEP = "[" * 300 + "]" * 300  # orjson reads 1024 levels but writes only 254
+
+
+@pytest.mark.parametrize("route", ["generateContent", "interactions"])
+def test_an_answer_nested_deeper_than_can_be_written_back_is_a_502(
+    fn: Function, budgeted: Function, gateway: Gateway, route: str
+) -> None:
+    if route == "generateContent":
+        answer = '{"candidates": [{"content": {"parts": [{"text": "hi"}]}, "finishReason": "STOP"}], "x": ' + DEEP + "}"
+        gateway.faults({"body": answer})
+        r = httpx.post(
+            f"{fn.url}/v1beta/models/{MODEL}:generateContent",
+            json={"contents": [{"parts": [{"text": "hi"}]}]},
+            headers=HEADERS,
+        )
+    else:
+        gateway.faults({"body": '{"id": "v1_deep", "status": "in_progress", "x": ' + DEEP + "}"})
+        r = create(budgeted, input="hi")
+    assert r.status_code == 502, r.text
+    assert "nested" in r.json()["error"]["message"], r.text
+
+
+def test_a_stream_record_nested_too_deeply_ends_the_stream_as_an_upstream_error(fn: Function, gateway: Gateway) -> None:
+    record = '{"candidates": [{"content": {"parts": [{"text": "hi"}]}}], "x": ' + DEEP + "}"
+    gateway.faults({"body": f"data: {record}\r\n\r\n"})
+    r = httpx.post(
+        f"{fn.url}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse",
+        json={"contents": [{"parts": [{"text": "hi"}]}]},
+        headers=HEADERS,
+    )
+    assert r.status_code == 200, r.text
+    error = json.loads(r.text.strip().split("\r\n")[-1].removeprefix("data: "))["error"]
+    assert "nested too deeply" in error["message"] and error["status"] == "INTERNAL", error
