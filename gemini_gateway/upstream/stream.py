@@ -20,7 +20,7 @@ _MAX_WRITABLE_DEPTH = 254  # orjson reads 1024 levels of nesting but writes only
 
 
 class UpstreamStream:
-    """Records of `:streamGenerateContent?alt=sse`, decoded as they arrive.
+    """Records of `:streamGenerateContent?alt=sse` or of an Interactions stream (ended by `[DONE]`), as they arrive.
 
     After the first record, each wait for the next one is bounded by
     UPSTREAM_TIMEOUT_SECONDS (a stalled stream ends in upstream_timeout). An
