@@ -1,7 +1,8 @@
 """What every streamed answer shares, whatever shape it is written in.
 
-`POST /` (our events), `/v1/chat/completions` (OpenAI chunks) and the
-Gemini-native route (Gemini records) read the upstream stream the same way
+`POST /` (our events), `/v1/chat/completions` (OpenAI chunks), the
+Gemini-native route (Gemini records) and the Interactions routes (Google's
+events) read the upstream stream the same way
 and end it the same way; only the bytes they write differ. A stream settles
 its request (charge, then the access line) when it ends, however it ended.
 """

@@ -36,7 +36,7 @@ from ..secret_store import SecretStore
 from ..settings import Settings
 from .credentials import Credentials, UpstreamCredentials
 from .failures import Failure, Kind, classify
-from .stream import UpstreamStream, read_capped
+from .stream import UpstreamStream, read_capped, writable
 from .transport import Pool
 
 __all__ = ["GatewayClient", "UpstreamAnswer", "backoff_delay", "make_transport", "model_path"]
@@ -142,9 +142,12 @@ class GatewayClient:
             finally:
                 await response.aclose()
             try:
-                return orjson.loads(content)
+                value = orjson.loads(content)
             except ValueError:
                 raise UpstreamError("the upstream answer was not valid JSON") from None
+            if not writable(value, content):
+                raise UpstreamError("the upstream answer was nested too deeply to pass on")
+            return value
 
         return await self._call(method, self.url(path, version), body, headers, started, whole_body)
 

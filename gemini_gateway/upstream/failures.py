@@ -4,7 +4,9 @@ A `Kind` says what the retry loop does next (refetch the key, back off,
 give up) and is not an answer: the caller's error (`errors.ApiError`) is
 chosen once, when the retries are over (`client._final_error`), from the last
 failure. Google echoes the rejected key in `DebugInfo`, and gateway bodies
-vary; so only a short, scrubbed `message` is ever passed on, never `details`.
+vary; so only a short, scrubbed `message` is ever passed on, never `details`
+(whose ErrorInfo `reason`, for the access line and the trace, is scrubbed and
+cut short too).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ _DIGIT = re.compile(r"[0-9]")
 _BEARER = re.compile(r"(?i:bearer) \S+")
 _LOOKAHEAD = 1024  # characters past the cut still scanned, so a key crossing it is seen whole
 _MAX_MESSAGE = 300
+_MAX_REASON = 64  # Google's ErrorInfo reasons are UPPER_SNAKE_CASE of at most 63 characters
 _MAX_WAIT = 86400.0
 _RETRYABLE = {429, 500, 502, 503, 504}
 
@@ -178,6 +181,8 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, secrets: Iter
     """What a non-2xx upstream answer means for us."""
     error, message, reason = _parse(body)
     message = scrub(message, secrets) or f"upstream answered HTTP {status}"
+    if reason:
+        reason = scrub(reason, secrets)[:_MAX_REASON] or None
     try:
         wait = retry_after_seconds(headers, error)
     except Exception:  # noqa: BLE001 - an unreadable wait is no wait

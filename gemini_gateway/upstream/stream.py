@@ -14,11 +14,13 @@ from ..errors import ApiError, UpstreamError, UpstreamTimeout
 from .failures import scrub
 from .sse import SseDecoder
 
-__all__ = ["UpstreamStream", "read_capped"]
+__all__ = ["UpstreamStream", "read_capped", "writable"]
+
+_MAX_WRITABLE_DEPTH = 254  # orjson reads 1024 levels of nesting but writes only 254
 
 
 class UpstreamStream:
-    """Records of `:streamGenerateContent?alt=sse`, decoded as they arrive.
+    """Records of `:streamGenerateContent?alt=sse` or of an Interactions stream (ended by `[DONE]`), as they arrive.
 
     After the first record, each wait for the next one is bounded by
     UPSTREAM_TIMEOUT_SECONDS (a stalled stream ends in upstream_timeout). An
@@ -82,6 +84,8 @@ class UpstreamStream:
             data = orjson.loads(text)
         except orjson.JSONDecodeError:  # too deep included
             raise UpstreamError("the upstream stream sent a record that is not JSON") from None
+        if not writable(data, text):
+            raise UpstreamError("the upstream stream sent a record nested too deeply to pass on")
         if kind == "raw" or (isinstance(data, dict) and "error" in data and "candidates" not in data):
             raise self._error(data)
         return data
@@ -96,6 +100,22 @@ class UpstreamStream:
 
     async def aclose(self) -> None:
         await self._response.aclose()
+
+
+def writable(value: Any, raw: bytes | str) -> bool:
+    """Whether `value`, parsed from `raw`, can be written back as JSON (answers and records are passed on).
+
+    orjson reads deeper nesting than it writes. Nesting that deep needs as many
+    brackets, so counting them (at C speed) spares almost every answer the check.
+    """
+    brackets = raw.count(b"[") + raw.count(b"{") if isinstance(raw, bytes) else raw.count("[") + raw.count("{")
+    if brackets <= _MAX_WRITABLE_DEPTH:
+        return True
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return False
+    return True
 
 
 async def read_capped(response: httpx.Response, limit: int) -> bytes:

@@ -655,6 +655,11 @@ def unaffected_and_quiet(fn: Function, hostile: ThreadedRaw, since: int) -> None
     """The next callers are served as usual (JSON and stream), and nothing went to the logs as a traceback."""
     hostile.script()
     answer = fn.post({"prompt": "hi"})
+    if answer.status_code == 502 and "connection failed" in answer.text:
+        # The scripted server closes right after its answer; the pool may hand this call that connection
+        # before the close arrives, and it never resends by itself (one attempt here): a keep-alive race,
+        # not a leftover of the attack, which would be a wrong answer or a hang.
+        answer = fn.post({"prompt": "hi"})
     assert answer.status_code == 200, answer.text
     assert answer.json()["text"] == "Hi there"
     streamed = fn.post({"prompt": "hi", "stream": True})

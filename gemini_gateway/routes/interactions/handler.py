@@ -55,10 +55,11 @@ from .models import InteractionRequest
 
 __all__ = ["CANCEL", "CREATE", "DELETE", "GET"]
 
-_RUNNING = frozenset({"in_progress", "queued"})  # every other status is an end: its usage is charged
 _CHARGED_FOR = 56 * 86400.0  # Google keeps a stored interaction 55 days
-_EVENT_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,256}$")
+_EVENT_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,256}")  # fullmatch: `$` would let a final newline in
 _THINKING_FIELD = "generation_config.thinking_level"
+_EVENT_TYPE = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")  # what may follow `event: ` (no CR or LF from upstream)
+_RUNNING = ("in_progress", "queued")  # any other status has spent its tokens (a tuple: a status may be any JSON)
 
 
 def _prepare(ctx: RequestContext, req: InteractionRequest) -> bytes:
@@ -121,7 +122,7 @@ async def create(ctx: RequestContext) -> Response:
         ctx.log.record_stream()
         opening = gateway.open_stream("POST", "interactions", body, _headers(ctx, True), ctx.started, version)
         meta, stream = await _refusing_thinking(ctx, opening)
-        return _relay(ctx, meta, stream)
+        return _relay(ctx, _unblocked(meta), stream)
     call = gateway.request("POST", "interactions", body, _headers(ctx), ctx.started, version)
     meta = await _refusing_thinking(ctx, call)
     return await _answer(ctx, meta, charge_now=True)
@@ -136,7 +137,7 @@ async def get(ctx: RequestContext) -> Response:
     path = f"interactions/{google_id}?stream={'true' if stream else 'false'}"
     last_event_id = query.get("last_event_id")
     if last_event_id is not None:
-        if not _EVENT_ID.match(last_event_id):
+        if not _EVENT_ID.fullmatch(last_event_id):
             raise InvalidRequest.for_field("last_event_id", "is not an event id this API handed out")
         path += f"&last_event_id={last_event_id}"
     if query.get("include_input") == "true":
@@ -146,7 +147,7 @@ async def get(ctx: RequestContext) -> Response:
         ctx.log.record_stream()
         opening = gateway.open_stream("GET", path, None, _headers(ctx, True), ctx.started, version)
         meta, upstream = await cancel_if_gone(ctx.request, opening)
-        return _relay(ctx, meta, upstream, charge_once=True, prepaid=prepaid)
+        return _relay(ctx, _unblocked(meta), upstream, charge_once=True, prepaid=prepaid)
     meta = await cancel_if_gone(ctx.request, gateway.request("GET", path, None, _headers(ctx), ctx.started, version))
     return await _answer(ctx, meta, charge_now=False, prepaid=prepaid)
 
@@ -196,7 +197,7 @@ async def _answer(
     sees the interaction ended settles the difference to its usage.
     """
     ctx.log.record_upstream(meta)
-    interaction = meta.body
+    interaction = _unblocked(meta).body
     if not isinstance(interaction, dict):
         raise UpstreamError("the upstream answer was not a usable interaction")
     status, google_id = interaction.get("status"), interaction.get("id")
@@ -210,6 +211,14 @@ async def _answer(
     elif usage is not None and isinstance(google_id, str):
         await _charge_once(ctx, google_id, usage, settle=charge_now, prepaid=prepaid)
     return json_response(seal_interaction(interaction, _ids(ctx), prepaid))  # the id handed back keeps it
+
+
+def _unblocked(meta: UpstreamAnswer) -> UpstreamAnswer:
+    """A gateway guardrail's refusal is `400` naming what it blocked (as on countTokens), not an empty answer."""
+    if meta.blocked is not None:
+        what = "answer" if meta.blocked.reason == "2017" else "prompt"
+        raise InvalidRequest(f"the AI Gateway's guardrails blocked the {what}")
+    return meta
 
 
 async def _charge_once(
@@ -252,12 +261,15 @@ def _relay(
         if stream is not None:
             async for event in stream:
                 kind = event.get("event_type") if isinstance(event, dict) else None
+                if not isinstance(kind, str) or not _EVENT_TYPE.fullmatch(kind):
+                    kind = "message"
                 if kind in ("interaction.completed", "interaction.status_update"):
-                    interaction = event.get("interaction", event)
+                    interaction = event.get("interaction")
+                    interaction = interaction if isinstance(interaction, dict) else event
                     usage, google_id = usage_of(interaction), interaction.get("id") or event.get("interaction_id")
                     if kind == "interaction.completed" and usage is not None and isinstance(google_id, str):
                         await _charge_once(ctx, google_id, usage, settle=not charge_once, prepaid=prepaid)
-                yield _frame(str(kind or "message"), seal_event(event, ids, prepaid))
+                yield _frame(kind, seal_event(event, ids, prepaid))
         ctx.log.record_upstream(meta)
         yield b"event: done\r\ndata: [DONE]\r\n\r\n"
 
