@@ -51,6 +51,7 @@ async def _prepare(ctx: RequestContext, req: TemplateRequest) -> Call:
     work = (req.template, req.inputs, req.history, req.stream)
     heavy = count_values(req.inputs, _INLINE_VALUES) > _INLINE_VALUES or len(req.history or ()) > _INLINE_VALUES
     request = await asyncio.to_thread(to_request, *work) if heavy else to_request(*work)
+    req.rendered(request.input_estimate())  # what the budget reserves: the prompt as sent (prepared before spend)
     return Call.of(ctx, request)
 
 

@@ -14,7 +14,7 @@ import functools
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, JsonValue, model_validator
+from pydantic import Field, JsonValue, PrivateAttr, model_validator
 
 from ..chat.models import GenerateResponse, Message
 from ..jobs.models import Callback
@@ -52,9 +52,18 @@ class TemplateRequest(Strict):
             check_parts("history", [m.content or () for m in self.history])
         return self
 
+    _rendered_estimate: int | None = PrivateAttr(default=None)
+
+    def rendered(self, estimate: int) -> None:
+        """The rendered request's own estimate: a template that repeats or loops over an input sends more
+        than its inputs and its text, and a budget must reserve what is sent."""
+        self._rendered_estimate = estimate
+
     def input_estimate(self) -> int:
-        """Input tokens, estimated (`token_estimate`): the inputs and history by their JSON, and the template's
-        own body (what it adds around the inputs)."""
+        """Input tokens, estimated (`token_estimate`): the rendered request's once it is built; before, the
+        inputs and history by their JSON, and the template's own body (what it adds around the inputs)."""
+        if self._rendered_estimate is not None:
+            return self._rendered_estimate
         count = InputEstimate()
         count.json(self.inputs)
         for message in self.history or ():

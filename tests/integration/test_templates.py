@@ -229,6 +229,26 @@ def test_the_example_templates_serve(start_function: Any, gateway: Gateway) -> N
     assert chat.status_code == 200 and chat.json()["text"] == "Echo: Hi?"
 
 
+def test_a_template_that_repeats_its_input_reserves_what_it_sends(
+    tmp_path: Path, start_function: Any, gateway: Gateway
+) -> None:
+    """The budget reserves the rendered prompt, not the inputs: a template may send an input many times."""
+    (tmp_path / "echo.prompt").write_text(
+        "---\ninput:\n  schema:\n    word: string\n---\n" + "{{word}} " * 40, encoding="utf-8"
+    )
+    fn: Function = start_function(
+        PROMPTS_DIR=str(tmp_path), DAILY_TOKEN_BUDGET="1000000", GOOGLE_CLOUD_PROJECT="templates-estimate"
+    )
+    answered = run(fn, "echo", {"inputs": {"word": "x" * 400}})
+    assert answered.status_code == 200, answered.text
+    sent = gateway.requests()[-1]["body"]
+    text = "".join(part.get("text", "") for content in sent["contents"] for part in content["parts"])
+    assert len(text) >= 40 * 400
+    line = next(e for e in fn.logs() if e.get("template") == "echo" and "budget_reserved" in e)
+    estimate = line["budget_reserved"] - sent["generationConfig"]["maxOutputTokens"]
+    assert estimate >= len(text) // 4  # the inputs alone would estimate ~100 tokens
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("source", "problem"),
