@@ -60,7 +60,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.harness import RESULTS  # noqa: E402
-from tests.support.raw_http import OK, Handler, Raw, keep_alive, raw_server, reset  # noqa: E402
+from tests.support.raw_http import OK, Handler, Raw, endless, keep_alive, raw_server, reset  # noqa: E402
 
 Reader = asyncio.StreamReader
 Writer = asyncio.StreamWriter
@@ -105,25 +105,6 @@ def cut_by_reset(head_and_part: bytes) -> Handler:
         await writer.drain()
         await asyncio.sleep(0.05)
         reset(writer)
-
-    return handler
-
-
-def endless(head: bytes, piece: bytes, total: int) -> Handler:
-    """Send `head`, then `piece` until `total` bytes (or the client hangs up), then hold the connection."""
-
-    async def handler(raw: Raw, reader: Reader, writer: Writer) -> None:
-        if raw.connections > 1:
-            await keep_alive(raw, reader, writer)
-            return
-        await raw.read_request(reader)
-        writer.write(head)
-        sent = 0
-        while sent < total:
-            writer.write(piece)
-            sent += len(piece)
-            await writer.drain()
-        await asyncio.sleep(10)
 
     return handler
 

@@ -27,7 +27,18 @@ import trustme
 from gemini_gateway.upstream.connect import AddrInfo, Resolver
 from gemini_gateway.upstream.proxies import Proxies, proxy_problems
 from gemini_gateway.upstream.transport import Pool
-from tests.support.raw_http import OK, Handler, Raw, ThreadedRaw, both_loops, post, raw_server, replies, reset
+from tests.support.raw_http import (
+    OK,
+    Handler,
+    Raw,
+    ThreadedRaw,
+    both_loops,
+    endless,
+    post,
+    raw_server,
+    replies,
+    reset,
+)
 
 from .conftest import GEMINI_SECRET, Function, SecretManager
 
@@ -203,25 +214,6 @@ async def test_a_close_delimited_body_ended_cleanly_is_whole() -> None:
 
 
 # --- answer headers: 64 KiB counted in bytes as they arrive ------------------------------------------------------
-
-
-def endless(head: bytes, piece: bytes, total: int) -> object:
-    """Send `head`, then `piece` until `total` bytes (or the client hangs up), then hold the connection."""
-
-    async def handler(raw: Raw, reader: Reader, writer: Writer) -> None:
-        if raw.connections > 1:
-            await then_ok(b"")(raw, reader, writer)  # type: ignore[operator]
-            return
-        await raw.read_request(reader)
-        writer.write(head)
-        sent = 0
-        while sent < total:
-            writer.write(piece)
-            sent += len(piece)
-            await writer.drain()
-        await asyncio.sleep(10)
-
-    return handler
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ __all__ = [
     "Raw",
     "ThreadedRaw",
     "both_loops",
+    "endless",
     "keep_alive",
     "post",
     "raw_server",
@@ -111,6 +112,28 @@ async def keep_alive(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.Str
         await raw.read_request(reader)
         writer.write(OK)
         await writer.drain()
+
+
+def endless(head: bytes, piece: bytes, total: int) -> Handler:
+    """Send `head`, then `piece` until `total` bytes (or the client hangs up), then hold the connection.
+
+    Only the first connection gets it; later ones are answered OK (keep-alive), so a next call can be checked.
+    """
+
+    async def handler(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if raw.connections > 1:
+            await keep_alive(raw, reader, writer)
+            return
+        await raw.read_request(reader)
+        writer.write(head)
+        sent = 0
+        while sent < total:
+            writer.write(piece)
+            sent += len(piece)
+            await writer.drain()
+        await asyncio.sleep(10)
+
+    return handler
 
 
 def replies(*answers: bytes, hold: float = 0.0) -> Handler:
