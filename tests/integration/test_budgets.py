@@ -151,7 +151,7 @@ def test_a_huge_prompt_is_refused_by_its_reservation(start_function: Any, gatewa
 
 
 def _access_lines(fn: Function, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 10  # a stream's line is written after its last byte; a loaded machine may take a while
     while True:
         lines = [e for e in fn.logs() if "httpRequest" in e and "budget_spent" in e]
         if len(lines) >= count or time.monotonic() > deadline:
