@@ -151,7 +151,8 @@ def test_a_huge_prompt_is_refused_by_its_reservation(start_function: Any, gatewa
 
 
 def _access_lines(fn: Function, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 10  # a stream's line is written after its last byte; a loaded machine may take a while
+    # A stream's line is written after its last byte: a loaded machine may take a while.
+    deadline = time.monotonic() + 10
     while True:
         lines = [e for e in fn.logs() if "httpRequest" in e and "budget_spent" in e]
         if len(lines) >= count or time.monotonic() > deadline:
