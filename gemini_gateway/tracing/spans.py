@@ -27,6 +27,7 @@ from ..access_log import AccessLog
 from ..errors import ApiError
 from ..logs import log
 from ..upstream.failures import Failure
+from ..upstream.metadata import gateway_header
 from .export import PROPAGATOR, make_provider
 
 __all__ = ["OPERATIONS", "PROVIDER", "Tracer"]
@@ -164,8 +165,8 @@ class AttemptSpan:
                     _present(
                         {
                             "http.response.status_code": status,
-                            "gemini_gateway.cache_status": outcome.headers.get("cf-aig-cache-status"),
-                            "gemini_gateway.gateway_log_id": outcome.headers.get("cf-aig-log-id"),
+                            "gemini_gateway.cache_status": gateway_header(outcome, "cf-aig-cache-status"),
+                            "gemini_gateway.gateway_log_id": gateway_header(outcome, "cf-aig-log-id"),
                         }
                     )
                 )

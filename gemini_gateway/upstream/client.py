@@ -36,6 +36,7 @@ from ..secret_store import SecretStore
 from ..settings import Settings
 from .credentials import Credentials, UpstreamCredentials
 from .failures import Failure, Kind, classify
+from .metadata import gateway_header
 from .stream import UpstreamStream, read_capped, writable
 from .transport import Pool
 
@@ -240,7 +241,7 @@ class GatewayClient:
                 upstream_time += time.perf_counter() - sent
             span.settle(failure or response)
             if failure is None:
-                gateway = (response.headers.get("cf-aig-cache-status"), response.headers.get("cf-aig-log-id"))
+                gateway = (gateway_header(response, "cf-aig-cache-status"), gateway_header(response, "cf-aig-log-id"))
                 if ok:
                     return UpstreamAnswer(outcome, *gateway, calls, upstream_time * 1000)
                 failure = classify(response.status_code, response.headers, content, credentials.values())

@@ -724,3 +724,19 @@ def test_an_answer_cut_by_a_reset_is_a_502_not_a_200(behind_hostile: Function, h
     response = behind_hostile.post({"prompt": "hi"})
     assert response.status_code == 502 and response.json()["error"]["type"] == "upstream_error"
     unaffected_and_quiet(behind_hostile, hostile, since)
+
+
+def test_the_gateways_own_headers_are_capped_wherever_they_go(behind_hostile: Function, hostile: ThreadedRaw) -> None:
+    """Before: a 30 KB cf-aig-log-id went whole into the answer, the access line and the span."""
+    since = len(behind_hostile.server.output())
+    long = b"x" * 30_000  # two of them stay under the 64 KiB head limit
+    head = b"HTTP/1.1 200 OK\r\ncf-aig-cache-status: %b\r\ncf-aig-log-id: %b\r\n" % (long, long)
+    answer = json_answer(ANSWER).replace(b"HTTP/1.1 200 OK\r\n", head, 1)
+    hostile.script(once(answer))
+    response = behind_hostile.post({"prompt": "hi"})
+    assert response.status_code == 200, response.text
+    gateway = response.json()["gateway"]
+    assert gateway["log_id"] == "x" * 128 and gateway["cache_status"] == "x" * 128
+    line = behind_hostile.access_line(response.headers["x-request-id"])
+    assert line is not None and len(line["cache_status"]) == 128
+    unaffected_and_quiet(behind_hostile, hostile, since)
