@@ -334,6 +334,7 @@ class Queued:
 
     def __init__(self, env: dict[str, str], port: int, logs_dir: Path) -> None:
         self.env, self.port, self.logs_dir = env, port, logs_dir
+        self.started: list[Function] = []  # every start, each with a log of its own
         self.fn = self.start()
 
     @property
@@ -342,10 +343,14 @@ class Queued:
 
     def start(self) -> Function:
         args = ["-m", "functions_framework", "--target", "generate", "--source", "main.py"]
-        self.fn = Function(
-            start_server("function", args, self.port, self.logs_dir, env={**self.env, "PORT": str(self.port)})
-        )
+        name = f"function-start{len(self.started) + 1}"
+        self.fn = Function(start_server(name, args, self.port, self.logs_dir, env={**self.env, "PORT": str(self.port)}))
+        self.started.append(self.fn)
         return self.fn
+
+    def failed_open(self) -> bool:
+        """Whether any start counted in memory because Redis was slow (a loaded machine can make it so)."""
+        return any("failing open" in fn.server.output() for fn in self.started)
 
     def kill(self) -> None:
         os.killpg(self.fn.server.proc.pid, signal.SIGKILL)
@@ -520,5 +525,7 @@ def test_a_worker_killed_mid_job_is_retried_to_one_answer_and_one_delivery(
     runs = [e for e in runs if e.get("route") == "generate"]
     assert len(runs) == 1 and runs[0]["status"] == 200
     # The run that finished settled to its usage; the cut call's reservation (its input estimate and the
-    # 8192-token output cap) stays spent: Gemini may have billed it.
-    assert 0 < runs[0]["budget_spent"] - runs[0]["total_tokens"] <= 8192 + 16
+    # 8192-token output cap) stays spent: Gemini may have billed it. Unless an instance found Redis too slow
+    # and counted in memory (documented fail-open), which the killed one's count died with.
+    kept = runs[0]["budget_spent"] - runs[0]["total_tokens"]
+    assert 0 <= kept <= 8192 + 16 if queued.failed_open() else 0 < kept <= 8192 + 16, kept
