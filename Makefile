@@ -38,7 +38,7 @@ serve: install-run
 
 ## test: lint, unit, integration and infrastructure checks
 test: install lint
-	$(PY) -m pytest --ignore=tests/infra
+	$(PY) -m pytest --ignore=tests/infra --durations=15
 	$(MAKE) infra-check
 
 ## lint: ruff and mypy
