@@ -34,11 +34,8 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +47,7 @@ if str(ROOT) not in sys.path:
 
 from starlette.requests import Request  # noqa: E402
 
-from bench.harness import RESULTS, log  # noqa: E402
+from bench.harness import RESULTS, log, redis_server  # noqa: E402
 from gemini_gateway import runtime  # noqa: E402
 from gemini_gateway.access_log import AccessLog  # noqa: E402
 from gemini_gateway.answer import Usage  # noqa: E402
@@ -58,7 +55,6 @@ from gemini_gateway.chat.models import GenerateRequest  # noqa: E402
 from gemini_gateway.context import RequestContext  # noqa: E402
 from gemini_gateway.intake import admit  # noqa: E402
 from gemini_gateway.routes.generate import INTAKE  # noqa: E402
-from tests.support.processes import free_port, wait_for_port  # noqa: E402
 
 BODY = json.dumps({"prompt": "Summarise this ticket: " + "x" * 2000, "max_output_tokens": 512}).encode()
 ESTIMATE = len(json.loads(BODY)["prompt"]) // 4 + 1
@@ -137,28 +133,6 @@ def _summary(cpu: list[int], wall: list[int]) -> dict[str, float]:
     }
 
 
-@contextlib.contextmanager
-def _redis_server() -> Iterator[str | None]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        yield None
-        return
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tmp],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            wait_for_port(port, proc=proc)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-
-
 def _estimates(n: int) -> dict[str, float]:
     cases = {
         "2 KB ASCII prompt": "x" * 2000,
@@ -203,7 +177,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer requests")
     args = parser.parse_args()
     n = 500 if args.quick else 3000
-    with _redis_server() as redis_url, _quiet():
+    with redis_server() as redis_url, _quiet():
         results = asyncio.run(_all(n, redis_url))
         estimates = _estimates(20 if args.quick else 200)
     base = results["no budget"]

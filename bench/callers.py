@@ -43,7 +43,6 @@ import base64
 import itertools
 import json
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -59,6 +58,7 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 
+from bench.harness import redis_server  # noqa: E402
 from gemini_gateway.callers import ApiKeyCheck, CallerCheck, CallerGate  # noqa: E402
 from gemini_gateway.callers.app_check import AppCheckCheck, AppCheckConsumer  # noqa: E402
 from gemini_gateway.callers.budgets import Budgets, MemoryBudgets, RedisBudgets, reserve, utc_day  # noqa: E402
@@ -298,29 +298,15 @@ async def _redis_round_trip(url: str, n: int) -> dict[str, float]:
 
 
 def _redis(n: int) -> dict[str, Any]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        return {"skipped": "redis-server is not installed (apt-get install -y redis-server)"}
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tmp],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            wait_for_port(port, proc=proc)
-            version = (
-                subprocess.run([binary, "--version"], capture_output=True, text=True)
-                .stdout.split()[2]
-                .removeprefix("v=")
-            )
-            url = f"redis://127.0.0.1:{port}/0"
-            return {**_run(_redis_round_trip(url, n)), "budget": _run(_redis_budget(url, n)), "redis": version}
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    with redis_server() as url:
+        if url is None:
+            return {"skipped": "redis-server is not installed (apt-get install -y redis-server)"}
+        version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
+        return {
+            **_run(_redis_round_trip(url, n)),
+            "budget": _run(_redis_budget(url, n)),
+            "redis": version.removeprefix("v="),
+        }
 
 
 def _run(coro: Awaitable[Any]) -> Any:

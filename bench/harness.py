@@ -9,16 +9,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from gemini_gateway.config_types import DEFAULT_MODEL
+from tests.support.processes import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -76,6 +79,50 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
+
+
+def start_redis(data_dir: str | Path) -> tuple[subprocess.Popen[bytes], str] | None:
+    """A throwaway redis-server on a free loopback port (no persistence): (process, URL), or None if not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    wait_for_port(port, proc=proc)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str | None]:
+    """`start_redis` for the length of a block: its URL, or None when redis-server is not installed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        started = start_redis(tmp)
+        if started is None:
+            yield None
+            return
+        proc, url = started
+        try:
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 def function_args(source: str, port: int) -> list[str]:

@@ -31,7 +31,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,19 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 
-from bench.harness import ACCOUNT, GATEWAY, KEY, LOGS, MODEL, RESULTS, clean_env, function_args, log, stop_group  # noqa: E402
+from bench.harness import (  # noqa: E402
+    ACCOUNT,
+    GATEWAY,
+    KEY,
+    LOGS,
+    MODEL,
+    RESULTS,
+    clean_env,
+    function_args,
+    log,
+    start_redis,
+    stop_group,
+)
 from tests.support.jobs import (  # noqa: E402
     CALLBACK_SECRET,
     JOBS_ACCOUNT,
@@ -55,7 +66,7 @@ from tests.support.jobs import (  # noqa: E402
     start_cloud_tasks,
     verified,
 )
-from tests.support.processes import Server, free_port, start_server, wait_for_port  # noqa: E402
+from tests.support.processes import Server, free_port, start_server  # noqa: E402
 
 PROMPT = {"prompt": "Summarise the order in one line."}
 
@@ -72,21 +83,6 @@ def _pct(samples: list[float]) -> dict[str, float]:
         "p99_ms": at(0.99),
         "mean_ms": round(statistics.fmean(ordered) * 1000, 3),
     }
-
-
-def _redis(log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed (apt-get install -y redis-server)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(log_dir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    wait_for_port(port, proc=proc)
-    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 def _function(name: str, env: dict[str, str], port: int | None = None) -> Server:
@@ -189,7 +185,10 @@ def main() -> int:
             "ai-gateway", ["-m", "emulators.ai_gateway", "--port", str(gw_port), "--key", KEY], gw_port, LOGS
         )
         started.append(gateway.proc)
-        redis_proc, redis_url = _redis(tmp)
+        redis = start_redis(tmp)
+        if redis is None:
+            sys.exit("redis-server is not installed (apt-get install -y redis-server)")
+        redis_proc, redis_url = redis
         started.append(redis_proc)
         tasks = start_cloud_tasks(LOGS, max_attempts=20, max_backoff=1.0)
         started.append(tasks.server.proc)
