@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gemini_gateway.config_types import DEFAULT_MODEL
-from tests.support.processes import free_port, wait_for_port
+from tests.support.processes import redis_process
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -82,30 +81,11 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
 
 
 def start_redis(data_dir: str | Path) -> tuple[subprocess.Popen[bytes], str] | None:
-    """A throwaway redis-server on a free loopback port (no persistence): (process, URL), or None if not installed."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    """A throwaway redis-server (`tests/support/processes.redis_process`): (process, URL), or None if not installed."""
+    started = redis_process(Path(data_dir))
+    if started is None:
         return None
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(data_dir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    wait_for_port(port, proc=proc)
+    proc, port = started
     return proc, f"redis://127.0.0.1:{port}/0"
 
 

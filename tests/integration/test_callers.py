@@ -10,7 +10,6 @@ Manager emulator, and shared rate limits go through a real redis-server
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from tests.support.firebase_tokens import (
     signing_key,
     unsigned_token,
 )
-from tests.support.processes import free_port, wait_for_port
+from tests.support.processes import free_port, redis_process
 
 from .conftest import CLIENT_KEYS, PROJECT, Function, Gateway, SecretManager
 
@@ -255,20 +254,10 @@ class Redis:
 
 
 def start_redis(log_dir: Path) -> Redis:
-    binary = shutil.which("redis-server")
-    if binary is None:
+    started = redis_process(log_dir, log=True)
+    if started is None:
         pytest.skip("redis-server is not installed (apt-get install -y redis-server; .ci/run installs it in CI)")
-    port = free_port()
-    log = (log_dir / f"redis-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(log_dir)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    log.close()
-    wait_for_port(port, proc=proc)
-    return Redis(proc, port)
+    return Redis(*started)
 
 
 @pytest.fixture(scope="module")

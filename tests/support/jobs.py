@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from .processes import Server, free_port, start_server, wait_for_port
+from .processes import Server, free_port, redis_process, start_server, wait_for_port
 
 __all__ = [
     "CALLBACK_SECRET",
@@ -237,33 +237,9 @@ class RedisServer:
 
 
 def start_redis(log_dir: Path) -> RedisServer:
-    import shutil
-    import subprocess
-
     import pytest
 
-    binary = shutil.which("redis-server")
-    if binary is None:
+    started = redis_process(log_dir, log=True)
+    if started is None:
         pytest.skip("redis-server is not installed (apt-get install -y redis-server; .ci/run installs it in CI)")
-    port = free_port()
-    with (log_dir / f"redis-{port}.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(log_dir),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    wait_for_port(port, proc=proc)
-    return RedisServer(proc, port)
+    return RedisServer(*started)

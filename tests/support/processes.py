@@ -8,6 +8,7 @@ launch a process, wait until its port answers, and clean it up.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ROOT", "Server", "free_port", "start_server", "stop_all", "wait_for_port"]
+__all__ = ["ROOT", "Server", "free_port", "redis_process", "start_server", "stop_all", "wait_for_port"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,3 +114,22 @@ def start_server(
         proc.kill()
         raise RuntimeError(f"{name} did not start; its output:\n{log_path.read_text(errors='replace')}") from None
     return Server(name=name, port=port, proc=proc, log_path=log_path, env=dict(env or {}))
+
+
+def redis_process(data_dir: Path, log: bool = False) -> tuple[subprocess.Popen[bytes], int] | None:
+    """A throwaway redis-server on a free loopback port, no persistence: (process, port) once it listens.
+
+    Its output goes to `data_dir/redis-<port>.log` with `log`. None when redis-server is not installed
+    (tests skip, benchmarks leave their Redis rows out).
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with open(data_dir / f"redis-{port}.log" if log else os.devnull, "wb") as out:
+        proc = subprocess.Popen(
+            [*args, "--dir", str(data_dir)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    wait_for_port(port, proc=proc)
+    return proc, port
