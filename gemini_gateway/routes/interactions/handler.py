@@ -153,24 +153,25 @@ async def get(ctx: RequestContext) -> Response:
 
 
 async def delete(ctx: RequestContext) -> Response:
-    meta = await _on_the_callers_own(ctx, "DELETE", "")
+    meta, _ = await _on_the_callers_own(ctx, "DELETE", "")
     ctx.log.record_upstream(meta)
     return json_response(meta.body if isinstance(meta.body, dict) else {})
 
 
 async def cancel(ctx: RequestContext) -> Response:
-    meta = await _on_the_callers_own(ctx, "POST", "/cancel")
-    return await _answer(ctx, meta, charge_now=False, prepaid=_ids(ctx).opened(ctx.params["id"])[1])
+    meta, prepaid = await _on_the_callers_own(ctx, "POST", "/cancel")
+    return await _answer(ctx, meta, charge_now=False, prepaid=prepaid)
 
 
-async def _on_the_callers_own(ctx: RequestContext, method: str, tail: str) -> UpstreamAnswer:
-    """`method interactions/{id}{tail}` upstream, for an interaction of this caller's (404 for any other)."""
+async def _on_the_callers_own(ctx: RequestContext, method: str, tail: str) -> tuple[UpstreamAnswer, Prepaid | None]:
+    """`method interactions/{id}{tail}` upstream, for an interaction of this caller's (404 for any other),
+    and what its create prepaid."""
     await identify(ctx)
-    google_id, _ = await _opened(ctx)
+    google_id, prepaid = await _opened(ctx)
     call = ctx.runtime.gateway.request(
         method, f"interactions/{google_id}{tail}", None, _headers(ctx), ctx.started, ctx.params["version"]
     )
-    return await cancel_if_gone(ctx.request, call)
+    return await cancel_if_gone(ctx.request, call), prepaid
 
 
 async def _opened(ctx: RequestContext) -> tuple[str, Prepaid | None]:
